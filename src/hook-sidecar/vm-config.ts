@@ -1,0 +1,53 @@
+/**
+ * What the sidecar knows about its VM once OnDefineDomain has run, and where it is
+ * kept so a restarted sidecar (virt-launcher calls OnDefineDomain only when the
+ * domain is created) still knows whom it serves.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { VmSettings } from './annotations.js';
+
+export interface VmIdentity {
+  namespace: string;
+  name: string;
+  /** VirtualMachineInstance metadata.uid. */
+  uid: string;
+}
+
+export interface VmConfig {
+  identity: VmIdentity;
+  /** Domain <memory>: what the guest sees, bytes. */
+  guestMemoryBytes: number;
+  settings: VmSettings;
+  /** The QMP side monitor's socket as this sidecar sees it. */
+  qmpSocketPath: string;
+}
+
+/**
+ * Subdirectories of the hook directory. virt-launcher treats every file directly in
+ * the hook directory as a hook socket, so everything else lives one level down,
+ * where it does not look.
+ */
+export const QMP_SUBDIR = 'qmp';
+export const STATE_SUBDIR = 'state';
+const STATE_FILE = 'vm.json';
+
+/** Saves the config atomically (write, then rename). */
+export function saveVmConfig(hooksDir: string, config: VmConfig): void {
+  const dir = path.join(hooksDir, STATE_SUBDIR);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, STATE_FILE);
+  writeFileSync(`${file}.tmp`, JSON.stringify(config), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The saved config, or undefined when there is none or it does not parse. */
+export function loadVmConfig(hooksDir: string): VmConfig | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path.join(hooksDir, STATE_SUBDIR, STATE_FILE), 'utf8')) as VmConfig;
+    if (typeof parsed?.identity?.uid !== 'string' || typeof parsed.guestMemoryBytes !== 'number') return undefined;
+    return parsed;
+  } catch {
+    return undefined;
+  }
+}
