@@ -1,0 +1,129 @@
+/**
+ * The policy engine's data model: what a policy sees (host and guest state) and what
+ * it decides (balloon targets with reasons, KSM settings).
+ *
+ * Pure data. Sizes are bytes, times are Unix milliseconds passed in by the caller:
+ * a policy never reads a clock or does I/O, so the same inputs always give the
+ * same decisions (tests, replays and the simulator rely on this).
+ */
+
+/** A VM's lifecycle phase, as the sidecar's agent reports it. */
+export type Phase = 'starting' | 'running' | 'paused' | 'migrating' | 'stopping' | 'gone';
+
+/** One guest memory sample from the virtio balloon driver (fields absent when not reported). */
+export interface GuestSample {
+  atMs: number;
+  totalBytes?: number;
+  freeBytes?: number;
+  availableBytes?: number;
+  diskCachesBytes?: number;
+  /** Cumulative since guest boot. */
+  swapInBytes?: number;
+  swapOutBytes?: number;
+  majorFaults?: number;
+  minorFaults?: number;
+  /** Memory the guest had (balloon `actual`) when sampled. */
+  balloonActualBytes?: number;
+}
+
+export interface GuestState {
+  /** Stable key, `namespace/name`. */
+  id: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  /** What the guest sees (domain <memory>); the balloon's maximum. */
+  guestMemoryBytes: number;
+  /** kubemom.io/guaranteed-memory: the balloon's minimum. */
+  guaranteedMemoryBytes: number;
+  /** kubemom.io/memory-margin: free memory always left above current use. */
+  marginBytes: number;
+  /** kubemom.io/priority, 0..100: lower gives memory back first. */
+  priority: number;
+  /** kubemom.io/policy. */
+  policy: string;
+  phase: Phase;
+  /** When the guest entered its current phase. */
+  phaseSinceMs: number;
+  /** Current balloon `actual`, when known. */
+  balloonActualBytes?: number;
+  /** The last target the agent applied, when any. */
+  targetBytes?: number;
+  /** Recent samples, oldest first; the caller bounds its length. */
+  history: GuestSample[];
+}
+
+/** Pressure stall information from /proc/pressure/memory. */
+export interface Psi {
+  someAvg10: number;
+  someAvg60: number;
+  fullAvg10: number;
+  fullAvg60: number;
+  /** Cumulative stall time, microseconds. */
+  someTotalUs: number;
+  fullTotalUs: number;
+}
+
+/** One host memory sample (/proc/meminfo or node-exporter's node_memory_*). */
+export interface HostSample {
+  atMs: number;
+  memTotalBytes: number;
+  memFreeBytes: number;
+  memAvailableBytes: number;
+  buffersBytes: number;
+  cachedBytes: number;
+  anonPagesBytes: number;
+  swapTotalBytes: number;
+  swapFreeBytes: number;
+  /** Pages swapped in/out since the previous sample. */
+  swapInPages?: number;
+  swapOutPages?: number;
+  psi?: Psi;
+}
+
+export type KsmControl = 'run' | 'pages_to_scan' | 'sleep_millisecs' | 'merge_across_nodes';
+
+export interface HostState {
+  /** Recent samples, oldest first; the last is the current one. */
+  history: HostSample[];
+  cpuCount: number;
+  /** The kubelet's hard eviction threshold on memory.available, bytes. */
+  evictionHardBytes: number;
+  /** The kubelet's soft eviction threshold, bytes, when configured. */
+  evictionSoftBytes?: number;
+  /** Every readable file of /sys/kernel/mm/ksm by name (run, pages_shared, ...), when KSM exists. */
+  ksm?: Record<string, number>;
+  /** Summed virtual size of the VMs' memory that KSM could merge, bytes. */
+  ksmShareableBytes?: number;
+  /** ksmd's CPU use, percent of one core. */
+  ksmdCpuPercent?: number;
+}
+
+export interface PolicyInput {
+  nowMs: number;
+  host: HostState;
+  guests: GuestState[];
+}
+
+export interface BalloonDecision {
+  guestId: string;
+  targetBytes: number;
+  /** Short machine-friendly reason, e.g. "host-pressure", "guest-pressure", "grow". */
+  reason: string;
+}
+
+export interface PolicyDecisions {
+  balloons: BalloonDecision[];
+  /** Only the KSM controls to write (values that differ from the live ones). */
+  ksm: Partial<Record<KsmControl, number>>;
+}
+
+/**
+ * A policy: a pure function of its input and its own state from the previous
+ * evaluation (averages, hysteresis, rate limits). `S` is opaque to callers.
+ */
+export interface Policy<S = unknown> {
+  readonly name: string;
+  initialState(): S;
+  evaluate(input: PolicyInput, state: S): { decisions: PolicyDecisions; state: S };
+}
