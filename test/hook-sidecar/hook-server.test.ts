@@ -127,6 +127,15 @@ describe('hook sidecar process (virt-launcher view)', function () {
     expect((await callRaw(sidecar.socketPath, Buffer.from(fixtureDomainXml), vmi)).code).to.equal(0);
   });
 
+  it('returns the domain unchanged when it cannot prepare the QMP directory (its own failure)', async () => {
+    // A regular file where the directory should be: mkdir fails inside the sidecar.
+    writeFileSync(path.join(root, 'hook-sidecar-1', 'qmp'), '');
+    const reply = await callRaw(sidecar.socketPath, Buffer.from(fixtureDomainXml), Buffer.from(fixtureVmiJson));
+    expect(reply.code).to.equal(0);
+    expect(reply.xml).to.equal(fixtureDomainXml);
+    expect(sidecar.stderr()).to.match(/cannot prepare the QMP directory; returning the domain unchanged/);
+  });
+
   it('exits 0 after answering Shutdown, removing its socket', async () => {
     const hooks = await discoverHooks(root, 1);
     await shutdownHooks(hooks);
