@@ -25,7 +25,7 @@ import {
   QmpTimeoutError,
 } from './errors.js';
 import { LineSplitter } from './framing.js';
-import { decodeMessage, encodeCommand } from './protocol.js';
+import { decodeMessage, encodeCommand, KNOWN_EVENTS } from './protocol.js';
 import type {
   QmpBalloonInfo,
   QmpCommandOptions,
@@ -188,12 +188,17 @@ export class QmpClient implements QmpCommandRunner {
     return () => set.delete(listener);
   }
 
-  /** Listens to one event by name, with a typed payload for STOP, RESUME, SHUTDOWN, BALLOON_CHANGE. */
+  /**
+   * Listens to one event by name, with a typed payload for STOP, RESUME, SHUTDOWN, BALLOON_CHANGE.
+   * A known event whose payload does not have its documented shape is not delivered here (it
+   * reaches `on('event')` as generic and is reported as a protocol error), so the types hold.
+   */
   onEvent<K extends QmpKnownEventName>(name: K, listener: (data: QmpKnownEventData[K], event: QmpEvent) => void): () => void;
   onEvent(name: string, listener: (data: Readonly<Record<string, unknown>> | undefined, event: QmpEvent) => void): () => void;
   onEvent(name: string, listener: (data: never, event: QmpEvent) => void): () => void {
     return this.on('event', (event) => {
-      if (event.event === name) (listener as (d: unknown, e: QmpEvent) => void)(event.data, event);
+      if (event.event !== name || ('generic' in event && KNOWN_EVENTS.has(name))) return;
+      (listener as (d: unknown, e: QmpEvent) => void)(event.data, event);
     });
   }
 
@@ -502,6 +507,9 @@ export class QmpClient implements QmpCommandRunner {
         this.onReply(msg.id, msg.kind === 'return' ? { ok: msg.value } : { errorClass: msg.errorClass, desc: msg.desc }, line);
         return;
       case 'event':
+        if ('generic' in msg.event && KNOWN_EVENTS.has(msg.event.event)) {
+          this.protocolError(new QmpProtocolError(`QMP event ${msg.event.event} with an unexpected payload`, clip(line)));
+        }
         this.emit('event', msg.event);
         return;
       case 'greeting':
