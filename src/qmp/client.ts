@@ -339,12 +339,11 @@ export class QmpClient implements QmpCommandRunner {
       const hs: Handshake = { socket, resolve, reject, timer: undefined, greeting: undefined, failure: undefined };
       this.handshake = hs;
       let socketError: NodeJS.ErrnoException | undefined;
-      socket.on('connect', () => {
-        hs.timer = setTimeout(() => {
-          hs.timer = undefined;
-          this.failHandshake(hs, new QmpGreetingTimeoutError(this.socketPath, this.greetingTimeoutMs));
-        }, this.greetingTimeoutMs);
-      });
+      // Counted from the attempt's start, so that no step of it (connect included) can hang.
+      hs.timer = setTimeout(() => {
+        hs.timer = undefined;
+        this.failHandshake(hs, new QmpGreetingTimeoutError(this.socketPath, this.greetingTimeoutMs));
+      }, this.greetingTimeoutMs);
       socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
       socket.on('error', (err: NodeJS.ErrnoException) => {
         socketError = err;
