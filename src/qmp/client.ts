@@ -135,6 +135,8 @@ export class QmpClient implements QmpCommandRunner {
   private connecting: Promise<QmpGreeting> | undefined;
   private retrySleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private everConnected = false;
+  /** Why the client itself dropped the current connection, for the 'disconnected' listeners. */
+  private dropReason: QmpDisconnectedError | undefined;
   private counters = { lateReplies: 0, protocolErrors: 0, reconnects: 0 };
   private readonly listeners: Listeners = {
     connected: new Set(),
@@ -387,9 +389,11 @@ export class QmpClient implements QmpCommandRunner {
     this.splitter.reset();
     const wasReady = this.currentState === 'ready';
     const closedByOwner = this.currentState === 'closed';
+    const dropped = this.dropReason;
+    this.dropReason = undefined;
     const lost = closedByOwner
       ? new QmpClosedError()
-      : new QmpDisconnectedError(
+      : dropped ?? new QmpDisconnectedError(
           `QMP connection to ${this.socketPath} lost${socketError?.code ? ` (${socketError.code})` : ''}`,
           { cause: socketError },
         );
@@ -486,8 +490,8 @@ export class QmpClient implements QmpCommandRunner {
       this.failHandshake(hs, reason);
       return;
     }
-    const err = new QmpDisconnectedError(`QMP connection to ${this.socketPath} closed: ${reason.message}`, { cause: reason });
-    this.rejectAll(err);
+    this.dropReason = new QmpDisconnectedError(`QMP connection to ${this.socketPath} closed: ${reason.message}`, { cause: reason });
+    this.rejectAll(this.dropReason);
     socket.destroy();
   }
 

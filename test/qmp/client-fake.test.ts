@@ -171,6 +171,7 @@ describe('QMP client against FakeQmpServer', () => {
     await sleep(20);
     expect(c.state).to.equal('disconnected');
     expect(lost).to.have.length(1);
+    expect(lost[0]!.message).to.include('maxLineBytes (8192 bytes)');
   });
 
   it('accepts a long line that is within maxLineBytes', async () => {
