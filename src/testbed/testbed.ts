@@ -107,7 +107,8 @@ export async function teardownSharedTestbed(): Promise<void> {
 
 /** Mocha root hooks: register with `new Mocha({ rootHooks: testbedRootHooks })`. */
 export const testbedRootHooks = {
-  async afterAll(this: Mocha.Context): Promise<void> {
+  // Typed structurally so product code does not depend on mocha's types.
+  async afterAll(this: { timeout(ms: number): unknown }): Promise<void> {
     this.timeout(120_000);
     await teardownSharedTestbed();
   },
