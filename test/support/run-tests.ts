@@ -10,6 +10,9 @@ import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { testbedRootHooks } from '../../src/testbed/testbed.js';
 
+// In-process components log at warn unless asked otherwise, so the report stays readable.
+process.env.KUBEMOM_LOG_LEVEL ??= 'warn';
+
 const testRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function findTests(dir: string): string[] {
