@@ -116,6 +116,13 @@ export interface PolicyDecisions {
   balloons: BalloonDecision[];
   /** Only the KSM controls to write (values that differ from the live ones). */
   ksm: Partial<Record<KsmControl, number>>;
+  /**
+   * Set when the policy could not run this cycle (why, e.g. a mandatory host field is
+   * missing); then `balloons` and `ksm` are empty and no controller acts, as in MOM.
+   */
+  notRun?: string;
+  /** Guests the policy left out this cycle and why (e.g. no balloon data yet). */
+  skipped?: Array<{ guestId: string; reason: string }>;
 }
 
 /**
