@@ -6,6 +6,7 @@
 import { InputError } from '../common/errors.js';
 import { autoballoonPolicy } from '../balloon/autoballoon.js';
 import { staticPolicy } from '../balloon/static-policy.js';
+import { momPolicy } from '../balloon/mom-policy.js';
 import type { Policy } from '../balloon/types.js';
 import { AUTOBALLOON_CADENCE, MOM_CADENCE, SHIM_CADENCE, type Cadence } from './cadence.js';
 import type { SimPolicy } from './simulator.js';
@@ -13,8 +14,9 @@ import type { SimPolicy } from './simulator.js';
 const BUILT_IN: Record<string, { make: () => Policy<unknown>; cadence: Cadence }> = {
   static: { make: () => staticPolicy() as Policy<unknown>, cadence: SHIM_CADENCE },
   autoballoon: { make: () => autoballoonPolicy() as Policy<unknown>, cadence: AUTOBALLOON_CADENCE },
+  // Ballooning on, as oVirt clusters that overcommit run it (vdsm ships it off).
+  mom: { make: () => momPolicy({ balloonEnabled: true }) as Policy<unknown>, cadence: MOM_CADENCE },
 };
-void MOM_CADENCE;
 
 /** Names accepted by `--policy`. */
 export function simPolicyNames(): string[] {
