@@ -53,6 +53,10 @@ export interface GuestCounters {
 const SWAP_CHURN_PER_SECOND = 0.05;
 /** After an OOM kill the killed program restarts after this long. */
 const OOM_RESTART_MS = 60_000;
+/** Page cache grows no faster than the guest reads files. */
+const CACHE_FILL_BYTES_PER_SECOND = 32 * 2 ** 20;
+/** A booting guest's programs reach their working set over this long (boot-storm models its own boot). */
+const WARM_UP_MS = 30_000;
 /** Free page reporting hands freed memory back with this time constant. */
 const FREE_PAGE_REPORTING_MS = 2_000;
 
@@ -120,6 +124,8 @@ export class SimulatedGuest {
     const dt = dtMs / 1000;
     const demand = this.workload.at(nowMs - c.startAtMs);
     let need = demand.needBytes;
+    const age = nowMs - c.startAtMs;
+    if (c.workload.model !== 'boot-storm' && age < WARM_UP_MS) need = Math.round(need * Math.max(0.2, age / WARM_UP_MS));
     if (nowMs < this.oomUntilMs) need = Math.min(need, this.oomCapBytes);
     this.needBytes = need;
 
@@ -156,7 +162,9 @@ export class SimulatedGuest {
     this.swappedBytes = swapped;
 
     this.residentAnonBytes = need - swapped;
-    this.cacheBytes = Math.max(0, Math.min(demand.cacheBytes, actual - this.residentAnonBytes));
+    const cacheRoom = Math.max(0, Math.min(demand.cacheBytes, actual - this.residentAnonBytes));
+    // Cache is dropped at once when memory is short, but refills only as files are read.
+    this.cacheBytes = Math.min(cacheRoom, this.cacheBytes + CACHE_FILL_BYTES_PER_SECOND * dt);
     this.freeBytes = Math.max(0, actual - this.residentAnonBytes - this.cacheBytes);
 
     const touched = this.residentAnonBytes + this.cacheBytes;
