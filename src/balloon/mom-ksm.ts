@@ -58,7 +58,7 @@ export function ksmWrites(
   live: Record<string, number> | undefined,
 ): Partial<Record<KsmControl, number>> {
   const writes: Partial<Record<KsmControl, number>> = {};
-  for (const name of ['run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes'] as const) {
+  for (const name of ['run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes', 'advisor_max_cpu'] as const) {
     const value = controls[name];
     if (value === undefined) continue;
     const int = Math.trunc(value);
