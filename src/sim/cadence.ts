@@ -29,6 +29,8 @@ export const AUTOBALLOON_CADENCE: Cadence = { intervalMs: 10_000, hostSampleMs: 
 
 /**
  * The KubeMom shim: a steady loop plus wake-ups on pressure (its PSI trigger and
- * MemAvailable under the reserve), host read every second.
+ * MemAvailable under the reserve), host read every second. Guest history: 24 reports
+ * (2 min at 5 s): the default policy dates a guest's start grace from its oldest kept
+ * report, so it must hold more than the grace (60 s) or the guest never leaves it.
  */
-export const SHIM_CADENCE: Cadence = { intervalMs: 5_000, hostSampleMs: 1_000, hostHistory: 60, guestHistory: 12, wakeOnPressure: true, psiWakePercent: 10, minWakeGapMs: 500 };
+export const SHIM_CADENCE: Cadence = { intervalMs: 5_000, hostSampleMs: 1_000, hostHistory: 60, guestHistory: 24, wakeOnPressure: true, psiWakePercent: 10, minWakeGapMs: 500 };
