@@ -38,7 +38,9 @@ describe('simulator incidents', () => {
     const r = simulate(s, resolveSimPolicy('static'));
     expect(r.failures.evictions).to.equal(1);
     expect(r.failures.hostOom).to.equal(0);
-    expect(r.incidents[0]).to.deep.include({ kind: 'eviction', guest: 'default/low-0', atSeconds: 0 });
+    expect(r.incidents[0]).to.deep.include({ kind: 'eviction', guest: 'default/low-0' });
+    // Found at the kubelet's first check once the guests' working sets are up (30 s warm-up).
+    expect(r.incidents[0]!.atSeconds).to.be.at.most(40);
   });
 
   it('OOM-kills inside a guest ballooned under a need that jumps, without autodeflate or swap', () => {
@@ -71,7 +73,10 @@ describe('simulator incidents', () => {
     const r2 = simulate(s2, fixedTargetPolicy(0));
     const g = r2.timeline!.guests[0]!;
     expect(g.actualBytes[g.actualBytes.length - 1]!).to.be.closeTo(1 * GiB + 64 * 2 ** 20, 4096 * 2);
-    expect(r2.harm.underNeedSeconds).to.equal(0);
+    // Ballooned under need only while the need grows during boot, never once the guard caught up.
+    const longer = simulate({ ...s2, durationMs: 2 * s2.durationMs }, fixedTargetPolicy(0));
+    expect(longer.harm.underNeedSeconds).to.equal(r2.harm.underNeedSeconds);
+    expect(r2.harm.underNeedSeconds).to.be.below(60);
   });
 
   it('measures the reaction: from pressure under the reserve until back above it', () => {
