@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
+import { svgToPng } from '../sim/plot-png.js';
 import { plotRuns } from '../sim/plot-svg.js';
 import { resolveSimPolicy, simPolicyNames } from '../sim/policies.js';
 import { parseScenario } from '../sim/scenario.js';
@@ -58,8 +59,8 @@ export function runSimulate(opts: SimulateOptions, out: (s: string) => void = (s
   const policies = (opts.policy.length ? opts.policy : ['default']).map((p) => resolveSimPolicy(p));
   const seed = wholeNumber(opts.seed, '--seed', 0, 2 ** 32 - 1);
   const guests = wholeNumber(opts.guests, '--guests', 1, 10_000);
-  if (opts.plot !== undefined && !opts.plot.endsWith('.svg')) {
-    throw new InputError('--plot', `is "${opts.plot}"; accepted: a file name ending in .svg`);
+  if (opts.plot !== undefined && !/\.(svg|png)$/i.test(opts.plot)) {
+    throw new InputError('--plot', `is "${opts.plot}"; accepted: a file name ending in .svg or .png`);
   }
   const results: SimResult[] = [];
   for (const sp of policies) {
@@ -70,7 +71,10 @@ export function runSimulate(opts: SimulateOptions, out: (s: string) => void = (s
     results.push(simulate(scenario, sp, runOpts));
     bar.end();
   }
-  if (opts.plot !== undefined) writeFileSync(opts.plot, plotRuns(results));
+  if (opts.plot !== undefined) {
+    const svg = plotRuns(results);
+    writeFileSync(opts.plot, /\.png$/i.test(opts.plot) ? svgToPng(svg) : svg);
+  }
   if (opts.json) out(JSON.stringify({ scenario: scenario.name, results }, null, 2) + '\n');
   else {
     out(summaryTable(results));
@@ -86,7 +90,7 @@ export function registerSimulateCommand(program: Command): void {
     .requiredOption('--scenario <file>', 'scenario YAML file (see scenarios/ and docs/simulate.md)')
     .option('--policy <name>', `policy to run, repeatable (${simPolicyNames().join(', ')})`, (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--json', 'print the full results as JSON')
-    .option('--plot <file.svg>', 'write an SVG plot of node memory and every guest')
+    .option('--plot <file>', 'write a plot (.svg or .png) of node memory and every guest')
     .option('--seed <n>', "override the scenario's seed")
     .option('--guests <n>', "run with n guests drawn from the scenario's groups")
     .addHelpText('after', '\nExit status: 0 when every run survived, 2 when any had a guest OOM, host OOM or eviction, 1 on bad input.')

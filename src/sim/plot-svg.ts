@@ -59,8 +59,8 @@ export function plotRuns(results: SimResult[]): string {
     if (!tl) return;
     const top = 20 + i * panelH + 20;
     const xMax = Math.max(1, tl.tSeconds[tl.tSeconds.length - 1] ?? 1);
-    const status = r.survived ? 'survived' : `FAILED (guest OOM ${r.failures.guestOom}, host OOM ${r.failures.hostOom}, evictions ${r.failures.evictions})`;
-    chart(out, top, `${r.scenario} · policy ${r.policy} · ${r.guests} guests, overcommit ${r.overcommit.toFixed(2)}x · ${status} — node available memory`, tl.tSeconds, xMax, r.nodeMemoryBytes, (x, y) => {
+    const status = r.survived ? 'survived' : `FAILED: guest OOM ${r.failures.guestOom}, host OOM ${r.failures.hostOom}, evicted ${r.failures.evictions}`;
+    chart(out, top, `${r.policy} · ${r.scenario}, ${r.guests} guests, ${r.overcommit.toFixed(2)}x · ${status} · node available memory`, tl.tSeconds, xMax, r.nodeMemoryBytes, (x, y) => {
       const line = (bytes: number, color: string, label: string) => {
         out.push(`<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y(bytes).toFixed(1)}" y2="${y(bytes).toFixed(1)}" stroke="${color}" stroke-dasharray="4 3"/>`);
         out.push(`<text x="${WIDTH - RIGHT - 4}" y="${(y(bytes) - 3).toFixed(1)}" font-size="10" text-anchor="end" fill="${color}">${label}</text>`);

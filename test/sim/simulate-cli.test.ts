@@ -44,6 +44,16 @@ describe('kubemom simulate (CLI)', () => {
     expect(text.match(/<polyline/g)).to.have.length(2 * (1 + 2 * 3));
   });
 
+  it('writes a PNG plot', () => {
+    const png = path.join(dir, 'plot.png');
+    const r = run(['--scenario', scenario, '--policy', 'default', '--plot', png]);
+    expect(r.status, r.stderr).to.equal(0);
+    const bytes = readFileSync(png);
+    expect(bytes.subarray(0, 8).toString('hex')).to.equal('89504e470d0a1a0a');
+    // IHDR width: the SVG's 960 px.
+    expect(bytes.readUInt32BE(16)).to.equal(960);
+  });
+
   it('refuses a bad scenario naming the field, exit status 1', () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'name: bad\ndurationSeconds: 10\nnode: { memory: 8Gi }\nguests:\n  - { name: vm, memory: 2Gi, workload: { model: wave } }\n');
