@@ -175,7 +175,8 @@ export function scenarioFromObject(doc: unknown): Scenario {
     hostCacheBytes: bytesAt(n.hostCache, 'node.hostCache', 512 * MiB),
     evictionHardBytes,
     evictionCheckMs: numberAt(n.evictionCheckSeconds, 'node.evictionCheckSeconds', 10, 1, 600, 'seconds') * 1000,
-    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.floor(memoryBytes / 20)),
+    // The default policy's own reserve: the eviction threshold plus the larger of 5 % and 512Mi.
+    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.max(512 * MiB, Math.floor(memoryBytes / 20))),
     cpuCount: intAt(n.cpus, 'node.cpus', 8, 1, 1024),
   };
   if (node.systemBytes >= memoryBytes) throw new InputError('node.system', `is ${describe(n.system)}; accepted: less than node.memory`);
