@@ -17,15 +17,18 @@ export const DEFAULT_LIFECYCLE: LifecycleOptions = { startGraceMs: 60_000, holdD
 /** What a policy may do with a guest now: anything, only give memory back, or nothing. */
 export type LifecycleGate = 'free' | 'no-inflate' | 'hold';
 
-/** When the guest's stats started flowing without a gap, within the kept history. */
+/**
+ * When the guest's stats started flowing without a gap: the first sample after the last
+ * one without stats; -Infinity when every kept sample has stats (the history is bounded,
+ * so then the phase start tells); undefined when the latest sample has none.
+ */
 function statsSinceMs(guest: GuestState): number | undefined {
-  let since: number | undefined;
-  for (let i = guest.history.length - 1; i >= 0; i--) {
-    const s = guest.history[i]!;
-    if (s.freeBytes === undefined) break;
-    since = s.atMs;
+  const h = guest.history;
+  if (h.length === 0 || h[h.length - 1]!.freeBytes === undefined) return undefined;
+  for (let i = h.length - 2; i >= 0; i--) {
+    if (h[i]!.freeBytes === undefined) return h[i + 1]!.atMs;
   }
-  return since;
+  return -Infinity;
 }
 
 export function lifecycleGate(guest: GuestState, nowMs: number, opts: LifecycleOptions): LifecycleGate {

@@ -32,11 +32,14 @@ export function evaluateMom(input: PolicyInput, params: MomParameters): PolicyDe
     const balloon = momBalloon(view.host, view.guests, params.balloonEnabled);
     // A host without KSM (no sysfs) has nothing to control; the balloon part still runs.
     const ksm = input.host.ksm === undefined ? {} : ksmWrites(momKsmControls(view.host, params), input.host.ksm);
-    const balloons: BalloonDecision[] = [...balloon.targets].map(([guestId, t]) => ({
-      guestId,
-      targetBytes: t.targetKib * 1024,
-      reason: t.reason,
-    }));
+    const byId = new Map(input.guests.map((g) => [g.id, g]));
+    const balloons: BalloonDecision[] = [...balloon.targets].map(([guestId, t]) => {
+      const g = byId.get(guestId)!;
+      // MOM's sizes are whole KiB; a guaranteed size that is not (e.g. "1500M") must
+      // not be undercut by the truncation, nor any target exceed the guest's memory.
+      const targetBytes = Math.min(Math.max(t.targetKib * 1024, g.guaranteedMemoryBytes), g.guestMemoryBytes);
+      return { guestId, targetBytes, reason: t.reason };
+    });
     return { balloons, ksm, skipped: balloon.skipped };
   } catch (err) {
     return notRun(`policy evaluation failed: ${(err as Error).message}`);

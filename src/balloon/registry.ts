@@ -4,7 +4,7 @@
  * passed in), so this module stays free of I/O.
  */
 import { InputError } from '../common/errors.js';
-import { defaultPolicy } from './default-policy.js';
+import { DEFAULT_PARAMETERS, defaultPolicy } from './default-policy.js';
 import { compilePolicy } from './lang/policy-file.js';
 import { yamlPolicy } from './lang/yaml-policy.js';
 import { MOM_DEFAULT_PARAMETERS, momPolicy, type MomParameters } from './mom-policy.js';
@@ -23,6 +23,14 @@ function momParameters(params: PolicyParameters): Partial<MomParameters> {
     out[k as keyof MomParameters] = typeof v === 'boolean' ? v : v !== 0;
   }
   return out;
+}
+
+/** The parameter names a policy accepts (for callers that pass through foreign ones). */
+export function policyParameterNames(spec: string, readText: (path: string) => string): string[] {
+  if (spec === 'mom') return Object.keys(MOM_DEFAULT_PARAMETERS);
+  if (spec === 'default') return Object.keys(DEFAULT_PARAMETERS);
+  if (/\.ya?ml$/i.test(spec)) return [...compilePolicy(spec, readText(spec)).parameters.keys()];
+  return [];
 }
 
 /**

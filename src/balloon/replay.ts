@@ -132,6 +132,8 @@ export function parseReplay(doc: unknown): Replay {
 }
 
 const KIB = 1024;
+/** Phase start assumed for the guests of the first step: a day before the recording. */
+const RUNNING_BEFORE_MS = -86_400_000;
 
 interface GuestTrack {
   incarnation: number;
@@ -279,7 +281,8 @@ export function runReplay<S>(replay: Replay, policy: Policy<S>, options: { expla
       for (const [name, fields] of Object.entries(step.guests)) {
         let t = guests.get(name);
         if (!t) {
-          t = { incarnation: ++incarnations, firstMs: nowMs, current: {}, phase: 'running', samples: [] };
+          // Guests of the first step were running before the recording began; later ones are new VMs.
+          t = { incarnation: ++incarnations, firstMs: i === 0 ? RUNNING_BEFORE_MS : nowMs, current: {}, phase: 'running', samples: [] };
           guests.set(name, t);
         }
         Object.assign(t.current, fields.fields);

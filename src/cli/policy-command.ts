@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
 import { checkPolicy, PolicyFileErrors } from '../balloon/lang/policy-file.js';
-import { createPolicy, type PolicyParameters } from '../balloon/registry.js';
+import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
 import { parseReplay, runReplay } from '../balloon/replay.js';
 import type { PolicyInput } from '../balloon/types.js';
 
@@ -69,7 +69,12 @@ export function registerPolicyCommand(program: Command): void {
     .action((file: string, opts: { policy: string; param: PolicyParameters; explain?: boolean }) =>
       guarded(() => {
         const replay = parseReplay(parseJson(readInput(file), file === '-' ? 'stdin' : file));
-        const p = createPolicy(opts.policy, { ...replay.parameters, ...opts.param }, readText);
+        // A recording's parameters are MOM's flags: pass on those this policy knows.
+        const known = new Set(policyParameterNames(opts.policy, readText));
+        const fromFile = Object.fromEntries(Object.entries(replay.parameters).filter(([k]) => known.has(k)));
+        const ignored = Object.keys(replay.parameters).filter((k) => !known.has(k));
+        if (ignored.length) process.stderr.write(`note: policy ${opts.policy} has no parameter ${ignored.join(', ')}; ignored\n`);
+        const p = createPolicy(opts.policy, { ...fromFile, ...opts.param }, readText);
         const results = runReplay(replay, p, { explain: opts.explain === true });
         process.stdout.write(`[\n${results.map((r) => `  ${JSON.stringify(r)}`).join(',\n')}\n]\n`);
       }),

@@ -21,6 +21,7 @@ export const FUNCTIONS: Record<string, { min: number; max: number; doc: string }
   ceil: { min: 1, max: 1, doc: 'ceil(x)' },
   clamp: { min: 3, max: 3, doc: 'clamp(x, lo, hi) = min(max(x, lo), hi)' },
   if: { min: 3, max: 3, doc: 'if(condition, then, else): both branches of one type' },
+  default: { min: 2, max: 2, doc: 'default(x, fallback): fallback when x is not available (no sample yet, no PSI, ...)' },
 };
 
 export class ExprTypeError extends ExprSyntaxError {}
@@ -91,6 +92,12 @@ export function checkExpr(e: Expr, env: TypeEnv): ExprType {
         const a = checkExpr(e.args[1]!, env);
         const b = checkExpr(e.args[2]!, env);
         if (a !== b) throw new ExprTypeError(e.offset, `if() branches must have one type, not ${a} and ${b}`);
+        return a;
+      }
+      if (e.fn === 'default') {
+        const a = checkExpr(e.args[0]!, env);
+        const b = checkExpr(e.args[1]!, env);
+        if (a !== b) throw new ExprTypeError(e.offset, `default() arguments must have one type, not ${a} and ${b}`);
         return a;
       }
       e.args.forEach((a, i) => expectType(a, env, 'number', `argument ${i + 1} of ${e.fn}()`));

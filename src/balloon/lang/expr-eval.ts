@@ -56,6 +56,14 @@ export function evaluateExpr(e: Expr, lookup: Lookup): Value {
       throw new Error(`unreachable operator ${e.op}`);
     }
     case 'call': {
+      if (e.fn === 'default') {
+        try {
+          return evaluateExpr(e.args[0]!, lookup);
+        } catch (err) {
+          if (err instanceof MissingValue) return evaluateExpr(e.args[1]!, lookup);
+          throw err;
+        }
+      }
       if (e.fn === 'if') return evaluateExpr(e.args[0]!, lookup) ? evaluateExpr(e.args[1]!, lookup) : evaluateExpr(e.args[2]!, lookup);
       const a = e.args.map((x) => num(x, lookup));
       switch (e.fn) {
@@ -71,4 +79,37 @@ export function evaluateExpr(e: Expr, lookup: Lookup): Value {
       throw new Error(`unreachable function ${e.fn}`);
     }
   }
+}
+
+/**
+ * `any` of a list in three-valued logic: true when one member is true even if others
+ * are missing; missing only when no member is true and one is missing.
+ */
+export function anyOf(exprs: readonly Expr[], lookup: Lookup): boolean {
+  let missing: MissingValue | undefined;
+  for (const e of exprs) {
+    try {
+      if (evaluateExpr(e, lookup)) return true;
+    } catch (err) {
+      if (!(err instanceof MissingValue)) throw err;
+      missing ??= err;
+    }
+  }
+  if (missing) throw missing;
+  return false;
+}
+
+/** `all` of a list in three-valued logic: false when one member is false even if others are missing. */
+export function allOf(exprs: readonly Expr[], lookup: Lookup): boolean {
+  let missing: MissingValue | undefined;
+  for (const e of exprs) {
+    try {
+      if (!evaluateExpr(e, lookup)) return false;
+    } catch (err) {
+      if (!(err instanceof MissingValue)) throw err;
+      missing ??= err;
+    }
+  }
+  if (missing) throw missing;
+  return true;
 }

@@ -306,7 +306,7 @@ class Loader {
       for (const d of deps.get(name) ?? []) if (deps.has(d)) visit(d, [...path, name]);
       state.set(name, 'done');
     };
-    for (const name of deps.keys()) visit(name, []);
+    for (const name of nodes.keys()) if (deps.has(name)) visit(name, []);
   }
 
   /** Parses and type-checks one expression node (a YAML string, number or boolean). */
@@ -477,6 +477,7 @@ class Loader {
 export function compilePolicy(file: string, text: string): CompiledPolicy {
   const loader = new Loader(file, text);
   const policy = loader.load();
+  loader.errors.sort((a, b) => a.line - b.line || a.col - b.col);
   if (!policy || loader.errors.length) throw new PolicyFileErrors(loader.errors.length ? loader.errors : [{ file, line: 1, col: 1, message: 'invalid policy' }]);
   return policy;
 }

@@ -9,7 +9,7 @@ import { InputError } from '../../common/errors.js';
 import type { BalloonDecision, GuestState, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../types.js';
 import { DEFAULT_LIFECYCLE, guardTarget, lifecycleGate, type LifecycleOptions } from '../lifecycle.js';
 import { ksmWrites } from '../mom-ksm.js';
-import { evaluateExpr, MissingValue, type Value } from './expr-eval.js';
+import { allOf, anyOf, evaluateExpr, MissingValue, type Value } from './expr-eval.js';
 import type { Expr } from './expr-parse.js';
 import type { CompiledBlock, CompiledPolicy, CompiledRule } from './policy-file.js';
 import { guestLookup, hostLookup } from './variables.js';
@@ -43,7 +43,7 @@ export function runBlock(
       const v = block.vars.get(name);
       const c = block.conditions.get(name);
       if (v) result = evaluateExpr(v, lookup);
-      else if (c) result = c.mode === 'all' ? c.exprs.every((e) => evaluateExpr(e, lookup)) : c.exprs.some((e) => evaluateExpr(e, lookup));
+      else if (c) result = c.mode === 'all' ? allOf(c.exprs, lookup) : anyOf(c.exprs, lookup);
       else result = base(name);
     } catch (err) {
       if (!(err instanceof MissingValue)) throw err;
@@ -57,7 +57,7 @@ export function runBlock(
   const contributions = new Map<string, Array<{ value: number; weight: number; rule: string }>>();
   for (const rule of block.rules) {
     try {
-      const proposed = applyRule(rule, num, (e) => evaluateExpr(e, lookup) as boolean, currentOf(rule.output), elapsedS);
+      const proposed = applyRule(rule, num, (list) => allOf(list, lookup), (list) => anyOf(list, lookup), currentOf(rule.output), elapsedS);
       if (proposed === undefined) continue;
       const list = contributions.get(rule.output) ?? [];
       list.push({ ...proposed, rule: rule.name });
@@ -88,12 +88,13 @@ export function runBlock(
 function applyRule(
   rule: CompiledRule,
   num: (e: Expr) => number,
-  bool: (e: Expr) => boolean,
+  all: (list: readonly Expr[]) => boolean,
+  any: (list: readonly Expr[]) => boolean,
   current: number | undefined,
   elapsedS: number,
 ): { value: number; weight: number } | undefined {
-  if (!rule.whenAll.every(bool)) return undefined;
-  if (rule.whenAny.length > 0 && !rule.whenAny.some(bool)) return undefined;
+  if (!all(rule.whenAll)) return undefined;
+  if (rule.whenAny.length > 0 && !any(rule.whenAny)) return undefined;
   let target = num(rule.target);
   if (rule.mins.length) target = Math.max(target, Math.max(...rule.mins.map(num)));
   if (rule.maxs.length) target = Math.min(target, Math.min(...rule.maxs.map(num)));
