@@ -81,7 +81,11 @@ export interface HostSample {
   psi?: Psi;
 }
 
-export type KsmControl = 'run' | 'pages_to_scan' | 'sleep_millisecs' | 'merge_across_nodes';
+/**
+ * KSM sysfs controls a policy may write. `advisor_max_cpu` only matters with the
+ * kernel's KSM advisor (Linux 6.9+, `advisor_mode` = scan-time, see PolicyDecisions).
+ */
+export type KsmControl = 'run' | 'pages_to_scan' | 'sleep_millisecs' | 'merge_across_nodes' | 'advisor_max_cpu';
 
 export interface HostState {
   /** Recent samples, oldest first; the last is the current one. */
@@ -93,6 +97,8 @@ export interface HostState {
   evictionSoftBytes?: number;
   /** Every readable file of /sys/kernel/mm/ksm by name (run, pages_shared, ...), when KSM exists. */
   ksm?: Record<string, number>;
+  /** /sys/kernel/mm/ksm/advisor_mode when the kernel has the KSM advisor ("none" or "scan-time"). */
+  ksmAdvisorMode?: string;
   /** Summed virtual size of the VMs' memory that KSM could merge, bytes. */
   ksmShareableBytes?: number;
   /** ksmd's CPU use, percent of one core. */
@@ -116,6 +122,15 @@ export interface PolicyDecisions {
   balloons: BalloonDecision[];
   /** Only the KSM controls to write (values that differ from the live ones). */
   ksm: Partial<Record<KsmControl, number>>;
+  /** The KSM advisor mode to write, when it differs from the live one (kernels with the advisor). */
+  ksmAdvisorMode?: 'none' | 'scan-time';
+  /**
+   * Set when the policy could not run this cycle (why, e.g. a mandatory host field is
+   * missing); then `balloons` and `ksm` are empty and no controller acts, as in MOM.
+   */
+  notRun?: string;
+  /** Guests the policy left out this cycle and why (e.g. no balloon data yet). */
+  skipped?: Array<{ guestId: string; reason: string }>;
 }
 
 /**

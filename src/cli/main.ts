@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import { registerSidecarCommand } from './sidecar-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerPolicyCommand } from './policy-command.js';
+import { registerSimulateCommand } from './simulate-command.js';
 
 const program = new Command('kubemom')
   .description('Memory overcommitment for KubeVirt virtual machines')
@@ -11,5 +13,7 @@ const program = new Command('kubemom')
 
 registerDemoCommand(program);
 registerSidecarCommand(program);
+registerPolicyCommand(program);
+registerSimulateCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,63 @@
+/** What a guest's recent samples say: free memory it could give, and signs of distress. */
+import type { GuestSample, GuestState } from './types.js';
+
+export interface GuestSignals {
+  /** Memory the guest could give without reclaiming (MemAvailable, else MemFree), bytes. */
+  availableBytes?: number;
+  /** Swap-in, bytes per second, over the last two samples. */
+  swapInRate?: number;
+  /** Major faults per second over the last two samples. */
+  majorFaultRate?: number;
+  /** When the guest last showed distress within the kept history, ms. */
+  lastDistressMs?: number;
+}
+
+function rate(a: GuestSample, b: GuestSample, f: (s: GuestSample) => number | undefined): number | undefined {
+  const x = f(a);
+  const y = f(b);
+  if (x === undefined || y === undefined || b.atMs <= a.atMs) return undefined;
+  // A counter that went down means the guest rebooted: count from zero.
+  return (y >= x ? y - x : y) / ((b.atMs - a.atMs) / 1000);
+}
+
+export interface DistressThresholds {
+  /** Major faults per second above which the guest is short of memory. */
+  majorFaultRate: number;
+  /** Guest available memory under this fraction of its balloon is distress. */
+  minAvailableFraction: number;
+}
+
+/** True when a sample pair shows the guest swapping in, faulting hard, or nearly out of memory. */
+function distressed(a: GuestSample, b: GuestSample, balloon: number | undefined, t: DistressThresholds): boolean {
+  const swapIn = rate(a, b, (s) => s.swapInBytes);
+  const faults = rate(a, b, (s) => s.majorFaults);
+  const avail = b.availableBytes ?? b.freeBytes;
+  const size = b.balloonActualBytes ?? balloon;
+  return (swapIn !== undefined && swapIn > 0) || (faults !== undefined && faults > t.majorFaultRate) ||
+    (avail !== undefined && size !== undefined && avail < t.minAvailableFraction * size);
+}
+
+export function guestSignals(guest: GuestState, t: DistressThresholds): GuestSignals {
+  const h = guest.history;
+  const out: GuestSignals = {};
+  const last = h[h.length - 1];
+  if (!last) return out;
+  const avail = last.availableBytes ?? last.freeBytes;
+  if (avail !== undefined) out.availableBytes = avail;
+  const prev = h[h.length - 2];
+  if (prev) {
+    const s = rate(prev, last, (x) => x.swapInBytes);
+    const f = rate(prev, last, (x) => x.majorFaults);
+    if (s !== undefined) out.swapInRate = s;
+    if (f !== undefined) out.majorFaultRate = f;
+  }
+  for (let i = h.length - 1; i >= 0; i--) {
+    const b = h[i]!;
+    const a = h[i - 1] ?? b;
+    if (distressed(a, b, guest.balloonActualBytes, t)) {
+      out.lastDistressMs = b.atMs;
+      break;
+    }
+  }
+  return out;
+}

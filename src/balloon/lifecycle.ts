@@ -1,0 +1,65 @@
+/**
+ * Lifecycle rules shared by KubeMom's policies: nothing is inflated (memory taken)
+ * while a VM starts, until its guest stats flow plus a grace period, and targets hold
+ * while it migrates or stops.
+ */
+import type { GuestState } from './types.js';
+
+export interface LifecycleOptions {
+  /** How long after stats start flowing (and the VM runs) before the balloon may inflate. */
+  startGraceMs: number;
+  /** Send no target while the VM migrates (the agent keeps the last one). */
+  holdDuringMigration: boolean;
+}
+
+export const DEFAULT_LIFECYCLE: LifecycleOptions = { startGraceMs: 60_000, holdDuringMigration: true };
+
+/** What a policy may do with a guest now: anything, only give memory back, or nothing. */
+export type LifecycleGate = 'free' | 'no-inflate' | 'hold';
+
+/**
+ * When the guest's stats started flowing without a gap: the first sample after the last
+ * one without stats; -Infinity when every kept sample has stats (the history is bounded,
+ * so then the phase start tells); undefined when the latest sample has none.
+ */
+function statsSinceMs(guest: GuestState): number | undefined {
+  const h = guest.history;
+  if (h.length === 0 || h[h.length - 1]!.freeBytes === undefined) return undefined;
+  for (let i = h.length - 2; i >= 0; i--) {
+    if (h[i]!.freeBytes === undefined) return h[i + 1]!.atMs;
+  }
+  return -Infinity;
+}
+
+export function lifecycleGate(guest: GuestState, nowMs: number, opts: LifecycleOptions): LifecycleGate {
+  switch (guest.phase) {
+    case 'migrating':
+      return opts.holdDuringMigration ? 'hold' : 'free';
+    case 'stopping':
+    case 'gone':
+      return 'hold';
+    case 'starting':
+      return 'no-inflate';
+    default:
+      break;
+  }
+  const since = statsSinceMs(guest);
+  if (since === undefined) return 'no-inflate';
+  return nowMs - Math.max(since, guest.phaseSinceMs) >= opts.startGraceMs ? 'free' : 'no-inflate';
+}
+
+/**
+ * The safe target for a guest: never under its guaranteed memory nor over its memory,
+ * never an inflation the lifecycle forbids; undefined when nothing may be sent.
+ */
+export function guardTarget(guest: GuestState, targetBytes: number, gate: LifecycleGate): number | undefined {
+  if (gate === 'hold') return undefined;
+  let t = Math.min(Math.max(targetBytes, guest.guaranteedMemoryBytes), guest.guestMemoryBytes);
+  const current = guest.balloonActualBytes;
+  if (gate === 'no-inflate') {
+    if (current === undefined) return undefined;
+    if (t < current) t = Math.min(current, guest.guestMemoryBytes);
+    if (t === current) return undefined;
+  }
+  return t;
+}

@@ -1,0 +1,57 @@
+/**
+ * The `mom` built-in policy: vdsm's balloon and KSM policies over MOM's view of the
+ * input (KiB, last 10 samples), as a KubeMom Policy. Targets are MOM's int KiB, in bytes.
+ */
+import type { BalloonDecision, Policy, PolicyDecisions, PolicyInput } from './types.js';
+import { momView } from './mom-view.js';
+import { momBalloon } from './mom-balloon.js';
+import { ksmWrites, momKsmControls } from './mom-ksm.js';
+
+/** vdsm's policy flags (MOM policy parameters). */
+export interface MomParameters {
+  /** Off by default, as in vdsm (oVirt turns it on per cluster): only the grow path runs. */
+  balloonEnabled: boolean;
+  ksmEnabled: boolean;
+  ksmMergeAcrossNodes: boolean;
+}
+
+export const MOM_DEFAULT_PARAMETERS: MomParameters = { balloonEnabled: false, ksmEnabled: true, ksmMergeAcrossNodes: true };
+
+/** MOM keeps no state between cycles beyond its monitors' histories, which are inputs here. */
+export type MomState = Record<string, never>;
+
+function notRun(reason: string): PolicyDecisions {
+  return { balloons: [], ksm: {}, notRun: reason };
+}
+
+/** Evaluates MOM's policies once; a failure (as MOM's would) means no controller runs. */
+export function evaluateMom(input: PolicyInput, params: MomParameters): PolicyDecisions {
+  if (input.host.history.length === 0) return notRun('host monitor is not ready (no sample)');
+  const view = momView(input);
+  try {
+    const balloon = momBalloon(view.host, view.guests, params.balloonEnabled);
+    // A host without KSM (no sysfs) has nothing to control; the balloon part still runs.
+    const ksm = input.host.ksm === undefined ? {} : ksmWrites(momKsmControls(view.host, params), input.host.ksm);
+    const byId = new Map(input.guests.map((g) => [g.id, g]));
+    const balloons: BalloonDecision[] = [...balloon.targets].map(([guestId, t]) => {
+      const g = byId.get(guestId)!;
+      // MOM's sizes are whole KiB; a guaranteed size that is not (e.g. "1500M") must
+      // not be undercut by the truncation, nor any target exceed the guest's memory.
+      const targetBytes = Math.min(Math.max(t.targetKib * 1024, g.guaranteedMemoryBytes), g.guestMemoryBytes);
+      return { guestId, targetBytes, reason: t.reason };
+    });
+    return { balloons, ksm, skipped: balloon.skipped };
+  } catch (err) {
+    return notRun(`policy evaluation failed: ${(err as Error).message}`);
+  }
+}
+
+/** The `mom` policy with the given flags. */
+export function momPolicy(params: Partial<MomParameters> = {}): Policy<MomState> {
+  const p: MomParameters = { ...MOM_DEFAULT_PARAMETERS, ...params };
+  return {
+    name: 'mom',
+    initialState: () => ({}),
+    evaluate: (input, state) => ({ decisions: evaluateMom(input, p), state }),
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * `kubemom policy`: offline tools for policy authors.
+ *   replay --policy P FILE|-   replays a MOM-style recording through a policy (JSON out)
+ *   check FILE...              validates policy files; all errors as file:line:col
+ *   eval --policy P --state S  one evaluation of a PolicyInput (JSON) to decisions (JSON)
+ */
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { InputError } from '../common/errors.js';
+import { checkPolicy, PolicyFileErrors } from '../balloon/lang/policy-file.js';
+import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
+import { parseReplay, runReplay } from '../balloon/replay.js';
+import type { PolicyInput } from '../balloon/types.js';
+
+const MAX_INPUT_BYTES = 256 * 1024 * 1024;
+
+function readInput(file: string): string {
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  if (text.length > MAX_INPUT_BYTES) throw new InputError(file, `is larger than ${MAX_INPUT_BYTES} bytes`);
+  return text;
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(what, `is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** `--param name=value` (repeatable): true/false or a number. */
+function collectParam(value: string, previous: PolicyParameters): PolicyParameters {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(value);
+  if (!m) throw new InputError('--param', `"${value}" is not name=value`);
+  const v = m[2]!.trim();
+  let parsed: boolean | number;
+  if (v === 'true' || v === 'false') parsed = v === 'true';
+  else if (v !== '' && Number.isFinite(Number(v))) parsed = Number(v);
+  else throw new InputError(`--param ${m[1]}`, `"${v}" is not accepted; give true, false or a number`);
+  return { ...previous, [m[1]!]: parsed };
+}
+
+/** Runs a command body; input errors print one line each and exit 2. */
+function guarded(body: () => void): void {
+  try {
+    body();
+  } catch (err) {
+    if (err instanceof PolicyFileErrors || err instanceof InputError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}
+
+const readText = (file: string): string => readFileSync(file, 'utf8');
+
+export function registerPolicyCommand(program: Command): void {
+  const policy = program.command('policy').description('check, evaluate and replay memory policies offline');
+
+  policy
+    .command('replay')
+    .description('replay a MOM-style recording (JSON: parameters, feedback, steps of host/guests in KiB) through a policy')
+    .requiredOption('--policy <policy>', 'mom, default, or a policy file (.yaml)')
+    .option('--param <name=value>', 'override a policy parameter (repeatable)', collectParam, {})
+    .option('--explain', 'add why a step did not run, skipped guests and decision reasons')
+    .argument('<file>', 'the recording, or - for stdin')
+    .action((file: string, opts: { policy: string; param: PolicyParameters; explain?: boolean }) =>
+      guarded(() => {
+        const replay = parseReplay(parseJson(readInput(file), file === '-' ? 'stdin' : file));
+        // A recording's parameters are MOM's flags: pass on those this policy knows.
+        const known = new Set(policyParameterNames(opts.policy, readText));
+        const fromFile = Object.fromEntries(Object.entries(replay.parameters).filter(([k]) => known.has(k)));
+        const ignored = Object.keys(replay.parameters).filter((k) => !known.has(k));
+        if (ignored.length) process.stderr.write(`note: policy ${opts.policy} has no parameter ${ignored.join(', ')}; ignored\n`);
+        const p = createPolicy(opts.policy, { ...fromFile, ...opts.param }, readText);
+        const results = runReplay(replay, p, { explain: opts.explain === true });
+        process.stdout.write(`[\n${results.map((r) => `  ${JSON.stringify(r)}`).join(',\n')}\n]\n`);
+      }),
+    );
+
+  policy
+    .command('check')
+    .description('validate policy files; exits non-zero listing every error as file:line:col')
+    .argument('<files...>', 'policy files (.yaml)')
+    .action((files: string[]) =>
+      guarded(() => {
+        let bad = 0;
+        for (const file of files) {
+          let text: string;
+          try {
+            text = readFileSync(file, 'utf8');
+          } catch (err) {
+            process.stderr.write(`${file}: cannot read: ${(err as Error).message}\n`);
+            bad++;
+            continue;
+          }
+          const errors = checkPolicy(file, text);
+          for (const e of errors) process.stderr.write(`${e.file}:${e.line}:${e.col}: ${e.message}\n`);
+          if (errors.length) bad++;
+          else process.stdout.write(`${file}: ok\n`);
+        }
+        if (bad) process.exitCode = 1;
+      }),
+    );
+
+  policy
+    .command('eval')
+    .description('evaluate a policy once on a PolicyInput (JSON, bytes and ms) and print the decisions')
+    .requiredOption('--policy <policy>', 'mom, default, or a policy file (.yaml)')
+    .requiredOption('--state <file>', 'the PolicyInput as JSON ({nowMs, host, guests}), or - for stdin')
+    .option('--param <name=value>', 'override a policy parameter (repeatable)', collectParam, {})
+    .action((opts: { policy: string; state: string; param: PolicyParameters }) =>
+      guarded(() => {
+        const input = parseJson(readInput(opts.state), opts.state) as PolicyInput;
+        if (typeof input !== 'object' || input === null || typeof input.nowMs !== 'number' || typeof input.host !== 'object' || !Array.isArray(input.guests)) {
+          throw new InputError(opts.state, 'must be a PolicyInput: {"nowMs": number, "host": {...}, "guests": [...]} (see docs/policy.md)');
+        }
+        const p = createPolicy(opts.policy, opts.param, readText);
+        const { decisions } = p.evaluate(input, p.initialState());
+        process.stdout.write(`${JSON.stringify(decisions, null, 2)}\n`);
+      }),
+    );
+}

@@ -1,0 +1,266 @@
+/**
+ * Scenario files: a node and groups of guests with workloads, in YAML. Validation
+ * names the offending field (`guests[1].workload.peak`) and what is accepted.
+ * See docs/simulate.md for the format.
+ */
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { InputError } from '../common/errors.js';
+import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
+import type { NodeConfig } from './node-model.js';
+import type { GuestConfig } from './simulated-guest.js';
+import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type WorkloadModel, type WorkloadSpec } from './workloads.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** A group of identical guests (the `count` copies get their own random streams). */
+export interface GuestGroup {
+  name: string;
+  count: number;
+  memoryBytes: number;
+  guaranteedBytes: number;
+  marginBytes: number;
+  priority: number;
+  swapBytes: number;
+  autodeflate: boolean;
+  freePageReporting: boolean;
+  startAtMs: number;
+  /** Each next guest of the group boots this much later. */
+  staggerMs: number;
+  runForMs?: number;
+  workload: WorkloadSpec;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  durationMs: number;
+  tickMs: number;
+  seed: number;
+  /** The guests' balloon stats period. */
+  statsPeriodMs: number;
+  node: NodeConfig;
+  groups: GuestGroup[];
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  return v === undefined ? 'missing' : `${JSON.stringify(v)}`;
+}
+
+function checkKeys(obj: Obj, field: string, accepted: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!accepted.includes(k)) throw new InputError(field ? `${field}.${k}` : k, `is not a known field; accepted: ${accepted.join(', ')}`);
+  }
+}
+
+function objectAt(v: unknown, field: string): Obj {
+  if (!isObj(v)) throw new InputError(field, `is ${describe(v)}; accepted: a mapping`);
+  return v;
+}
+
+function numberAt(v: unknown, field: string, def: number | undefined, min: number, max: number, what = 'a number'): number {
+  if (v === undefined && def !== undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new InputError(field, `is ${describe(v)}; accepted: ${what} from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function intAt(v: unknown, field: string, def: number | undefined, min: number, max: number): number {
+  const n = numberAt(v, field, def, min, max, 'a whole number');
+  if (!Number.isInteger(n)) throw new InputError(field, `is ${describe(v)}; accepted: a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function boolAt(v: unknown, field: string, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw new InputError(field, `is ${describe(v)}; accepted: true or false`);
+  return v;
+}
+
+function stringAt(v: unknown, field: string, def?: string): string {
+  if (v === undefined && def !== undefined) return def;
+  if (typeof v !== 'string' || v.length === 0) throw new InputError(field, `is ${describe(v)}; accepted: a non-empty string`);
+  return v;
+}
+
+function bytesAt(v: unknown, field: string, def?: number): number {
+  if (v === undefined && def !== undefined) return def;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  if (typeof v === 'string') {
+    const r = parseMemoryQuantity(v);
+    if ('bytes' in r) return r.bytes;
+  }
+  throw new InputError(field, `is ${describe(v)}; accepted: ${QUANTITY_ACCEPTED}, or a whole number of bytes`);
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/;
+
+function workloadAt(v: unknown, field: string): WorkloadSpec {
+  const w = objectAt(v, field);
+  const model = w.model;
+  if (typeof model !== 'string' || !(WORKLOAD_MODELS as readonly string[]).includes(model)) {
+    throw new InputError(`${field}.model`, `is ${describe(model)}; accepted: ${WORKLOAD_MODELS.join(', ')}`);
+  }
+  const defaults = WORKLOAD_DEFAULTS[model as WorkloadModel] as unknown as Record<string, number>;
+  checkKeys(w, field, ['model', ...Object.keys(defaults)]);
+  const spec: Record<string, unknown> = { model };
+  for (const [key, def] of Object.entries(defaults)) {
+    const f = `${field}.${key}`;
+    if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
+    else if (key === 'phase') spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the period');
+    else if (key === 'perHour') spec[key] = numberAt(w[key], f, def, 0, 10, 'a fraction of the guest memory per hour');
+    else spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the guest memory');
+  }
+  const s = spec as unknown as WorkloadSpec;
+  if (s.model === 'diurnal' && s.low > s.high) throw new InputError(`${field}.low`, `is ${s.low}; accepted: at most high (${s.high})`);
+  return s;
+}
+
+const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'workload'] as const;
+
+function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
+  const g = objectAt(v, field);
+  checkKeys(g, field, GROUP_KEYS);
+  const pick = (k: string) => (g[k] !== undefined ? g[k] : defaults[k]);
+  const name = stringAt(g.name, `${field}.name`);
+  if (!NAME.test(name)) throw new InputError(`${field}.name`, `is ${describe(name)}; accepted: lower-case letters, digits and '-', at most 52 characters`);
+  const memoryBytes = bytesAt(g.memory, `${field}.memory`);
+  if (memoryBytes < 64 * MiB) throw new InputError(`${field}.memory`, `is ${describe(g.memory)}; accepted: at least 64Mi`);
+  const guaranteedBytes = bytesAt(pick('guaranteed'), `${field}.guaranteed`, Math.floor(memoryBytes / 4));
+  if (guaranteedBytes > memoryBytes) throw new InputError(`${field}.guaranteed`, `is ${describe(pick('guaranteed'))}; accepted: at most the guest memory (${describe(g.memory)})`);
+  const marginBytes = bytesAt(pick('margin'), `${field}.margin`, Math.min(64 * MiB, Math.floor(memoryBytes / 8)));
+  if (marginBytes >= memoryBytes) throw new InputError(`${field}.margin`, `is ${describe(pick('margin'))}; accepted: less than the guest memory`);
+  const group: GuestGroup = {
+    name,
+    count: intAt(g.count, `${field}.count`, 1, 1, 1000),
+    memoryBytes,
+    guaranteedBytes,
+    marginBytes,
+    priority: intAt(pick('priority'), `${field}.priority`, 50, 0, 100),
+    swapBytes: bytesAt(pick('swap'), `${field}.swap`, 512 * MiB),
+    autodeflate: boolAt(pick('autodeflate'), `${field}.autodeflate`, true),
+    freePageReporting: boolAt(pick('freePageReporting'), `${field}.freePageReporting`, true),
+    startAtMs: numberAt(g.startAtSeconds, `${field}.startAtSeconds`, 0, 0, 7 * 86_400, 'seconds') * 1000,
+    staggerMs: numberAt(g.staggerSeconds, `${field}.staggerSeconds`, 0, 0, 86_400, 'seconds') * 1000,
+    workload: workloadAt(g.workload, `${field}.workload`),
+  };
+  if (g.runForSeconds !== undefined) group.runForMs = numberAt(g.runForSeconds, `${field}.runForSeconds`, undefined, 1, 7 * 86_400, 'seconds') * 1000;
+  return group;
+}
+
+const TOP_KEYS = ['name', 'description', 'durationSeconds', 'tickMs', 'seed', 'statsPeriodSeconds', 'node', 'guestDefaults', 'guests'] as const;
+const NODE_KEYS = ['memory', 'system', 'vmOverhead', 'hostCache', 'evictionHard', 'evictionCheckSeconds', 'reserve', 'cpus'] as const;
+const DEFAULT_KEYS = ['guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting'] as const;
+
+/** Validates a parsed scenario document. */
+export function scenarioFromObject(doc: unknown): Scenario {
+  const d = objectAt(doc, 'scenario');
+  checkKeys(d, '', TOP_KEYS);
+  const n = objectAt(d.node, 'node');
+  checkKeys(n, 'node', NODE_KEYS);
+  const memoryBytes = bytesAt(n.memory, 'node.memory');
+  if (memoryBytes < 256 * MiB) throw new InputError('node.memory', `is ${describe(n.memory)}; accepted: at least 256Mi`);
+  const evictionHardBytes = bytesAt(n.evictionHard, 'node.evictionHard', 100 * MiB);
+  const node: NodeConfig = {
+    memoryBytes,
+    systemBytes: bytesAt(n.system, 'node.system', Math.min(GiB, Math.floor(memoryBytes / 16))),
+    vmOverheadBytes: bytesAt(n.vmOverhead, 'node.vmOverhead', 200 * MiB),
+    hostCacheBytes: bytesAt(n.hostCache, 'node.hostCache', 512 * MiB),
+    evictionHardBytes,
+    evictionCheckMs: numberAt(n.evictionCheckSeconds, 'node.evictionCheckSeconds', 10, 1, 600, 'seconds') * 1000,
+    // The default policy's own reserve: the eviction threshold plus the larger of 5 % and 512Mi.
+    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.max(512 * MiB, Math.floor(memoryBytes / 20))),
+    cpuCount: intAt(n.cpus, 'node.cpus', 8, 1, 1024),
+  };
+  if (node.systemBytes >= memoryBytes) throw new InputError('node.system', `is ${describe(n.system)}; accepted: less than node.memory`);
+  if (node.reserveBytes < evictionHardBytes) throw new InputError('node.reserve', `is ${describe(n.reserve)}; accepted: at least node.evictionHard`);
+  const defaults = d.guestDefaults === undefined ? {} : objectAt(d.guestDefaults, 'guestDefaults');
+  checkKeys(defaults, 'guestDefaults', DEFAULT_KEYS);
+  if (!Array.isArray(d.guests) || d.guests.length === 0) throw new InputError('guests', `is ${describe(d.guests)}; accepted: a list of at least one guest group`);
+  const groups = d.guests.map((g, i) => groupAt(g, `guests[${i}]`, defaults));
+  const names = new Set<string>();
+  groups.forEach((g, i) => {
+    if (names.has(g.name)) throw new InputError(`guests[${i}].name`, `is "${g.name}", already used by another group; accepted: a unique name`);
+    names.add(g.name);
+  });
+  return {
+    name: stringAt(d.name, 'name'),
+    description: d.description === undefined ? '' : stringAt(d.description, 'description'),
+    durationMs: numberAt(d.durationSeconds, 'durationSeconds', undefined, 1, 7 * 86_400, 'seconds') * 1000,
+    tickMs: intAt(d.tickMs, 'tickMs', 100, 10, 1000),
+    seed: intAt(d.seed, 'seed', 1, 0, 2 ** 32 - 1),
+    statsPeriodMs: numberAt(d.statsPeriodSeconds, 'statsPeriodSeconds', 5, 1, 300, 'seconds') * 1000,
+    node,
+    groups,
+  };
+}
+
+/** Parses and validates scenario YAML; `source` names the file in parse errors. */
+export function parseScenario(text: string, source = 'scenario'): Scenario {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const pos = err.linePos?.[0];
+      throw new InputError(pos ? `${source}:${pos.line}:${pos.col}` : source, `is not valid YAML: ${err.message.split('\n')[0]}`);
+    }
+    throw err;
+  }
+  return scenarioFromObject(doc);
+}
+
+/** Total guests in a scenario as written. */
+export function guestCount(s: Scenario): number {
+  return s.groups.reduce((sum, g) => sum + g.count, 0);
+}
+
+/**
+ * The scenario's guests, or `n` guests drawn from its groups in proportion (the density
+ * benchmark grows and shrinks a scenario this way). Guest k of a group is always named
+ * `<group>-<k>` and so keeps its random stream whatever `n` is.
+ */
+export function expandGuests(s: Scenario, n = guestCount(s)): GuestConfig[] {
+  const total = guestCount(s);
+  const taken = s.groups.map(() => 0);
+  const out: GuestConfig[] = [];
+  for (let i = 0; i < n; i++) {
+    // Largest deficit against the group's share: an even interleave of the groups.
+    let best = 0;
+    let bestDeficit = -Infinity;
+    s.groups.forEach((g, j) => {
+      const deficit = ((i + 1) * g.count) / total - taken[j]!;
+      if (deficit > bestDeficit + 1e-9) {
+        best = j;
+        bestDeficit = deficit;
+      }
+    });
+    const g = s.groups[best]!;
+    const k = taken[best]!;
+    taken[best] = k + 1;
+    const cfg: GuestConfig = {
+      name: `${g.name}-${k}`,
+      namespace: 'default',
+      memoryBytes: g.memoryBytes,
+      guaranteedBytes: g.guaranteedBytes,
+      marginBytes: g.marginBytes,
+      priority: g.priority,
+      swapBytes: g.swapBytes,
+      autodeflate: g.autodeflate,
+      freePageReporting: g.freePageReporting,
+      // The stagger repeats every `count` guests so grown scenarios keep the same boot pattern.
+      startAtMs: g.startAtMs + (k % g.count) * g.staggerMs,
+      workload: g.workload,
+    };
+    if (g.runForMs !== undefined) cfg.runForMs = g.runForMs;
+    out.push(cfg);
+  }
+  return out;
+}

@@ -1,0 +1,234 @@
+/**
+ * A simulated guest: a workload's demand meets the memory the balloon leaves it.
+ *
+ * The guest's view (balloon without autodeflate shrinking MemTotal; with autodeflate
+ * the sums are the same): programs' anonymous memory stays resident up to what the
+ * balloon leaves and the rest goes to swap; page cache fills what is left and is
+ * dropped first. When swap is full the guest either deflates the balloon itself
+ * (autodeflate, "Out of puff") or its OOM killer kills the biggest program.
+ * The host holds what the guest touched: with free page reporting, freed pages go
+ * back to the host within about 2 s; without it, only the balloon returns memory.
+ */
+import type { GuestSample, GuestState, Phase } from '../balloon/types.js';
+import { BalloonDynamics, type BalloonTimings } from './balloon-dynamics.js';
+import { Prng } from './prng.js';
+import { createWorkload, type Workload, type WorkloadSpec } from './workloads.js';
+
+const PAGE = 4096;
+
+export interface GuestConfig {
+  name: string;
+  namespace: string;
+  memoryBytes: number;
+  guaranteedBytes: number;
+  marginBytes: number;
+  priority: number;
+  /** Guest swap space, bytes (0: none). */
+  swapBytes: number;
+  autodeflate: boolean;
+  freePageReporting: boolean;
+  /** Boot time, ms from the start of the run. */
+  startAtMs: number;
+  /** How long the guest runs, ms (undefined: to the end). */
+  runForMs?: number;
+  workload: WorkloadSpec;
+}
+
+/** Why a guest stopped before the end. */
+export type GuestEnd = 'guest-oom' | 'host-oom' | 'evicted' | 'stopped';
+
+/** Cumulative harm and incidents of one guest. */
+export interface GuestCounters {
+  swapInBytes: number;
+  swapOutBytes: number;
+  majorFaults: number;
+  /** Time spent with part of its need swapped out because of the balloon, ms. */
+  underNeedMs: number;
+  guestOomKills: number;
+  autodeflates: number;
+  autodeflatedBytes: number;
+}
+
+/** Fraction of swapped-out memory the guest touches again per second (thrash). */
+const SWAP_CHURN_PER_SECOND = 0.05;
+/** After an OOM kill the killed program restarts after this long. */
+const OOM_RESTART_MS = 60_000;
+/** Page cache grows no faster than the guest reads files. */
+const CACHE_FILL_BYTES_PER_SECOND = 32 * 2 ** 20;
+/** A booting guest's programs reach their working set over this long (boot-storm models its own boot). */
+const WARM_UP_MS = 30_000;
+/** Free page reporting hands freed memory back with this time constant. */
+const FREE_PAGE_REPORTING_MS = 2_000;
+
+export class SimulatedGuest {
+  readonly id: string;
+  readonly uid: string;
+  readonly workload: Workload;
+  readonly balloon: BalloonDynamics;
+  phase: Phase = 'starting';
+  phaseSinceMs = 0;
+  ended?: { reason: GuestEnd; atMs: number };
+  /** Current demand and split of the guest's memory. */
+  needBytes = 0;
+  residentAnonBytes = 0;
+  swappedBytes = 0;
+  cacheBytes = 0;
+  freeBytes = 0;
+  /** Memory this guest holds on the host (QEMU RSS, without the fixed overhead). */
+  hostResidentBytes = 0;
+  readonly counters: GuestCounters = {
+    swapInBytes: 0,
+    swapOutBytes: 0,
+    majorFaults: 0,
+    underNeedMs: 0,
+    guestOomKills: 0,
+    autodeflates: 0,
+    autodeflatedBytes: 0,
+  };
+  /** The last target the guard sent. */
+  targetBytes?: number;
+  history: GuestSample[] = [];
+  private oomUntilMs = -Infinity;
+  private oomCapBytes = Infinity;
+
+  constructor(
+    readonly config: GuestConfig,
+    seed: number,
+    horizonMs: number,
+    timings: BalloonTimings,
+  ) {
+    this.id = `${config.namespace}/${config.name}`;
+    this.uid = `sim-${config.name}`;
+    this.workload = createWorkload(config.workload, config.memoryBytes, seed, config.name, horizonMs);
+    this.balloon = new BalloonDynamics(config.memoryBytes, timings, Prng.forLabel(seed, `balloon:${config.name}`));
+  }
+
+  /** The guest runs and holds memory on the host. */
+  get alive(): boolean {
+    return this.phase === 'running';
+  }
+
+  /** Advances the guest to `nowMs` by `dtMs`. */
+  step(nowMs: number, dtMs: number): void {
+    if (this.ended) return;
+    const c = this.config;
+    if (this.phase === 'starting') {
+      if (nowMs < c.startAtMs) return;
+      this.phase = 'running';
+      this.phaseSinceMs = nowMs;
+    }
+    if (c.runForMs !== undefined && nowMs >= c.startAtMs + c.runForMs) {
+      this.end('stopped', nowMs);
+      return;
+    }
+    const dt = dtMs / 1000;
+    const demand = this.workload.at(nowMs - c.startAtMs);
+    let need = demand.needBytes;
+    const age = nowMs - c.startAtMs;
+    if (c.workload.model !== 'boot-storm' && age < WARM_UP_MS) need = Math.round(need * Math.max(0.2, age / WARM_UP_MS));
+    if (nowMs < this.oomUntilMs) need = Math.min(need, this.oomCapBytes);
+    this.needBytes = need;
+
+    const reclaimable = Math.max(0, this.balloon.actualBytes - Math.min(need, this.balloon.actualBytes));
+    this.balloon.step(dtMs, reclaimable);
+    let actual = this.balloon.actualBytes;
+
+    // Anonymous memory beyond what the balloon leaves goes to swap.
+    let swapped = Math.max(0, need - actual);
+    if (swapped > c.swapBytes) {
+      const excess = swapped - c.swapBytes;
+      if (c.autodeflate) {
+        this.balloon.forceDeflate(excess);
+        actual = this.balloon.actualBytes;
+        this.counters.autodeflates++;
+        this.counters.autodeflatedBytes += excess;
+      } else {
+        // The OOM killer kills the biggest program: the need drops to what fits, until it restarts.
+        this.counters.guestOomKills++;
+        this.oomCapBytes = Math.max(0, Math.min(need, actual + c.swapBytes) - 0.1 * c.memoryBytes);
+        this.oomUntilMs = nowMs + OOM_RESTART_MS;
+        need = Math.min(need, this.oomCapBytes);
+        this.needBytes = need;
+      }
+      swapped = Math.max(0, need - actual);
+    }
+    const churn = swapped * SWAP_CHURN_PER_SECOND * dt;
+    if (swapped < this.swappedBytes) this.counters.swapInBytes += this.swappedBytes - swapped;
+    if (swapped > this.swappedBytes) this.counters.swapOutBytes += swapped - this.swappedBytes;
+    this.counters.swapInBytes += churn;
+    this.counters.swapOutBytes += churn;
+    this.counters.majorFaults += (churn + Math.max(0, this.swappedBytes - swapped)) / PAGE;
+    if (swapped > 0) this.counters.underNeedMs += dtMs;
+    this.swappedBytes = swapped;
+
+    this.residentAnonBytes = need - swapped;
+    const cacheRoom = Math.max(0, Math.min(demand.cacheBytes, actual - this.residentAnonBytes));
+    // Cache is dropped at once when memory is short, but refills only as files are read.
+    this.cacheBytes = Math.min(cacheRoom, this.cacheBytes + CACHE_FILL_BYTES_PER_SECOND * dt);
+    this.freeBytes = Math.max(0, actual - this.residentAnonBytes - this.cacheBytes);
+
+    const touched = this.residentAnonBytes + this.cacheBytes;
+    if (!c.freePageReporting) {
+      // Without free page reporting the host keeps every page the guest ever touched.
+      this.hostResidentBytes = Math.min(actual, Math.max(this.hostResidentBytes, touched));
+    } else if (touched >= this.hostResidentBytes) {
+      this.hostResidentBytes = touched;
+    } else {
+      const back = (this.hostResidentBytes - touched) * Math.min(1, dtMs / FREE_PAGE_REPORTING_MS);
+      this.hostResidentBytes = Math.min(actual, this.hostResidentBytes - back);
+    }
+  }
+
+  /** The guest stops (killed, evicted or finished): it holds no more host memory. */
+  end(reason: GuestEnd, nowMs: number): void {
+    this.ended = { reason, atMs: nowMs };
+    this.phase = 'gone';
+    this.phaseSinceMs = nowMs;
+    this.hostResidentBytes = 0;
+  }
+
+  /** A balloon stats report, as the virtio balloon driver gives it. */
+  sample(nowMs: number): GuestSample {
+    const actual = this.balloon.actualBytes;
+    return {
+      atMs: nowMs,
+      totalBytes: Math.round(actual),
+      freeBytes: Math.round(this.freeBytes),
+      availableBytes: Math.round(this.freeBytes + this.cacheBytes),
+      diskCachesBytes: Math.round(this.cacheBytes),
+      swapInBytes: Math.round(this.counters.swapInBytes),
+      swapOutBytes: Math.round(this.counters.swapOutBytes),
+      majorFaults: Math.round(this.counters.majorFaults),
+      minorFaults: 0,
+      balloonActualBytes: Math.round(actual),
+    };
+  }
+
+  /** Records a stats report, keeping the last `keep`. */
+  record(nowMs: number, keep: number): void {
+    this.history.push(this.sample(nowMs));
+    if (this.history.length > keep) this.history.splice(0, this.history.length - keep);
+  }
+
+  /** The guest as the policy sees it. */
+  state(policyName: string): GuestState {
+    const c = this.config;
+    const state: GuestState = {
+      id: this.id,
+      namespace: c.namespace,
+      name: c.name,
+      uid: this.uid,
+      guestMemoryBytes: c.memoryBytes,
+      guaranteedMemoryBytes: c.guaranteedBytes,
+      marginBytes: c.marginBytes,
+      priority: c.priority,
+      policy: policyName,
+      phase: this.phase,
+      phaseSinceMs: this.phaseSinceMs,
+      history: this.history.slice(),
+    };
+    if (this.phase === 'running') state.balloonActualBytes = Math.round(this.balloon.actualBytes);
+    if (this.targetBytes !== undefined) state.targetBytes = this.targetBytes;
+    return state;
+  }
+}

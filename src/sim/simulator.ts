@@ -1,0 +1,293 @@
+/**
+ * The node simulator: guests with workloads on a node, a policy driven on its cadence
+ * through the sidecar-like guard, and every incident counted. Deterministic: the same
+ * scenario, seed, guest count and policy give the same result, bit for bit.
+ */
+import type { Policy, PolicyInput } from '../balloon/types.js';
+import { MEASURED_BALLOON_TIMINGS } from './balloon-dynamics.js';
+import type { Cadence } from './cadence.js';
+import { hostSample, nodeMemory, PsiModel, type NodeMemory } from './node-model.js';
+import { expandGuests, type Scenario } from './scenario.js';
+import { SimulatedGuest } from './simulated-guest.js';
+import { guardTarget, guestUnderPressure, type GuardLimits } from './simulated-guard.js';
+import type { HostSample } from '../balloon/types.js';
+
+/** Simulated time starts here (Unix ms), so policies see realistic timestamps. */
+export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+const MiB = 2 ** 20;
+
+export interface SimPolicy {
+  name: string;
+  policy: Policy<unknown>;
+  cadence: Cadence;
+}
+
+export interface SimOptions {
+  /** Overrides the scenario's seed. */
+  seed?: number;
+  /** Runs with this many guests drawn from the scenario's groups (density benchmark). */
+  guests?: number;
+  /** Stop at the first guest OOM, host OOM or eviction (the density search needs no more). */
+  stopOnFailure?: boolean;
+  /** Keep a timeline for plots (default true). */
+  timeline?: boolean;
+  /** Called now and then with the share of the run done (0..1). */
+  onProgress?: (done: number) => void;
+}
+
+export type IncidentKind = 'guest-oom' | 'host-oom' | 'eviction' | 'autodeflate';
+
+export interface Incident {
+  atSeconds: number;
+  kind: IncidentKind;
+  guest: string;
+}
+
+/** Columnar timeline: one entry per recorded moment. */
+export interface Timeline {
+  tSeconds: number[];
+  availableBytes: number[];
+  guests: { id: string; memoryBytes: number; needBytes: number[]; actualBytes: number[] }[];
+}
+
+export interface PressureEpisode {
+  startSeconds: number;
+  /** Undefined: still under the reserve when the run ended. */
+  endSeconds?: number;
+}
+
+export interface SimResult {
+  scenario: string;
+  policy: string;
+  seed: number;
+  guests: number;
+  nodeMemoryBytes: number;
+  guestMemoryBytes: number;
+  /** Sum of guest memory / node memory. */
+  overcommit: number;
+  /** Ran to its end with no guest OOM, host OOM or eviction. */
+  survived: boolean;
+  simulatedSeconds: number;
+  failures: { guestOom: number; hostOom: number; evictions: number };
+  reaction: {
+    reserveBytes: number;
+    episodes: PressureEpisode[];
+    /** Longest episode (an unresolved one counts to the end of the run), s; 0 without pressure. */
+    worstSeconds: number;
+    meanSeconds: number;
+    unresolved: number;
+  };
+  harm: { swapInBytes: number; underNeedSeconds: number; autodeflates: number; autodeflatedBytes: number; majorFaults: number };
+  node: { minAvailableBytes: number; meanAvailableBytes: number; belowReserveSeconds: number; peakPsiSome10: number };
+  policyRuns: { evaluations: number; wakeUps: number; targetsSent: number; notRun: number };
+  incidents: Incident[];
+  timeline?: Timeline;
+}
+
+const MAX_INCIDENTS = 200;
+
+/** Runs one scenario under one policy. */
+export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions = {}): SimResult {
+  const seed = options.seed ?? scenario.seed;
+  const node = scenario.node;
+  const cadence = sp.cadence;
+  const configs = expandGuests(scenario, options.guests);
+  const guests = configs.map((c) => new SimulatedGuest(c, seed, scenario.durationMs, MEASURED_BALLOON_TIMINGS));
+  const limits = new Map<string, GuardLimits>(guests.map((g) => [g.id, { memoryBytes: g.config.memoryBytes, guaranteedBytes: g.config.guaranteedBytes, marginBytes: g.config.marginBytes }]));
+  const goals = new Map<string, number>();
+  const psi = new PsiModel(node);
+  const hostHistory: HostSample[] = [];
+  let policyState = sp.policy.initialState();
+
+  const dt = scenario.tickMs;
+  const steps = Math.ceil(scenario.durationMs / dt);
+  const recordEvery = Math.max(1, Math.round(Math.max(dt, scenario.durationMs / 800) / dt));
+  const timeline: Timeline | undefined = options.timeline === false ? undefined : { tSeconds: [], availableBytes: [], guests: guests.map((g) => ({ id: g.id, memoryBytes: g.config.memoryBytes, needBytes: [], actualBytes: [] })) };
+
+  const incidents: Incident[] = [];
+  const failures = { guestOom: 0, hostOom: 0, evictions: 0 };
+  const episodes: PressureEpisode[] = [];
+  let open: PressureEpisode | undefined;
+  let minAvailable = Infinity;
+  let sumAvailable = 0;
+  let belowMs = 0;
+  let peakPsi = 0;
+  const runs = { evaluations: 0, wakeUps: 0, targetsSent: 0, notRun: 0 };
+  let lastEvalMs = -Infinity;
+  const autodeflatesSeen = new Map<string, number>(guests.map((g) => [g.id, 0]));
+  const oomsSeen = new Map<string, number>(guests.map((g) => [g.id, 0]));
+  let ranMs = 0;
+
+  const incident = (t: number, kind: IncidentKind, guest: string) => {
+    if (incidents.length < MAX_INCIDENTS) incidents.push({ atSeconds: t / 1000, kind, guest });
+  };
+  const memNow = (): NodeMemory => {
+    let held = 0;
+    for (const g of guests) if (g.alive) held += node.vmOverheadBytes + g.hostResidentBytes;
+    return nodeMemory(node, held);
+  };
+  const sendTarget = (g: SimulatedGuest, t: number) => {
+    const goal = goals.get(g.id);
+    if (goal === undefined || !g.alive) return;
+    const target = guardTarget(limits.get(g.id)!, goal, g.balloon.actualBytes, g.history[g.history.length - 1], scenario.statsPeriodMs);
+    if (target !== g.balloon.targetBytes) {
+      g.balloon.setTarget(target);
+      g.targetBytes = target;
+      runs.targetsSent++;
+    }
+    void t;
+  };
+
+  for (let step = 0; step <= steps; step++) {
+    const t = step * dt;
+    ranMs = t;
+    for (const g of guests) g.step(t, dt);
+    for (const g of guests) {
+      const a = g.counters.autodeflates;
+      if (a > autodeflatesSeen.get(g.id)!) incident(t, 'autodeflate', g.id);
+      autodeflatesSeen.set(g.id, a);
+      const o = g.counters.guestOomKills;
+      if (o > oomsSeen.get(g.id)!) {
+        failures.guestOom += o - oomsSeen.get(g.id)!;
+        incident(t, 'guest-oom', g.id);
+      }
+      oomsSeen.set(g.id, o);
+    }
+
+    let mem = memNow();
+    // The kernel's OOM killer picks the biggest process: the guest holding the most.
+    while (mem.availableBytes < 0) {
+      const victim = guests.filter((g) => g.alive).sort((a, b) => b.hostResidentBytes - a.hostResidentBytes)[0];
+      if (!victim) break;
+      victim.end('host-oom', t);
+      failures.hostOom++;
+      incident(t, 'host-oom', victim.id);
+      mem = memNow();
+    }
+    // The kubelet evicts one pod per check when memory.available is under the hard threshold:
+    // the lowest priority first, then the one using the most.
+    if (t % node.evictionCheckMs === 0 && mem.availableBytes < node.evictionHardBytes) {
+      const victim = guests.filter((g) => g.alive).sort((a, b) => a.config.priority - b.config.priority || b.hostResidentBytes - a.hostResidentBytes)[0];
+      if (victim) {
+        victim.end('evicted', t);
+        failures.evictions++;
+        incident(t, 'eviction', victim.id);
+        mem = memNow();
+      }
+    }
+    psi.step(dt, mem);
+    const psiNow = psi.read();
+    peakPsi = Math.max(peakPsi, psiNow.someAvg10);
+
+    minAvailable = Math.min(minAvailable, mem.availableBytes);
+    sumAvailable += mem.availableBytes;
+    const below = mem.availableBytes < node.reserveBytes;
+    if (below) belowMs += dt;
+    if (below && !open) {
+      open = { startSeconds: t / 1000 };
+      episodes.push(open);
+    } else if (!below && open) {
+      open.endSeconds = t / 1000;
+      open = undefined;
+    }
+
+    if (t % cadence.hostSampleMs === 0) pushHost(hostHistory, hostSample(node, mem, SIM_EPOCH_MS + t, psiNow), cadence.hostHistory);
+    if (t % scenario.statsPeriodMs === 0) {
+      for (const g of guests) {
+        if (!g.alive) continue;
+        g.record(SIM_EPOCH_MS + t, cadence.guestHistory);
+        // The agent's own rules each report: the floor follows the guest's need, and a
+        // swapping guest gets memory back at once.
+        if (guestUnderPressure(g.history) && goals.has(g.id)) {
+          goals.set(g.id, Math.min(g.config.memoryBytes, g.balloon.actualBytes + 256 * MiB));
+        }
+        sendTarget(g, t);
+      }
+    }
+
+    const due = t - lastEvalMs >= cadence.intervalMs;
+    const woken = cadence.wakeOnPressure && !due && t - lastEvalMs >= cadence.minWakeGapMs && (below || psiNow.someAvg10 > cadence.psiWakePercent);
+    if (due || woken) {
+      if (woken) {
+        runs.wakeUps++;
+        // A wake-up reads the host afresh.
+        if (t % cadence.hostSampleMs !== 0) pushHost(hostHistory, hostSample(node, mem, SIM_EPOCH_MS + t, psiNow), cadence.hostHistory);
+      }
+      lastEvalMs = t;
+      const input: PolicyInput = {
+        nowMs: SIM_EPOCH_MS + t,
+        host: { history: hostHistory.slice(), cpuCount: node.cpuCount, evictionHardBytes: node.evictionHardBytes },
+        guests: guests.filter((g) => g.alive).map((g) => g.state(sp.name)),
+      };
+      const out = sp.policy.evaluate(input, policyState);
+      policyState = out.state;
+      runs.evaluations++;
+      if ((out.decisions as { notRun?: string }).notRun) runs.notRun++;
+      for (const d of out.decisions.balloons) {
+        const g = guests.find((x) => x.id === d.guestId);
+        if (!g || !g.alive) continue;
+        goals.set(g.id, d.targetBytes);
+        sendTarget(g, t);
+      }
+    }
+
+    if (timeline && step % recordEvery === 0) {
+      timeline.tSeconds.push(t / 1000);
+      timeline.availableBytes.push(Math.round(mem.availableBytes));
+      guests.forEach((g, i) => {
+        const row = timeline.guests[i]!;
+        row.needBytes.push(g.alive ? Math.round(g.needBytes) : 0);
+        row.actualBytes.push(g.alive ? Math.round(g.balloon.actualBytes) : 0);
+      });
+    }
+    if (options.onProgress && step % 1000 === 0) options.onProgress(step / steps);
+    if (options.stopOnFailure && failures.guestOom + failures.hostOom + failures.evictions > 0) break;
+  }
+  options.onProgress?.(1);
+
+  const endSeconds = ranMs / 1000;
+  const lengths = episodes.map((e) => (e.endSeconds ?? endSeconds) - e.startSeconds);
+  const guestMemoryBytes = configs.reduce((s, c) => s + c.memoryBytes, 0);
+  const harm = { swapInBytes: 0, underNeedSeconds: 0, autodeflates: 0, autodeflatedBytes: 0, majorFaults: 0 };
+  for (const g of guests) {
+    harm.swapInBytes += g.counters.swapInBytes;
+    harm.underNeedSeconds += g.counters.underNeedMs / 1000;
+    harm.autodeflates += g.counters.autodeflates;
+    harm.autodeflatedBytes += g.counters.autodeflatedBytes;
+    harm.majorFaults += g.counters.majorFaults;
+  }
+  harm.swapInBytes = Math.round(harm.swapInBytes);
+  harm.autodeflatedBytes = Math.round(harm.autodeflatedBytes);
+  harm.majorFaults = Math.round(harm.majorFaults);
+  const result: SimResult = {
+    scenario: scenario.name,
+    policy: sp.name,
+    seed,
+    guests: guests.length,
+    nodeMemoryBytes: node.memoryBytes,
+    guestMemoryBytes,
+    overcommit: guestMemoryBytes / node.memoryBytes,
+    survived: failures.guestOom + failures.hostOom + failures.evictions === 0,
+    simulatedSeconds: endSeconds,
+    failures,
+    reaction: {
+      reserveBytes: node.reserveBytes,
+      episodes,
+      worstSeconds: lengths.length ? Math.max(...lengths) : 0,
+      meanSeconds: lengths.length ? lengths.reduce((a, b) => a + b, 0) / lengths.length : 0,
+      unresolved: episodes.filter((e) => e.endSeconds === undefined).length,
+    },
+    harm,
+    node: { minAvailableBytes: Math.round(minAvailable), meanAvailableBytes: Math.round(sumAvailable / (Math.floor(ranMs / dt) + 1)), belowReserveSeconds: belowMs / 1000, peakPsiSome10: peakPsi },
+    policyRuns: runs,
+    incidents,
+  };
+  if (timeline) result.timeline = timeline;
+  return result;
+}
+
+function pushHost(history: HostSample[], sample: HostSample, keep: number): void {
+  history.push(sample);
+  if (history.length > keep) history.splice(0, history.length - keep);
+}

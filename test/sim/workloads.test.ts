@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import { createWorkload, GUEST_FLOOR_FRACTION, WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type WorkloadSpec } from '../../src/sim/workloads.js';
+
+const GiB = 2 ** 30;
+const MEM = 4 * GiB;
+
+function spec(model: WorkloadSpec['model'], over: Record<string, number> = {}): WorkloadSpec {
+  return { model, ...WORKLOAD_DEFAULTS[model], noise: 0, ...over } as WorkloadSpec;
+}
+
+function needAt(s: WorkloadSpec, seconds: number, seed = 1): number {
+  return createWorkload(s, MEM, seed, 'g', 7_200_000).at(seconds * 1000).needBytes / MEM;
+}
+
+describe('workload models', () => {
+  it('idle stays at its low level', () => {
+    for (const t of [0, 100, 1000, 3000]) expect(needAt(spec('idle'), t)).to.be.closeTo(0.1, 1e-6);
+  });
+
+  it('steady holds its level within its noise', () => {
+    const s = spec('steady', { level: 0.5, noise: 0.05 });
+    for (let t = 0; t < 3600; t += 37) expect(needAt(s, t)).to.be.within(0.5 * 0.95 - 1e-9, 0.5 * 1.05 + 1e-9);
+  });
+
+  it('diurnal starts low, peaks half a period later and comes back', () => {
+    const s = spec('diurnal', { low: 0.2, high: 0.6, periodSeconds: 1000 });
+    expect(needAt(s, 0)).to.be.closeTo(0.2, 1e-6);
+    expect(needAt(s, 500)).to.be.closeTo(0.6, 1e-6);
+    expect(needAt(s, 1000)).to.be.closeTo(0.2, 1e-6);
+    expect(needAt(s, 250)).to.be.closeTo(0.4, 1e-6);
+  });
+
+  it('bursty sits at its base with seeded bursts that reach base + burst', () => {
+    const s = spec('bursty', { base: 0.2, burst: 0.5, burstSeconds: 60, meanGapSeconds: 300 });
+    const samples = Array.from({ length: 7200 }, (_, t) => needAt(s, t));
+    expect(Math.min(...samples)).to.be.closeTo(0.2, 1e-6);
+    expect(Math.max(...samples)).to.be.closeTo(0.7, 0.01);
+    const inBurst = samples.filter((v) => v > 0.25).length / samples.length;
+    expect(inBurst).to.be.within(0.05, 0.4);
+    const other = Array.from({ length: 7200 }, (_, t) => needAt(s, t, 2));
+    expect(other).to.not.deep.equal(samples);
+  });
+
+  it('leak grows linearly until its maximum', () => {
+    const s = spec('leak', { start: 0.2, perHour: 0.4, max: 0.5 });
+    expect(needAt(s, 0)).to.be.closeTo(0.2, 1e-6);
+    expect(needAt(s, 1800)).to.be.closeTo(0.4, 1e-6);
+    expect(needAt(s, 7200)).to.be.closeTo(0.5, 1e-6);
+  });
+
+  it('boot-storm climbs to its peak during boot and settles', () => {
+    const s = spec('boot-storm', { peak: 0.8, bootSeconds: 60, settle: 0.3 });
+    expect(needAt(s, 20)).to.be.closeTo(0.8, 1e-6);
+    expect(needAt(s, 10)).to.be.below(0.8);
+    expect(needAt(s, 40)).to.be.within(0.3, 0.8);
+    expect(needAt(s, 300)).to.be.closeTo(0.3, 1e-6);
+  });
+
+  it('page-cache keeps little anonymous memory and fills its cache over time', () => {
+    const s = spec('page-cache', { anon: 0.1, cacheMax: 1, fillSeconds: 600 });
+    const w = createWorkload(s, MEM, 1, 'g', 3_600_000);
+    expect(w.at(0).cacheBytes).to.equal(0);
+    expect(w.at(300_000).cacheBytes / MEM).to.be.closeTo(0.5, 1e-6);
+    expect(w.at(900_000).cacheBytes).to.equal(MEM);
+    expect(w.at(900_000).needBytes / MEM).to.be.closeTo(0.1, 1e-6);
+  });
+
+  it('never needs less than the guest floor nor more than the guest has', () => {
+    for (const model of WORKLOAD_MODELS) {
+      const s = spec(model, { noise: 0.5 });
+      for (let t = 0; t < 3600; t += 11) {
+        const v = needAt(s, t);
+        expect(v, model).to.be.within(GUEST_FLOOR_FRACTION - 1e-9, 1 - GUEST_FLOOR_FRACTION + 1e-9);
+      }
+    }
+  });
+});
