@@ -181,9 +181,11 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       }
     }
   }
-  // 2. Reclaim what the node needs, shared by spare memory and priority.
-  if (p.balloonEnabled && (mode === 'reclaim' || mode === 'critical')) {
-    const need = reserve + band - budget;
+  // 2. Reclaim what the node needs (including what step 1 gave away), shared by spare memory and priority.
+  if (p.balloonEnabled && (mode === 'reclaim' || mode === 'critical' || budget < reserve)) {
+    // PSI can show stalls while MemAvailable looks fine (reclaim cannot keep up): take a band then.
+    const psiPressure = psiSome >= p.psiSomePressure || psiFull >= p.psiFullCritical;
+    const need = Math.max(reserve + band - budget, psiPressure ? band : 0);
     const donors = plans.filter((g) => !g.distressed && g.gate === 'free' && g.target === undefined && g.spare > 0);
     const stepCap = (g: GuestPlan): number => (mode === 'critical' ? g.spare : Math.min(g.spare, p.reclaimStepPercent * g.guest.guestMemoryBytes * (elapsedMs / 10_000)));
     const takes = shareByWeight(Math.max(0, need), donors.map((g) => ({ weight: g.spare * priorityFactor(g.guest.priority), cap: stepCap(g) })));

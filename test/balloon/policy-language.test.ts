@@ -119,6 +119,13 @@ describe('policy language: files and errors with line:col', () => {
     expectMatch(/^19:5: rules\[1\]: unknown key "colour"; accepted: name, output, target/);
   });
 
+  it('refuses deep nesting and huge files instead of exhausting the stack', () => {
+    expect(() => parseExpr('('.repeat(4000) + '1' + ')'.repeat(4000))).to.throw(ExprSyntaxError, /nests deeper than 64 levels/);
+    expect(() => parseExpr('not '.repeat(1000) + 'true')).to.throw(ExprSyntaxError, /nests deeper/);
+    expect(() => parseExpr('-'.repeat(3000) + '1')).to.throw(ExprSyntaxError, /nests deeper/);
+    expect(checkPolicy('big.yaml', '#'.repeat(2 * 1024 * 1024))[0]!.message).to.match(/at most 1048576 are accepted/);
+  });
+
   it('reports YAML syntax errors with their position', () => {
     const errors = checkPolicy('s.yaml', 'scope: VM\nrules:\n  - output: [memory.balloon\n');
     expect(errors).to.have.length.greaterThan(0);

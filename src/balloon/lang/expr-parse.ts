@@ -112,8 +112,12 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
+/** Nesting deeper than this is refused (it would only exhaust the stack). */
+const MAX_DEPTH = 64;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(private readonly tokens: Token[]) {}
 
   private peek(): Token {
@@ -142,7 +146,21 @@ class Parser {
     return e;
   }
 
+  /** Runs a nested parse, refusing nesting deeper than MAX_DEPTH. */
+  private deeper(parse: () => Expr): Expr {
+    if (++this.depth > MAX_DEPTH) throw new ExprSyntaxError(this.peek().offset, `expression nests deeper than ${MAX_DEPTH} levels`);
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
+
   private or(): Expr {
+    return this.deeper(() => this.orInner());
+  }
+
+  private orInner(): Expr {
     let left = this.and();
     while (this.isOp('or')) {
       const t = this.next();
@@ -163,7 +181,7 @@ class Parser {
   private not(): Expr {
     if (this.isOp('not')) {
       const t = this.next();
-      return { kind: 'unary', op: 'not', arg: this.not(), offset: t.offset };
+      return { kind: 'unary', op: 'not', arg: this.deeper(() => this.not()), offset: t.offset };
     }
     return this.cmp();
   }
@@ -204,7 +222,7 @@ class Parser {
   private unary(): Expr {
     if (this.isOp('-')) {
       const t = this.next();
-      return { kind: 'unary', op: '-', arg: this.unary(), offset: t.offset };
+      return { kind: 'unary', op: '-', arg: this.deeper(() => this.unary()), offset: t.offset };
     }
     return this.primary();
   }

@@ -104,6 +104,9 @@ export function parseDuration(v: unknown): number | undefined {
   }
 }
 
+/** Policy files larger than this are refused (1 MiB is far more than any policy needs). */
+export const MAX_POLICY_CHARS = 1024 * 1024;
+
 const DURATION_HELP = 'a duration such as 500ms, 10s, 2min, 1h (or seconds as a number)';
 
 class Loader {
@@ -475,6 +478,9 @@ class Loader {
 
 /** Loads a policy file's text; throws PolicyFileErrors listing every problem. */
 export function compilePolicy(file: string, text: string): CompiledPolicy {
+  if (text.length > MAX_POLICY_CHARS) {
+    throw new PolicyFileErrors([{ file, line: 1, col: 1, message: `the file has ${text.length} characters; at most ${MAX_POLICY_CHARS} are accepted` }]);
+  }
   const loader = new Loader(file, text);
   const policy = loader.load();
   loader.errors.sort((a, b) => a.line - b.line || a.col - b.col);
