@@ -1,0 +1,81 @@
+/**
+ * Typed wrappers for the QMP commands the agent uses. Each checks its arguments (InputError
+ * naming the field) and the shape of QEMU's answer (QmpProtocolError naming the field), so
+ * callers get typed values or a precise error, never `undefined` deep inside a sample.
+ */
+import { InputError } from '../common/errors.js';
+import { QmpProtocolError } from './errors.js';
+import type { QmpBalloonInfo, QmpCommandOptions, QmpCommandRunner, QmpObjectProperty, QmpStatusInfo } from './types.js';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function bad(command: string, field: string, expected: string, got: unknown): QmpProtocolError {
+  const shown = JSON.stringify(got) ?? String(got);
+  return new QmpProtocolError(`QMP ${command}: ${field} should be ${expected}, got ${shown.length > 100 ? `${shown.slice(0, 100)}...` : shown}`);
+}
+
+function nonEmpty(field: string, value: string): void {
+  if (typeof value !== 'string' || value.length === 0) throw new InputError(field, 'must be a non-empty string');
+}
+
+/** `query-status`. */
+export async function queryStatus(qmp: QmpCommandRunner, options?: QmpCommandOptions): Promise<QmpStatusInfo> {
+  const r = await qmp.execute('query-status', undefined, options);
+  if (!isObject(r)) throw bad('query-status', 'return', 'an object', r);
+  if (typeof r['status'] !== 'string') throw bad('query-status', 'return.status', 'a string', r['status']);
+  if (typeof r['running'] !== 'boolean') throw bad('query-status', 'return.running', 'a boolean', r['running']);
+  return { status: r['status'], running: r['running'] };
+}
+
+/** `query-balloon`. */
+export async function queryBalloon(qmp: QmpCommandRunner, options?: QmpCommandOptions): Promise<QmpBalloonInfo> {
+  const r = await qmp.execute('query-balloon', undefined, options);
+  if (!isObject(r)) throw bad('query-balloon', 'return', 'an object', r);
+  const actual = r['actual'];
+  if (typeof actual !== 'number' || !Number.isFinite(actual) || actual < 0) {
+    throw bad('query-balloon', 'return.actual', 'a number of bytes >= 0', actual);
+  }
+  return { actual };
+}
+
+/**
+ * `balloon`: sets the balloon target to `bytes` of guest memory. Only the type is checked here:
+ * QEMU accepts any value (even 4 KiB, which kills the guest), so safe bounds are the caller's job.
+ */
+export async function balloon(qmp: QmpCommandRunner, bytes: number, options?: QmpCommandOptions): Promise<void> {
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new InputError('balloon.value', `must be a positive integer number of bytes, got ${bytes}`);
+  }
+  await qmp.execute('balloon', { value: bytes }, options);
+}
+
+/** `qom-list`. */
+export async function qomList(qmp: QmpCommandRunner, path: string, options?: QmpCommandOptions): Promise<QmpObjectProperty[]> {
+  nonEmpty('qom-list.path', path);
+  const r = await qmp.execute('qom-list', { path }, options);
+  if (!Array.isArray(r)) throw bad('qom-list', 'return', 'a list', r);
+  return r.map((item: unknown, i): QmpObjectProperty => {
+    if (!isObject(item)) throw bad('qom-list', `return[${i}]`, 'an object', item);
+    const { name, type, description } = item;
+    if (typeof name !== 'string') throw bad('qom-list', `return[${i}].name`, 'a string', name);
+    if (typeof type !== 'string') throw bad('qom-list', `return[${i}].type`, 'a string', type);
+    return typeof description === 'string' ? { name, type, description } : { name, type };
+  });
+}
+
+/** `qom-get`. The value is returned unchecked: its shape depends on the property. */
+export async function qomGet(qmp: QmpCommandRunner, path: string, property: string, options?: QmpCommandOptions): Promise<unknown> {
+  nonEmpty('qom-get.path', path);
+  nonEmpty('qom-get.property', property);
+  return qmp.execute('qom-get', { path, property }, options);
+}
+
+/** `qom-set`. */
+export async function qomSet(qmp: QmpCommandRunner, path: string, property: string, value: unknown, options?: QmpCommandOptions): Promise<void> {
+  nonEmpty('qom-set.path', path);
+  nonEmpty('qom-set.property', property);
+  if (value === undefined) throw new InputError('qom-set.value', 'must be a JSON value, got undefined');
+  await qmp.execute('qom-set', { path, property, value }, options);
+}
