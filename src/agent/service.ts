@@ -158,7 +158,9 @@ export class AgentService {
       WatchStats: (call: grpc.ServerWritableStream<unknown, unknown>) => {
         const sub = this.broadcast.subscribe(call, (queued) => {
           this.log.warn({ queued }, 'WatchStats consumer too slow; stream dropped');
-          call.destroy(Object.assign(new Error(`stream dropped: the consumer fell ${queued} samples behind`), { code: grpc.status.RESOURCE_EXHAUSTED }));
+          // Ends the call with this status once what the transport already holds (a
+          // bounded amount) is read; nothing more is queued for it.
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `stream dropped: the consumer fell ${queued} samples behind` });
         });
         const end = (): void => sub.close();
         call.on('cancelled', end);

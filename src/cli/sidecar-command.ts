@@ -33,10 +33,11 @@ export function registerSidecarCommand(program: Command): void {
       '--pod-uid <uid>',
       "the virt-launcher pod's UID reported by Describe (env KUBEMOM_POD_UID; default: read from the hook dir's mount in /proc/self/mountinfo)",
       parsePodUid,
-      process.env.KUBEMOM_POD_UID ? parsePodUid(process.env.KUBEMOM_POD_UID) : undefined,
     )
     .action(async (opts: SidecarFlags) => {
-      const agent = new AgentService({ podUid: opts.podUid ?? discoverPodUid(opts.hooksDir) });
+      const envPodUid = process.env.KUBEMOM_POD_UID;
+      const podUid = opts.podUid ?? (envPodUid ? parsePodUid(envPodUid) : discoverPodUid(opts.hooksDir));
+      const agent = new AgentService({ podUid });
       const sidecar = await runSidecar({
         hooksDir: opts.hooksDir,
         qemuHooksDir: opts.qemuHooksDir ?? defaultQemuHooksDir(opts.hooksDir, process.env.CONTAINER_NAME),
