@@ -1,0 +1,171 @@
+/**
+ * Plays virt-launcher for one test guest: builds the domain of a KubeVirt-style VMI,
+ * starts the KubeMom sidecar on a KubeVirt-style hook directory, asks it for
+ * OnDefineDomain over gRPC exactly as virt-launcher does, defines and starts the
+ * result in libvirt, and undoes all of it in destroy().
+ */
+import { randomUUID } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { logger } from '../common/log.js';
+import { runSidecar, type RunningSidecar, type SidecarOptions } from '../hook-sidecar/sidecar.js';
+import { QMP_CHARDEV_ID } from '../hook-sidecar/domain-rewrite.js';
+import { loadVmConfig } from '../hook-sidecar/vm-config.js';
+import { parseVmi } from '../hook-sidecar/vmi.js';
+import type { GuestImage } from './guest-image.js';
+import { GuestConsole } from './guest-console.js';
+import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from './hook-manager.js';
+import { launcherDomainName, launcherDomainXml, testVmi } from './launcher-domain.js';
+import { qemuUser } from './users.js';
+import * as virsh from './virsh.js';
+
+/** VM directories are made here: short, so `<dir>/hooks/hook-sidecar-0/qmp/<uid>.sock` stays far below 108 bytes. */
+export const VM_DIR_PREFIX = '/tmp/km-';
+/** KubeVirt names the first sidecar's container, and so its hook subdirectory, this way. */
+export const SIDECAR_CONTAINER = 'hook-sidecar-0';
+
+export interface StartTestVmOptions {
+  /** VMI name; a random suffix is added so runs and processes never collide. */
+  name: string;
+  namespace?: string;
+  /** Guest memory (spec.domain.memory.guest), MiB. Default 512. */
+  memoryMiB?: number;
+  /** resources.requests.memory, MiB; default: the guest memory. */
+  requestMiB?: number;
+  /** VMI annotations, such as kubemom.io/*. */
+  annotations?: Record<string, string>;
+  /** A whole VMI to use instead of one made from the options above (its uid must be unique). */
+  vmi?: Record<string, unknown>;
+  /** Passed to runSidecar (for example the kubemom.v1 agent's services). */
+  sidecar?: Pick<SidecarOptions, 'services' | 'onVmConfig' | 'onStop'>;
+  /** Wait until the guest agent answers (default true). False returns right after `virsh start`. */
+  waitForAgent?: boolean;
+}
+
+export interface TestVm {
+  domainName: string;
+  vmi: { namespace: string; name: string; uid: string; json: string };
+  /** The VM's scratch directory (removed by destroy). */
+  dir: string;
+  /** The sidecar's hook directory (`<dir>/hooks/hook-sidecar-0`). */
+  hooksDir: string;
+  /** Where QEMU opens the QMP side monitor the sidecar injected. */
+  qmpSocketPath: string;
+  /** The domain XML as the sidecar returned it and libvirt received it. */
+  domainXml: string;
+  /** Everything the guest printed on its serial console (written by virtlogd). */
+  consoleLogPath: string;
+  console: GuestConsole;
+  sidecar: RunningSidecar;
+  hooks: DiscoveredHook[];
+  /** Destroys and undefines the domain, stops the sidecar (Shutdown, as virt-launcher), removes the directory. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+function randomSuffix(): string {
+  return randomUUID().slice(0, 6);
+}
+
+/** Starts one test guest under libvirt through the sidecar's OnDefineDomain. */
+export async function startTestVm(image: GuestImage, options: StartTestVmOptions): Promise<TestVm> {
+  const log = logger('testbed');
+  const vmiObject =
+    options.vmi ??
+    testVmi({
+      name: `${options.name}-${randomSuffix()}`,
+      uid: randomUUID(),
+      memoryMiB: options.memoryMiB ?? 512,
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      ...(options.requestMiB !== undefined ? { requestMiB: options.requestMiB } : {}),
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    });
+  const vmiJson = JSON.stringify(vmiObject);
+  const vmi = parseVmi(vmiJson);
+  const qemu = qemuUser();
+
+  const dir = mkdtempSync(VM_DIR_PREFIX);
+  // QEMU (libvirt-qemu) must traverse it to reach the kernel, the console and the QMP directory.
+  chmodSync(dir, 0o711);
+  // virt-launcher treats every file one level below the hooks root as a hook socket: nothing else may live there.
+  const hooksRoot = path.join(dir, 'hooks');
+  const hooksDir = path.join(hooksRoot, SIDECAR_CONTAINER);
+  mkdirSync(hooksRoot, { mode: 0o711 });
+  const bootDir = path.join(dir, 'boot');
+  const consoleDir = path.join(dir, 'console');
+  mkdirSync(bootDir, { mode: 0o755 });
+  mkdirSync(consoleDir, { mode: 0o770 });
+  chownSync(consoleDir, qemu.uid, qemu.gid);
+  // Private copies: libvirt relabels (chowns) kernel and initrd while the domain runs, and the cache is shared.
+  const kernelPath = path.join(bootDir, 'vmlinuz');
+  const initrdPath = path.join(bootDir, 'initrd');
+  copyFileSync(image.kernelPath, kernelPath);
+  copyFileSync(image.initrdPath, initrdPath);
+  const serialSocketPath = path.join(consoleDir, 'serial0');
+  const consoleLogPath = path.join(consoleDir, 'serial0.log');
+  const domainName = launcherDomainName(vmi);
+
+  let sidecar: RunningSidecar | undefined;
+  let hooks: DiscoveredHook[] = [];
+  let defined = false;
+  const console = new GuestConsole(serialSocketPath);
+  let destroyed: Promise<void> | undefined;
+  const destroy = (): Promise<void> => {
+    destroyed ??= (async () => {
+      console.close();
+      if (defined) await virsh.removeDomain(domainName);
+      // virt-launcher calls Shutdown after QEMU has exited.
+      if (hooks.length > 0) await shutdownHooks(hooks);
+      await sidecar?.stop('test VM destroyed');
+      rmSync(dir, { recursive: true, force: true });
+      log.info({ domain: domainName }, 'test VM destroyed');
+    })();
+    return destroyed;
+  };
+
+  try {
+    sidecar = await runSidecar({ hooksDir, qemuHooksDir: hooksDir, qmpDirOwner: qemu, ...options.sidecar });
+    hooks = await discoverHooks(hooksRoot, 1);
+    const launcherXml = launcherDomainXml({
+      vmi,
+      kernelPath,
+      initrdPath,
+      cmdline: image.cmdline,
+      serialSocketPath,
+      serialLogPath: consoleLogPath,
+    });
+    const domainXml = await onDefineDomain(hooks, launcherXml, vmiJson);
+    await virsh.defineDomain(domainXml, path.join(dir, 'domain.xml'));
+    defined = true;
+    const started = Date.now();
+    await virsh.startDomain(domainName);
+    if (options.waitForAgent ?? true) {
+      await console.connect();
+      log.info({ domain: domainName, bootMs: Date.now() - started }, 'test VM answers');
+    }
+    const config = loadVmConfig(hooksDir);
+    if (!config) throw new Error(`the sidecar saved no VM config in ${hooksDir} after OnDefineDomain`);
+    const qmpSocketPath = config.qmpSocketPath;
+    return {
+      domainName,
+      vmi: { namespace: vmi.namespace, name: vmi.name, uid: vmi.uid, json: vmiJson },
+      dir,
+      hooksDir,
+      qmpSocketPath,
+      domainXml,
+      consoleLogPath,
+      console,
+      sidecar,
+      hooks,
+      destroy,
+    };
+  } catch (error) {
+    await destroy().catch((cleanupError: unknown) => log.warn({ err: cleanupError }, 'cleanup after a failed VM start failed'));
+    throw error;
+  }
+}
+
+/** The socket path of the sidecar's QMP side monitor (`-chardev socket,id=kubemom-qmp,path=...`) in a domain XML. */
+export function qmpSocketInDomain(domainXml: string): string | undefined {
+  const match = new RegExp(`socket,id=${QMP_CHARDEV_ID},path=([^,"']+),server=on`).exec(domainXml);
+  return match?.[1];
+}

@@ -1,0 +1,55 @@
+/** The few libvirt operations the test bed needs, through virsh on the system connection. */
+import { writeFileSync } from 'node:fs';
+import { CommandError, run } from './exec.js';
+
+export const LIBVIRT_URI = 'qemu:///system';
+
+function virsh(args: string[], timeoutMs = 60_000): Promise<string> {
+  return run('virsh', ['-q', '-c', LIBVIRT_URI, ...args], { timeoutMs }).then((r) => r.stdout);
+}
+
+/** Defines a persistent domain from XML written to `file` (virsh reads files, not stdin). */
+export async function defineDomain(xml: string, file: string): Promise<void> {
+  writeFileSync(file, xml);
+  await virsh(['define', file]);
+}
+
+export async function startDomain(name: string): Promise<void> {
+  await virsh(['start', name]);
+}
+
+/** The live (or, when stopped, the persistent) definition as libvirt holds it. */
+export function dumpXml(name: string): Promise<string> {
+  return virsh(['dumpxml', name]);
+}
+
+export async function domainState(name: string): Promise<string> {
+  return (await virsh(['domstate', name])).trim();
+}
+
+/** True when libvirt knows a domain of this name. */
+export async function domainExists(name: string): Promise<boolean> {
+  try {
+    await virsh(['domuuid', name]);
+    return true;
+  } catch (error) {
+    if (error instanceof CommandError) return false;
+    throw error;
+  }
+}
+
+/** Stops (if running) and undefines the domain; a domain that is already gone is fine. */
+export async function removeDomain(name: string): Promise<void> {
+  if (!(await domainExists(name))) return;
+  try {
+    await virsh(['destroy', name]);
+  } catch {
+    // Not running.
+  }
+  await virsh(['undefine', name]);
+}
+
+/** libvirt's schema check of a domain XML file (virt-xml-validate, which runs xmllint). */
+export async function validateDomainXml(file: string): Promise<void> {
+  await run('virt-xml-validate', [file, 'domain'], { timeoutMs: 30_000 });
+}
