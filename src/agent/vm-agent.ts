@@ -78,7 +78,10 @@ function errorText(err: unknown): string {
 
 /** Per-QEMU facts, reset whenever a new connection comes up. */
 interface QemuView {
+  /** The QMP connection is up. */
   reachable: boolean;
+  /** QEMU answered the last command (false while it is frozen). */
+  answering: boolean;
   balloonPath: string | undefined;
   runState: string | undefined;
   shutdownSeen: boolean;
@@ -91,6 +94,7 @@ interface QemuView {
 function freshView(reason: string): QemuView {
   return {
     reachable: false,
+    answering: true,
     balloonPath: undefined,
     runState: undefined,
     shutdownSeen: false,
@@ -169,7 +173,7 @@ export class VmAgent {
 
   /** The phase now. */
   get phase(): Phase {
-    return phaseOf(this.view);
+    return phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
   }
 
   /** The latest published sample. */
@@ -284,16 +288,15 @@ export class VmAgent {
             this.view.driverReported = true;
           }
         }
-        this.view.reachable = true;
+        this.view.answering = true;
         this.view.unreachableReason = '';
       } catch (err) {
         // A frozen QEMU (SIGSTOP) keeps the socket but answers nothing: report it as gone.
+        // The next period tries again on the same connection; the client reconnects if it drops.
         this.view.unreachableReason = errorText(err);
-        this.view.reachable = false;
+        this.view.answering = false;
         this.log.warn({ err: this.view.unreachableReason }, 'QEMU did not answer');
-        // Next period tries again on the same connection; the client reconnects if it drops.
         this.publish();
-        this.view.reachable = this.qmp.state === 'ready';
         return;
       }
     } else {
