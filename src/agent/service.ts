@@ -14,7 +14,7 @@ import type { ExtraService } from '../hook-sidecar/server.js';
 import { Broadcast } from './broadcast.js';
 import type { ClampReason, GuardConfig } from './guard.js';
 import { PHASE_ENUM } from './lifecycle.js';
-import { VmAgent, type AgentSample } from './vm-agent.js';
+import { VmAgent, type AgentSample, type VmAgentOptions } from './vm-agent.js';
 
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
@@ -41,6 +41,8 @@ export interface AgentServiceOptions {
   maxQueuedSamples?: number;
   /** Overrides of the guard's defaults. */
   guard?: Partial<GuardConfig>;
+  /** Overrides of the VM agent's timings (tests, benchmarks). */
+  timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs'>;
   log?: Logger;
 }
 
@@ -117,6 +119,7 @@ export class AgentService {
       onSample: (sample) => this.broadcast.publish(sampleMessage(sample)),
       log: this.log,
       ...(this.options.guard ? { guard: this.options.guard } : {}),
+      ...this.options.timings,
     });
     void previous?.stop();
     this.agent.start();

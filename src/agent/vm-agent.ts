@@ -176,6 +176,11 @@ export class VmAgent {
     return phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
   }
 
+  /** QEMU's `actual` as last read (query-balloon or BALLOON_CHANGE). */
+  get actualBytes(): number | undefined {
+    return this.view.actualBytes;
+  }
+
   /** The latest published sample. */
   get latest(): AgentSample | undefined {
     return this.latestSample;
