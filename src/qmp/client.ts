@@ -25,7 +25,7 @@ import {
   QmpTimeoutError,
 } from './errors.js';
 import { LineSplitter } from './framing.js';
-import { decodeMessage, encodeCommand } from './protocol.js';
+import { decodeMessage, encodeCommand, KNOWN_EVENTS } from './protocol.js';
 import type {
   QmpBalloonInfo,
   QmpCommandOptions,
@@ -135,6 +135,8 @@ export class QmpClient implements QmpCommandRunner {
   private connecting: Promise<QmpGreeting> | undefined;
   private retrySleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private everConnected = false;
+  /** Why the client itself dropped the current connection, for the 'disconnected' listeners. */
+  private dropReason: QmpDisconnectedError | undefined;
   private counters = { lateReplies: 0, protocolErrors: 0, reconnects: 0 };
   private readonly listeners: Listeners = {
     connected: new Set(),
@@ -188,12 +190,17 @@ export class QmpClient implements QmpCommandRunner {
     return () => set.delete(listener);
   }
 
-  /** Listens to one event by name, with a typed payload for STOP, RESUME, SHUTDOWN, BALLOON_CHANGE. */
+  /**
+   * Listens to one event by name, with a typed payload for STOP, RESUME, SHUTDOWN, BALLOON_CHANGE.
+   * A known event whose payload does not have its documented shape is not delivered here (it
+   * reaches `on('event')` as generic and is reported as a protocol error), so the types hold.
+   */
   onEvent<K extends QmpKnownEventName>(name: K, listener: (data: QmpKnownEventData[K], event: QmpEvent) => void): () => void;
   onEvent(name: string, listener: (data: Readonly<Record<string, unknown>> | undefined, event: QmpEvent) => void): () => void;
   onEvent(name: string, listener: (data: never, event: QmpEvent) => void): () => void {
     return this.on('event', (event) => {
-      if (event.event === name) (listener as (d: unknown, e: QmpEvent) => void)(event.data, event);
+      if (event.event !== name || ('generic' in event && KNOWN_EVENTS.has(name))) return;
+      (listener as (d: unknown, e: QmpEvent) => void)(event.data, event);
     });
   }
 
@@ -334,12 +341,11 @@ export class QmpClient implements QmpCommandRunner {
       const hs: Handshake = { socket, resolve, reject, timer: undefined, greeting: undefined, failure: undefined };
       this.handshake = hs;
       let socketError: NodeJS.ErrnoException | undefined;
-      socket.on('connect', () => {
-        hs.timer = setTimeout(() => {
-          hs.timer = undefined;
-          this.failHandshake(hs, new QmpGreetingTimeoutError(this.socketPath, this.greetingTimeoutMs));
-        }, this.greetingTimeoutMs);
-      });
+      // Counted from the attempt's start, so that no step of it (connect included) can hang.
+      hs.timer = setTimeout(() => {
+        hs.timer = undefined;
+        this.failHandshake(hs, new QmpGreetingTimeoutError(this.socketPath, this.greetingTimeoutMs));
+      }, this.greetingTimeoutMs);
       socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
       socket.on('error', (err: NodeJS.ErrnoException) => {
         socketError = err;
@@ -383,9 +389,11 @@ export class QmpClient implements QmpCommandRunner {
     this.splitter.reset();
     const wasReady = this.currentState === 'ready';
     const closedByOwner = this.currentState === 'closed';
+    const dropped = this.dropReason;
+    this.dropReason = undefined;
     const lost = closedByOwner
       ? new QmpClosedError()
-      : new QmpDisconnectedError(
+      : dropped ?? new QmpDisconnectedError(
           `QMP connection to ${this.socketPath} lost${socketError?.code ? ` (${socketError.code})` : ''}`,
           { cause: socketError },
         );
@@ -482,8 +490,8 @@ export class QmpClient implements QmpCommandRunner {
       this.failHandshake(hs, reason);
       return;
     }
-    const err = new QmpDisconnectedError(`QMP connection to ${this.socketPath} closed: ${reason.message}`, { cause: reason });
-    this.rejectAll(err);
+    this.dropReason = new QmpDisconnectedError(`QMP connection to ${this.socketPath} closed: ${reason.message}`, { cause: reason });
+    this.rejectAll(this.dropReason);
     socket.destroy();
   }
 
@@ -502,6 +510,9 @@ export class QmpClient implements QmpCommandRunner {
         this.onReply(msg.id, msg.kind === 'return' ? { ok: msg.value } : { errorClass: msg.errorClass, desc: msg.desc }, line);
         return;
       case 'event':
+        if ('generic' in msg.event && KNOWN_EVENTS.has(msg.event.event)) {
+          this.protocolError(new QmpProtocolError(`QMP event ${msg.event.event} with an unexpected payload`, clip(line)));
+        }
         this.emit('event', msg.event);
         return;
       case 'greeting':

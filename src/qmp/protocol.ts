@@ -16,6 +16,9 @@ export type QmpMessage =
 
 type Json = Record<string, unknown>;
 
+/** Names of the events that are delivered typed (see QmpKnownEventData). */
+export const KNOWN_EVENTS: ReadonlySet<string> = new Set<QmpKnownEventName>(['STOP', 'RESUME', 'SHUTDOWN', 'BALLOON_CHANGE']);
+
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
