@@ -94,7 +94,8 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
         holder = Number(readFileSync(path.join(LOCK_DIR, 'pid'), 'utf8'));
       } catch {
         // Being written right now, or its holder died between mkdir and write.
-        if (Date.now() - statSync(LOCK_DIR, { throwIfNoEntry: false })!.mtimeMs > 5000) rmSync(LOCK_DIR, { recursive: true, force: true });
+        const since = statSync(LOCK_DIR, { throwIfNoEntry: false })?.mtimeMs;
+        if (since !== undefined && Date.now() - since > 5000) rmSync(LOCK_DIR, { recursive: true, force: true });
       }
       if (holder > 0 && !alive(holder)) rmSync(LOCK_DIR, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`timed out waiting for the test bed lock ${LOCK_DIR}`);

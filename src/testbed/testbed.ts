@@ -25,10 +25,21 @@ export class Testbed {
   private readonly vms = new Set<TestVm>();
   private tornDown = false;
 
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    // An interrupted run must still leave no VM, daemon or /dev/kvm change behind.
+    logger('testbed').warn({ signal }, 'interrupted: tearing the test bed down');
+    void this.teardown()
+      .catch((error: unknown) => logger('testbed').error({ err: error }, 'teardown after a signal failed'))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+
   private constructor(
     readonly image: GuestImage,
     private readonly lease: DaemonLease,
-  ) {}
+  ) {
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
+  }
 
   /** Installs what is missing, builds or reuses the guest image, starts the daemons. */
   static async setup(options: TestbedSetupOptions = {}): Promise<Testbed> {
@@ -66,6 +77,8 @@ export class Testbed {
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
     const errors: unknown[] = [];
     for (const vm of [...this.vms]) await vm.destroy().catch((error: unknown) => errors.push(error));
     await this.lease.release().catch((error: unknown) => errors.push(error));
@@ -107,7 +120,8 @@ export async function teardownSharedTestbed(): Promise<void> {
 
 /** Mocha root hooks: register with `new Mocha({ rootHooks: testbedRootHooks })`. */
 export const testbedRootHooks = {
-  async afterAll(this: Mocha.Context): Promise<void> {
+  // Typed structurally so product code does not depend on mocha's types.
+  async afterAll(this: { timeout(ms: number): unknown }): Promise<void> {
     this.timeout(120_000);
     await teardownSharedTestbed();
   },

@@ -8,6 +8,7 @@ import Mocha from 'mocha';
 import path from 'node:path';
 import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { testbedRootHooks } from '../../src/testbed/testbed.js';
 
 const testRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -24,7 +25,8 @@ function findTests(dir: string): string[] {
 const filters = process.argv.slice(2);
 const files = findTests(testRoot).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 
-const mocha = new Mocha({ reporter: 'spec', timeout: 60_000, slow: 5_000 });
+// Root hooks: the real-VM test bed is set up by the first suite that needs it and torn down once, after all suites.
+const mocha = new Mocha({ reporter: 'spec', timeout: 60_000, slow: 5_000, rootHooks: testbedRootHooks });
 for (const file of files) mocha.addFile(file);
 await mocha.loadFilesAsync();
 const runner = mocha.run((failures) => {
