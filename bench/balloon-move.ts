@@ -24,7 +24,7 @@ function median(xs: number[]): number {
 
 function row(name: string, xs: number[], baseline?: number[]): string {
   const ratio = baseline ? `  x${(median(xs) / median(baseline)).toFixed(2)} vs QEMU` : '';
-  return `${name.padEnd(44)} median ${median(xs).toFixed(1).padStart(8)} ms   max ${Math.max(...xs).toFixed(1).padStart(8)} ms${ratio}`;
+  return `${name.padEnd(60)} median ${median(xs).toFixed(1).padStart(8)} ms   max ${Math.max(...xs).toFixed(1).padStart(8)} ms${ratio}`;
 }
 
 async function until(read: () => number | undefined, target: number, timeoutMs = 60_000): Promise<void> {

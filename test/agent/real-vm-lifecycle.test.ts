@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { unary } from '../../src/agent/client.js';
 import { run } from '../../src/testbed/exec.js';
 import { LIBVIRT_URI } from '../../src/testbed/virsh.js';
-import { sharedTestbed, teardownSharedTestbed } from '../../src/testbed/testbed.js';
+import { sharedTestbed } from '../../src/testbed/testbed.js';
 import { MiB, qemuPid, startAgentVm, type AgentVm } from './support.js';
 
 type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; actual_bytes: number; phase: string };
@@ -14,11 +14,6 @@ type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; a
 function virsh(...args: string[]): Promise<unknown> {
   return run('virsh', ['-q', '-c', LIBVIRT_URI, ...args], { timeoutMs: 60_000 });
 }
-
-after(async function () {
-  this.timeout(120_000);
-  await teardownSharedTestbed();
-});
 
 describe('agent on a real guest: pause, freeze, kill, destroy', function () {
   this.timeout(180_000);

@@ -4,18 +4,13 @@
  */
 import { expect } from 'chai';
 import { unary } from '../../src/agent/client.js';
-import { sharedTestbed, teardownSharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
+import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
 import { MiB, startAgentVm, type AgentVm, type Sample } from './support.js';
 
 type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; clamp_detail: string; actual_bytes: number; phase: string };
 
 /** Tolerance for guest stats against the guest's own /proc/meminfo, read within one period of each other. */
 const STATS_TOLERANCE_BYTES = 8 * MiB;
-
-after(async function () {
-  this.timeout(120_000);
-  await teardownSharedTestbed();
-});
 
 describe('agent on a real guest: stats and balloon control', function () {
   this.timeout(180_000);
@@ -131,7 +126,8 @@ describe('agent on a real guest: stats and balloon control', function () {
     const protectedSamples = a.watcher.samples.slice(start).filter((s) => String(s['self_protection_reason']).includes('pressure'));
     expect(protectedSamples.length, 'the agent reported giving memory back').to.be.greaterThan(0);
     const last = a.watcher.latest as Sample;
-    expect(Number(last['balloon_actual_bytes'])).to.be.greaterThan(256 * MiB + 200 * MiB);
+    // It gave back well over what the guest had free when the allocation started.
+    expect(Number(last['balloon_actual_bytes'])).to.be.greaterThan(256 * MiB + 128 * MiB);
     // While the guest shows pressure the agent refuses to take memory, and says why.
     const refused = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test refused' });
     expect(refused.clamp).to.be.oneOf(['CLAMP_GUEST_PRESSURE', 'CLAMP_GUEST_NEED']);
