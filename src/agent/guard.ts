@@ -1,0 +1,340 @@
+/**
+ * The balloon guard: every balloon target the agent sends to QEMU is decided here.
+ *
+ * QEMU accepts any target (4 KiB too, which kills the guest), so the guard clamps
+ * each request to [max(guaranteed, what the guest needs now + margin), guest memory],
+ * takes memory from the guest in steps no faster than the guest gives it, and gives
+ * memory back on its own when the guest shows pressure.
+ *
+ * Pure: state and observations in, a decision and the next state out; time is an
+ * input. The agent does the I/O (query-balloon, guest-stats, `balloon`).
+ *
+ * "Need" is measured in balloon-actual units: need = actual - available. Without
+ * autodeflate the guest's total shrinks with the balloon, so this is total - available
+ * plus the kernel's own reserve (actual - total); with autodeflate the total stays
+ * and the balloon's pages count as used, and the same formula still holds. So the
+ * guard never takes more than (available - margin) from a guest.
+ */
+import type { GuestMemoryStats } from './guest-stats.js';
+import type { Phase } from './lifecycle.js';
+
+/** Why a target differs from what was asked (or why the agent moved it on its own). */
+export type ClampReason =
+  | 'none'
+  | 'guaranteed'
+  | 'guest-need'
+  | 'guest-memory'
+  | 'rate-limit'
+  | 'guest-pressure'
+  | 'no-fresh-stats'
+  | 'not-running';
+
+export interface GuardConfig {
+  /** Domain <memory>: the most the guest can have. */
+  guestMemoryBytes: number;
+  /** kubemom.io/guaranteed-memory. */
+  guaranteedBytes: number;
+  /** kubemom.io/memory-margin: available memory always left to the guest. */
+  marginBytes: number;
+  /** The guest stats period. */
+  periodMs: number;
+  /** The most the agent takes from the guest per second; one step is this times the period. */
+  maxInflateBytesPerSecond: number;
+  /** |actual - target| at most this counts as reached. */
+  reachedToleranceBytes: number;
+  /** An inflation step not reached after this long is abandoned: the guest cannot give more. */
+  stuckMs: number;
+  /** Pressure: swap-in above this rate. */
+  swapInBytesPerSecond: number;
+  /** Pressure: major faults above this rate. */
+  majorFaultsPerSecond: number;
+  /** No SetTarget for this long: the shim counts as silent and the target holds. */
+  shimSilenceMs: number;
+  /** After a self-protection deflate, no inflation for this long. */
+  protectCooldownMs: number;
+}
+
+/** Defaults chosen from measurements under TCG (see docs/agent.md). */
+export function defaultGuardConfig(vm: { guestMemoryBytes: number; guaranteedBytes: number; marginBytes: number; periodSeconds: number }): GuardConfig {
+  const periodMs = vm.periodSeconds * 1000;
+  return {
+    guestMemoryBytes: vm.guestMemoryBytes,
+    guaranteedBytes: vm.guaranteedBytes,
+    marginBytes: vm.marginBytes,
+    periodMs,
+    // A TCG guest gave 256 MiB in 0.3 to 0.9 s (at least ~280 MiB/s); take under half that.
+    maxInflateBytesPerSecond: 128 * MiB,
+    reachedToleranceBytes: 2 * MiB,
+    stuckMs: Math.max(3 * periodMs, 5000),
+    swapInBytesPerSecond: 1 * MiB,
+    majorFaultsPerSecond: 100,
+    shimSilenceMs: Math.max(6 * periodMs, 30_000),
+    protectCooldownMs: Math.max(6 * periodMs, 30_000),
+  };
+}
+
+const MiB = 2 ** 20;
+const PAGE = 4096;
+
+/** What the agent observed most recently. */
+export interface Observation {
+  nowMs: number;
+  phase: Phase;
+  /** query-balloon `actual`, when QEMU answered. */
+  actualBytes: number | undefined;
+  /** The latest guest report, when there is one. */
+  stats: GuestMemoryStats | undefined;
+  /** The report is older than the stale limit. */
+  stale: boolean;
+}
+
+export interface GuardState {
+  /** Where the agent is heading: the shim's last request, clamped. */
+  goalBytes?: number;
+  /** The last target sent to QEMU. */
+  appliedBytes?: number;
+  /** When the last target was sent. */
+  appliedAtMs?: number;
+  /** When actual was first seen at the applied target (undefined while moving). */
+  reachedAtMs?: number;
+  /** Last SetTarget. */
+  lastShimContactMs?: number;
+  /** No inflation before this time (after self-protection). */
+  protectUntilMs?: number;
+  /** last-update of the guest report self-protection last acted on. */
+  protectedReportSeconds?: number;
+  /** Why the agent last moved the balloon on its own ("" when it did not). */
+  selfProtectionReason: string;
+  /** The shim is silent: the target holds. */
+  holding: boolean;
+}
+
+export const INITIAL_GUARD_STATE: GuardState = Object.freeze({ selfProtectionReason: '', holding: false });
+
+export interface Decision {
+  state: GuardState;
+  /** The target to send to QEMU now; undefined leaves the balloon as it is. */
+  send?: number;
+}
+
+export interface TargetDecision extends Decision {
+  /** What QEMU has been told (after this decision), bytes. */
+  appliedBytes: number;
+  /** The clamped goal the agent moves toward, bytes. */
+  goalBytes: number;
+  clamp: ClampReason;
+  detail: string;
+}
+
+function roundUpToPage(bytes: number): number {
+  return Math.ceil(bytes / PAGE) * PAGE;
+}
+
+function fmt(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** The target QEMU holds now, as far as the agent knows. */
+function currentOf(state: GuardState, obs: Observation, config: GuardConfig): number {
+  return state.appliedBytes ?? obs.actualBytes ?? config.guestMemoryBytes;
+}
+
+/** The guest report is usable for inflating: present, fresh, and running. */
+function inflationBlock(obs: Observation): { clamp: ClampReason; detail: string } | undefined {
+  if (obs.phase !== 'running') return { clamp: 'not-running', detail: `the VM is ${obs.phase}; the agent only takes memory from a running guest` };
+  if (!obs.stats || obs.stale || obs.actualBytes === undefined) return { clamp: 'no-fresh-stats', detail: 'no fresh guest stats; the agent does not take memory blind' };
+  return undefined;
+}
+
+/** The lowest safe target with the stats at hand, and which floor binds. */
+export function floorOf(config: GuardConfig, obs: Observation): { bytes: number; reason: 'guaranteed' | 'guest-need'; needBytes?: number } {
+  const guaranteed = Math.min(config.guaranteedBytes, config.guestMemoryBytes);
+  if (!obs.stats || obs.actualBytes === undefined) return { bytes: guaranteed, reason: 'guaranteed' };
+  const needBytes = Math.max(0, obs.actualBytes - obs.stats.availableBytes);
+  const needFloor = Math.min(config.guestMemoryBytes, roundUpToPage(needBytes + config.marginBytes));
+  return needFloor > guaranteed ? { bytes: needFloor, reason: 'guest-need', needBytes } : { bytes: guaranteed, reason: 'guaranteed', needBytes };
+}
+
+/** Pressure signs in the latest report, or undefined when there are none. */
+export function pressureOf(config: GuardConfig, stats: GuestMemoryStats | undefined): string | undefined {
+  if (!stats) return undefined;
+  const signs: string[] = [];
+  if (stats.swapInBytesPerSecond > config.swapInBytesPerSecond) signs.push(`swap-in ${fmt(stats.swapInBytesPerSecond)}/s`);
+  if (stats.majorFaultsPerSecond > config.majorFaultsPerSecond) signs.push(`major faults ${stats.majorFaultsPerSecond.toFixed(0)}/s`);
+  if (stats.availableBytes < config.marginBytes) signs.push(`available ${fmt(stats.availableBytes)} under the margin ${fmt(config.marginBytes)}`);
+  return signs.length ? signs.join(', ') : undefined;
+}
+
+/**
+ * Whether an inflation step may go out now, and how far: the previous move must
+ * have been reached, and a guest report taken after that must be in (so "need"
+ * is measured with the balloon where it is).
+ */
+function stepAllowance(config: GuardConfig, state: GuardState, obs: Observation): { ok: true; maxStep: number } | { ok: false; detail: string } {
+  if (state.protectUntilMs !== undefined && obs.nowMs < state.protectUntilMs) {
+    return { ok: false, detail: `the guest showed pressure; no memory is taken before ${new Date(state.protectUntilMs).toISOString()}` };
+  }
+  if (state.appliedBytes !== undefined && state.reachedAtMs === undefined) return { ok: false, detail: 'the previous move has not been reached yet' };
+  if (state.reachedAtMs !== undefined && obs.stats && obs.stats.lastUpdateUnixSeconds * 1000 < state.reachedAtMs) {
+    return { ok: false, detail: 'waiting for a guest report taken after the last move' };
+  }
+  return { ok: true, maxStep: Math.floor((config.maxInflateBytesPerSecond * config.periodMs) / 1000) };
+}
+
+/**
+ * The last line of defence, applied to every target that goes to QEMU whatever
+ * computed it: never under the guaranteed memory, never over the guest memory.
+ */
+export function safeTarget(config: GuardConfig, bytes: number): number {
+  return Math.min(config.guestMemoryBytes, Math.max(Math.min(config.guaranteedBytes, config.guestMemoryBytes), bytes));
+}
+
+function emit(config: GuardConfig, state: GuardState, target: number, nowMs: number): { state: GuardState; send: number } {
+  const send = safeTarget(config, target);
+  return { state: { ...state, appliedBytes: send, appliedAtMs: nowMs, reachedAtMs: undefined }, send };
+}
+
+/**
+ * Plans a move from `current` toward `goal` (already clamped to the static and
+ * need floors). Deflating (giving memory back) goes out at once; inflating goes in
+ * steps, only when allowed.
+ */
+function move(config: GuardConfig, state: GuardState, obs: Observation, goal: number): { state: GuardState; send?: number; limited?: string } {
+  const current = currentOf(state, obs, config);
+  if (goal >= current) {
+    if (goal === state.appliedBytes) return { state };
+    return emit(config, state, goal, obs.nowMs);
+  }
+  const blocked = inflationBlock(obs);
+  if (blocked) return { state, limited: blocked.detail };
+  const allowance = stepAllowance(config, state, obs);
+  if (!allowance.ok) return { state, limited: allowance.detail };
+  // The floor is re-measured for every step: what the guest needs may have grown.
+  const floor = floorOf(config, obs).bytes;
+  const stepTarget = Math.max(goal, floor, roundUpToPage(current - allowance.maxStep));
+  if (stepTarget >= current) return { state, limited: 'the guest needs what it has now' };
+  return { ...emit(config, state, stepTarget, obs.nowMs), ...(stepTarget > goal ? { limited: `at most ${fmt(allowance.maxStep)} per step` } : {}) };
+}
+
+/** The order clamp reasons are reported in when several apply: the goal's own clamp first. */
+function describe(parts: string[]): string {
+  return parts.filter((p) => p.length > 0).join('; ');
+}
+
+/**
+ * SetTarget: the shim asks for `requestedBytes` of guest memory. The answer says what
+ * went to QEMU, the goal the agent keeps moving toward, and the clamp with its reason.
+ */
+export function requestTarget(config: GuardConfig, state: GuardState, obs: Observation, requestedBytes: number): TargetDecision {
+  let next: GuardState = { ...state, lastShimContactMs: obs.nowMs, holding: false };
+  const current = currentOf(next, obs, config);
+  let goal = requestedBytes;
+  let clamp: ClampReason = 'none';
+  const details: string[] = [];
+  if (goal > config.guestMemoryBytes) {
+    goal = config.guestMemoryBytes;
+    clamp = 'guest-memory';
+    details.push(`lowered to the guest memory ${fmt(goal)}`);
+  }
+  goal = roundUpToPage(goal);
+  if (goal < current) {
+    const blocked = inflationBlock(obs);
+    if (blocked) {
+      return { state: { ...next, goalBytes: current }, appliedBytes: current, goalBytes: current, clamp: blocked.clamp, detail: blocked.detail };
+    }
+    if (next.protectUntilMs !== undefined && obs.nowMs < next.protectUntilMs) {
+      return {
+        state: { ...next, goalBytes: current },
+        appliedBytes: current,
+        goalBytes: current,
+        clamp: 'guest-pressure',
+        detail: `refused: ${next.selfProtectionReason || 'the guest showed pressure'}; no memory is taken before ${new Date(next.protectUntilMs).toISOString()}`,
+      };
+    }
+    const floor = floorOf(config, obs);
+    if (goal < floor.bytes) {
+      goal = floor.bytes;
+      clamp = floor.reason;
+      details.push(
+        floor.reason === 'guaranteed'
+          ? `raised to the guaranteed memory ${fmt(goal)}`
+          : `raised to the guest's need ${fmt(floor.needBytes ?? 0)} plus the margin ${fmt(config.marginBytes)}: ${fmt(goal)}`,
+      );
+    }
+    // Never inflate past where we are only to come back: the goal is at most current.
+    goal = Math.min(goal, current);
+  } else if (goal < config.guaranteedBytes) {
+    // Already at or under the guaranteed memory (someone else moved the balloon): raise.
+    goal = roundUpToPage(Math.min(config.guaranteedBytes, config.guestMemoryBytes));
+    clamp = 'guaranteed';
+    details.push(`raised to the guaranteed memory ${fmt(goal)}`);
+  }
+  next = { ...next, goalBytes: goal };
+  const planned = move(config, next, obs, goal);
+  next = planned.state;
+  const applied = currentOf(next, obs, config);
+  if (planned.limited && applied !== goal) {
+    if (clamp === 'none') clamp = 'rate-limit';
+    details.push(`now ${fmt(applied)}, heading to ${fmt(goal)}: ${planned.limited}`);
+  }
+  return { state: next, ...(planned.send !== undefined ? { send: planned.send } : {}), appliedBytes: applied, goalBytes: goal, clamp, detail: describe(details) };
+}
+
+/**
+ * Follows query-balloon between reports: notes when the last target was reached,
+ * and abandons an inflation the guest cannot complete.
+ */
+export function observeActual(config: GuardConfig, state: GuardState, nowMs: number, actualBytes: number): Decision {
+  if (state.appliedBytes === undefined || state.reachedAtMs !== undefined) return { state };
+  if (Math.abs(actualBytes - state.appliedBytes) <= config.reachedToleranceBytes) return { state: { ...state, reachedAtMs: nowMs } };
+  if (actualBytes > state.appliedBytes && state.appliedAtMs !== undefined && nowMs - state.appliedAtMs > config.stuckMs) {
+    // The guest did not give what was asked: stop asking, keep what it gave.
+    const emitted = emit(config, state, roundUpToPage(actualBytes), nowMs);
+    const target = emitted.send;
+    return {
+      state: { ...emitted.state, reachedAtMs: nowMs, goalBytes: Math.max(state.goalBytes ?? target, target), selfProtectionReason: `the guest gave only ${fmt(actualBytes)} of the ${fmt(state.appliedBytes)} asked within ${config.stuckMs} ms` },
+      send: target,
+    };
+  }
+  return { state };
+}
+
+/**
+ * Called once per stats sample: self-protection first, then the shim-silence hold,
+ * then the next step toward the goal.
+ */
+export function tick(config: GuardConfig, state: GuardState, obs: Observation): Decision {
+  let next = state;
+  if (obs.actualBytes !== undefined) next = observeActual(config, next, obs.nowMs, obs.actualBytes).state;
+  if (obs.phase === 'gone' || obs.phase === 'stopping') return { state: next };
+
+  // Self-protection acts once per new guest report.
+  const report = obs.stats?.lastUpdateUnixSeconds;
+  const pressure = obs.stale ? undefined : pressureOf(config, obs.stats);
+  if (pressure && report !== undefined && report !== next.protectedReportSeconds && obs.actualBytes !== undefined) {
+    const current = Math.max(currentOf(next, obs, config), obs.actualBytes);
+    const shortfall = Math.max(0, config.marginBytes - (obs.stats?.availableBytes ?? 0));
+    const boost = Math.max(config.marginBytes, Math.floor(config.guestMemoryBytes / 8)) + shortfall;
+    const target = safeTarget(config, roundUpToPage(current + boost));
+    const reason = `guest pressure (${pressure}): gave back ${fmt(target - obs.actualBytes)}`;
+    next = {
+      ...next,
+      protectedReportSeconds: report,
+      protectUntilMs: obs.nowMs + config.protectCooldownMs,
+      selfProtectionReason: reason,
+      goalBytes: Math.max(next.goalBytes ?? target, target),
+    };
+    if (target !== next.appliedBytes && target > obs.actualBytes) return emit(config, next, target, obs.nowMs);
+    return { state: next };
+  }
+
+  if (next.lastShimContactMs !== undefined && obs.nowMs - next.lastShimContactMs > config.shimSilenceMs && !next.holding) {
+    // The shim is silent: hold where we are (no further inflation), keep protecting.
+    const hold = currentOf(next, obs, config);
+    next = { ...next, holding: true, goalBytes: Math.max(next.goalBytes ?? hold, hold), selfProtectionReason: `the shim has been silent for over ${config.shimSilenceMs} ms: holding the target` };
+  }
+
+  if (next.goalBytes === undefined) return { state: next };
+  const planned = move(config, next, obs, next.goalBytes);
+  return { state: planned.state, ...(planned.send !== undefined ? { send: planned.send } : {}) };
+}

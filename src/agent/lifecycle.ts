@@ -1,0 +1,60 @@
+/**
+ * A VM's lifecycle phase as the agent sees it through QMP. Pure: the agent feeds it
+ * what it observed (connection, query-status, events, whether guest stats flow).
+ */
+import type { Phase } from '../balloon/types.js';
+
+export type { Phase };
+
+/** What the agent knows about QEMU at one moment. */
+export interface LifecycleInput {
+  /** A QMP session is up and answering. */
+  reachable: boolean;
+  /** QEMU announced SHUTDOWN on this session. */
+  shutdownSeen: boolean;
+  /** The last run state from query-status or STOP/RESUME events (QMP RunState names). */
+  runState: string | undefined;
+  /** The guest's balloon driver has reported stats on this QEMU. */
+  driverReported: boolean;
+}
+
+const MIGRATING = new Set(['inmigrate', 'postmigrate', 'finish-migrate']);
+const STARTING = new Set(['prelaunch', 'restore-vm']);
+const STOPPING = new Set(['shutdown', 'guest-panicked', 'internal-error']);
+
+/** The phase for what was observed; unknown run states that are not "running" count as paused. */
+export function phaseOf(input: LifecycleInput): Phase {
+  if (!input.reachable) return 'gone';
+  if (input.shutdownSeen) return 'stopping';
+  const state = input.runState;
+  if (state === undefined || STARTING.has(state)) return 'starting';
+  if (MIGRATING.has(state)) return 'migrating';
+  if (STOPPING.has(state)) return 'stopping';
+  if (state !== 'running') return 'paused';
+  return input.driverReported ? 'running' : 'starting';
+}
+
+/** The run state an event implies, or undefined when it says nothing about it. */
+export function runStateAfterEvent(event: string, current: string | undefined): string | undefined {
+  switch (event) {
+    case 'STOP':
+      // STOP also precedes migration's final phase and shutdown; query-status refines it.
+      return 'paused';
+    case 'RESUME':
+      return 'running';
+    case 'SHUTDOWN':
+      return 'shutdown';
+    default:
+      return current;
+  }
+}
+
+/** Phase names as kubemom.v1's Phase enum spells them. */
+export const PHASE_ENUM: Record<Phase, string> = {
+  starting: 'PHASE_STARTING',
+  running: 'PHASE_RUNNING',
+  paused: 'PHASE_PAUSED',
+  stopping: 'PHASE_STOPPING',
+  gone: 'PHASE_GONE',
+  migrating: 'PHASE_MIGRATING',
+};

@@ -1,0 +1,200 @@
+/**
+ * kubemom.v1.Agent served on the sidecar's socket: Describe, WatchStats, SetTarget.
+ *
+ * The service exists from the sidecar's first moment (every service must be
+ * registered before the socket is bound); the VM agent behind it starts when the
+ * sidecar learns its VM (OnDefineDomain, or the config saved by an earlier run).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { logger, type Logger } from '../common/log.js';
+import { AGENT_PROTO, serviceClient } from '../common/protos.js';
+import { KUBEMOM_VERSION } from '../common/version.js';
+import type { VmConfig } from '../hook-sidecar/vm-config.js';
+import type { ExtraService } from '../hook-sidecar/server.js';
+import { Broadcast } from './broadcast.js';
+import type { ClampReason, GuardConfig } from './guard.js';
+import { PHASE_ENUM } from './lifecycle.js';
+import { VmAgent, type AgentSample, type VmAgentOptions } from './vm-agent.js';
+
+/** The kubemom.v1 revision this sidecar implements. */
+export const API_REVISION = 1;
+/** Optional capabilities a shim may rely on when listed. */
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection'] as const;
+
+const CLAMP_ENUM: Record<ClampReason, string> = {
+  none: 'CLAMP_NONE',
+  guaranteed: 'CLAMP_GUARANTEED',
+  'guest-need': 'CLAMP_GUEST_NEED',
+  'guest-memory': 'CLAMP_GUEST_MEMORY',
+  'rate-limit': 'CLAMP_RATE_LIMIT',
+  'guest-pressure': 'CLAMP_GUEST_PRESSURE',
+  'no-fresh-stats': 'CLAMP_NO_FRESH_STATS',
+  'not-running': 'CLAMP_NOT_RUNNING',
+};
+
+/** Longest SetTarget reason kept (it goes to logs). */
+const MAX_REASON = 256;
+
+export interface AgentServiceOptions {
+  podUid: string;
+  /** Samples a slow WatchStats stream may have waiting before it is dropped. */
+  maxQueuedSamples?: number;
+  /** Overrides of the guard's defaults. */
+  guard?: Partial<GuardConfig>;
+  /** Overrides of the VM agent's timings (tests, benchmarks). */
+  timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs'>;
+  log?: Logger;
+}
+
+/** The StatsSample message for a sample. */
+export function sampleMessage(s: AgentSample): Record<string, unknown> {
+  return {
+    sampled_at_unix_ms: s.sampledAtMs,
+    phase: PHASE_ENUM[s.phase],
+    guest: s.guest
+      ? {
+          total_bytes: s.guest.totalBytes,
+          free_bytes: s.guest.freeBytes,
+          available_bytes: s.guest.availableBytes,
+          disk_caches_bytes: s.guest.diskCachesBytes,
+          swap_in_bytes: s.guest.swapInBytes,
+          swap_out_bytes: s.guest.swapOutBytes,
+          major_faults: s.guest.majorFaults,
+          minor_faults: s.guest.minorFaults,
+          swap_in_bytes_per_second: s.guest.swapInBytesPerSecond,
+          swap_out_bytes_per_second: s.guest.swapOutBytesPerSecond,
+          major_faults_per_second: s.guest.majorFaultsPerSecond,
+          minor_faults_per_second: s.guest.minorFaultsPerSecond,
+          last_update_unix_seconds: s.guest.lastUpdateUnixSeconds,
+        }
+      : null,
+    stale: s.stale,
+    balloon_actual_bytes: s.balloonActualBytes ?? 0,
+    balloon_target_bytes: s.balloonTargetBytes ?? 0,
+    balloon_goal_bytes: s.balloonGoalBytes ?? 0,
+    self_protection_reason: s.selfProtectionReason,
+    unreachable_reason: s.unreachableReason,
+    holding: s.holding,
+  };
+}
+
+/**
+ * The kubemom.v1 service and the VM agent behind it. `onVmConfig` and `stop` are
+ * the sidecar's hooks; `service` goes into runSidecar's `services`.
+ */
+export class AgentService {
+  readonly broadcast: Broadcast<Record<string, unknown>>;
+  private agent: VmAgent | undefined;
+  private config: VmConfig | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: AgentServiceOptions) {
+    this.broadcast = new Broadcast(options.maxQueuedSamples ?? 16);
+    this.log = options.log ?? logger('agent');
+  }
+
+  /** The running VM agent, once the VM is known. */
+  get vmAgent(): VmAgent | undefined {
+    return this.agent;
+  }
+
+  /** Starts (or restarts, for another VM or QMP socket) the agent for this VM. */
+  onVmConfig(config: VmConfig): void {
+    const same =
+      this.config &&
+      this.config.identity.uid === config.identity.uid &&
+      this.config.qmpSocketPath === config.qmpSocketPath &&
+      JSON.stringify(this.config.settings) === JSON.stringify(config.settings) &&
+      this.config.guestMemoryBytes === config.guestMemoryBytes;
+    this.config = config;
+    if (same && this.agent) return;
+    const previous = this.agent;
+    this.agent = new VmAgent({
+      qmpSocketPath: config.qmpSocketPath,
+      guestMemoryBytes: config.guestMemoryBytes,
+      guaranteedBytes: config.settings.guaranteedMemoryBytes,
+      marginBytes: config.settings.memoryMarginBytes,
+      statsPeriodSeconds: config.settings.statsPeriodSeconds,
+      // Converted once, then fanned out to every stream.
+      onSample: (sample) => this.broadcast.publish(sampleMessage(sample)),
+      log: this.log,
+      ...(this.options.guard ? { guard: this.options.guard } : {}),
+      ...this.options.timings,
+    });
+    void previous?.stop();
+    this.agent.start();
+    this.log.info({ vmi: `${config.identity.namespace}/${config.identity.name}`, qmp: config.qmpSocketPath }, 'agent started');
+  }
+
+  /** Stops the agent and ends every stream. */
+  async stop(): Promise<void> {
+    this.broadcast.clear();
+    await this.agent?.stop();
+  }
+
+  describe(): Record<string, unknown> {
+    const c = this.config;
+    return {
+      api_revision: API_REVISION,
+      agent_version: KUBEMOM_VERSION,
+      features: [...FEATURES],
+      vm: c ? { namespace: c.identity.namespace, name: c.identity.name, uid: c.identity.uid, pod_uid: this.options.podUid } : { pod_uid: this.options.podUid },
+      guest_memory_bytes: c?.guestMemoryBytes ?? 0,
+      guaranteed_memory_bytes: c?.settings.guaranteedMemoryBytes ?? 0,
+      priority: c?.settings.priority ?? 0,
+      policy: c?.settings.policy ?? '',
+      phase: this.agent ? PHASE_ENUM[this.agent.phase] : 'PHASE_UNSPECIFIED',
+      stats_period_seconds: c?.settings.statsPeriodSeconds ?? 0,
+      memory_margin_bytes: c?.settings.memoryMarginBytes ?? 0,
+      autodeflate: c?.settings.autodeflate ?? false,
+    };
+  }
+
+  /** The gRPC service for runSidecar's `services`. */
+  get service(): ExtraService {
+    const definition = serviceClient(AGENT_PROTO.file, AGENT_PROTO.service).service;
+    const implementation: grpc.UntypedServiceImplementation = {
+      Describe: (call: grpc.ServerUnaryCall<{ client_api_revision?: number; client_version?: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        this.log.debug({ clientRevision: call.request.client_api_revision, clientVersion: call.request.client_version }, 'Describe');
+        callback(null, this.describe());
+      },
+      WatchStats: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const sub = this.broadcast.subscribe(call, (queued) => {
+          this.log.warn({ queued }, 'WatchStats consumer too slow; stream dropped');
+          // Ends the call with this status once what the transport already holds (a
+          // bounded amount) is read; nothing more is queued for it.
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `stream dropped: the consumer fell ${queued} samples behind` });
+        });
+        const end = (): void => sub.close();
+        call.on('cancelled', end);
+        call.on('close', end);
+        call.on('error', end);
+      },
+      SetTarget: (call: grpc.ServerUnaryCall<{ target_bytes: number; reason: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const agent = this.agent;
+        const { target_bytes: target, reason } = call.request;
+        if (!agent) {
+          callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
+          return;
+        }
+        if (!Number.isSafeInteger(target) || target <= 0) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `target_bytes: ${target} is not accepted; use a positive number of bytes` });
+          return;
+        }
+        agent.setTarget(target, String(reason ?? '').slice(0, MAX_REASON)).then(
+          (r) =>
+            callback(null, {
+              applied_bytes: r.appliedBytes,
+              goal_bytes: r.goalBytes,
+              clamp: CLAMP_ENUM[r.clamp],
+              clamp_detail: r.detail,
+              actual_bytes: r.actualBytes ?? 0,
+              phase: PHASE_ENUM[r.phase],
+            }),
+          (err: unknown) => callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) }),
+        );
+      },
+    };
+    return { definition, implementation };
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * The per-VM agent: follows one QEMU through its QMP side monitor, produces one
+ * stats sample per period, and applies balloon targets through the guard.
+ *
+ * All decisions are the guard's (pure); this module only does the I/O around it:
+ * connecting (and reconnecting), finding the balloon, setting the stats period,
+ * reading stats and sending `balloon`. A QEMU that is gone, frozen or refusing is
+ * reported in the samples (phase "gone", with the reason) and never crashes the
+ * sidecar.
+ */
+import type { Logger } from '../common/log.js';
+import { logger } from '../common/log.js';
+import { QmpClient } from '../qmp/index.js';
+import {
+  defaultGuardConfig,
+  INITIAL_GUARD_STATE,
+  observeActual,
+  requestTarget,
+  tick,
+  type ClampReason,
+  type Decision,
+  type GuardConfig,
+  type GuardState,
+  type Observation,
+} from './guard.js';
+import { findBalloonPath, isStale, parseGuestStats, withRates, type GuestMemoryStats } from './guest-stats.js';
+import { phaseOf, runStateAfterEvent, type Phase } from './lifecycle.js';
+
+/** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
+export interface AgentSample {
+  sampledAtMs: number;
+  phase: Phase;
+  guest: GuestMemoryStats | undefined;
+  stale: boolean;
+  balloonActualBytes: number | undefined;
+  balloonTargetBytes: number | undefined;
+  balloonGoalBytes: number | undefined;
+  selfProtectionReason: string;
+  unreachableReason: string;
+  holding: boolean;
+}
+
+/** The answer to a SetTarget. */
+export interface TargetResult {
+  appliedBytes: number;
+  goalBytes: number;
+  clamp: ClampReason;
+  detail: string;
+  actualBytes: number | undefined;
+  phase: Phase;
+}
+
+export interface VmAgentOptions {
+  /** The QMP side monitor's socket. */
+  qmpSocketPath: string;
+  guestMemoryBytes: number;
+  guaranteedBytes: number;
+  marginBytes: number;
+  statsPeriodSeconds: number;
+  /** Overrides of the guard's defaults (tests, benchmarks). */
+  guard?: Partial<GuardConfig>;
+  /** Called with every sample (the kubemom.v1 service streams them). */
+  onSample?(sample: AgentSample): void;
+  /** Per-command timeout; default min(2 s, the period). */
+  commandTimeoutMs?: number;
+  /** Greeting timeout; default 2 s. */
+  greetingTimeoutMs?: number;
+  /** While a move is under way, query-balloon runs this often (ms). Default 200. */
+  followIntervalMs?: number;
+  /** The clock; tests and the simulator pass their own. */
+  now?: () => number;
+  log?: Logger;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Per-QEMU facts, reset whenever a new connection comes up. */
+interface QemuView {
+  /** The QMP connection is up. */
+  reachable: boolean;
+  /** QEMU answered the last command (false while it is frozen). */
+  answering: boolean;
+  balloonPath: string | undefined;
+  runState: string | undefined;
+  shutdownSeen: boolean;
+  driverReported: boolean;
+  actualBytes: number | undefined;
+  stats: GuestMemoryStats | undefined;
+  unreachableReason: string;
+}
+
+function freshView(reason: string): QemuView {
+  return {
+    reachable: false,
+    answering: true,
+    balloonPath: undefined,
+    runState: undefined,
+    shutdownSeen: false,
+    driverReported: false,
+    actualBytes: undefined,
+    stats: undefined,
+    unreachableReason: reason,
+  };
+}
+
+export class VmAgent {
+  readonly guardConfig: GuardConfig;
+  private readonly qmp: QmpClient;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly periodMs: number;
+  private readonly followIntervalMs: number;
+  private readonly commandTimeoutMs: number;
+  private guardState: GuardState = INITIAL_GUARD_STATE;
+  private view: QemuView = freshView('not connected yet');
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private following: Promise<void> | undefined;
+  private lastPhase: Phase | undefined;
+  private latestSample: AgentSample | undefined;
+  /** Serialises everything that reads or sends balloon state. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: VmAgentOptions) {
+    this.periodMs = options.statsPeriodSeconds * 1000;
+    this.guardConfig = {
+      ...defaultGuardConfig({
+        guestMemoryBytes: options.guestMemoryBytes,
+        guaranteedBytes: options.guaranteedBytes,
+        marginBytes: options.marginBytes,
+        periodSeconds: options.statsPeriodSeconds,
+      }),
+      ...options.guard,
+    };
+    this.log = options.log ?? logger('agent');
+    this.now = options.now ?? Date.now;
+    this.followIntervalMs = options.followIntervalMs ?? 200;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? Math.min(2000, this.periodMs);
+    this.qmp = new QmpClient({
+      socketPath: options.qmpSocketPath,
+      greetingTimeoutMs: options.greetingTimeoutMs ?? 2000,
+      commandTimeoutMs: this.commandTimeoutMs,
+      // QEMU may not exist yet (OnDefineDomain runs before the domain starts) or may
+      // restart: retry for ever, never slower than every 2 s.
+      reconnect: { initialDelayMs: 100, maxDelayMs: 2000 },
+      log: this.log,
+    });
+    this.qmp.on('connected', () => this.onConnected());
+    this.qmp.on('disconnected', (err) => this.onDisconnected(err.message));
+    this.qmp.on('event', (event) => this.onEvent(event.event, event.data));
+  }
+
+  /** Starts connecting and sampling. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.qmp.connect().catch((err: unknown) => this.log.debug({ err: errorText(err) }, 'QMP connect ended'));
+    this.loop = this.sampleLoop();
+  }
+
+  /** Stops sampling and closes QMP; the balloon stays where it is. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    await this.qmp.close();
+    await this.loop;
+    await this.following;
+  }
+
+  /** The phase now. */
+  get phase(): Phase {
+    return phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
+  }
+
+  /** QEMU's `actual` as last read (query-balloon or BALLOON_CHANGE). */
+  get actualBytes(): number | undefined {
+    return this.view.actualBytes;
+  }
+
+  /** The latest published sample. */
+  get latest(): AgentSample | undefined {
+    return this.latestSample;
+  }
+
+  /** The guard's state (for Describe, tests and metrics). */
+  get guard(): GuardState {
+    return this.guardState;
+  }
+
+  /** SetTarget: clamps through the guard, sends what it decides, answers with the result. */
+  setTarget(requestedBytes: number, reason: string): Promise<TargetResult> {
+    return this.serial(async () => {
+      const obs = this.observation();
+      if (obs.actualBytes !== undefined) this.guardState = observeActual(this.guardConfig, this.guardState, obs.nowMs, obs.actualBytes).state;
+      const decision = requestTarget(this.guardConfig, this.guardState, obs, requestedBytes);
+      this.log.info(
+        { requested: requestedBytes, reason, applied: decision.appliedBytes, goal: decision.goalBytes, clamp: decision.clamp, detail: decision.detail },
+        'SetTarget',
+      );
+      await this.apply(decision);
+      return {
+        appliedBytes: decision.appliedBytes,
+        goalBytes: decision.goalBytes,
+        clamp: decision.clamp,
+        detail: decision.detail,
+        actualBytes: this.view.actualBytes,
+        phase: this.phase,
+      };
+    });
+  }
+
+  // ---- QMP session ----
+
+  private onConnected(): void {
+    // A new connection may be a new QEMU (restart): forget everything about the old one.
+    this.view = { ...freshView(''), reachable: true };
+    this.guardState = { ...INITIAL_GUARD_STATE, ...(this.guardState.lastShimContactMs !== undefined ? { lastShimContactMs: this.guardState.lastShimContactMs } : {}) };
+    this.log.info({ socket: this.options.qmpSocketPath }, 'QMP connected');
+    void this.serial(() => this.setUp()).then(() => this.wake?.());
+  }
+
+  private onDisconnected(reason: string): void {
+    this.view = { ...this.view, reachable: false, unreachableReason: reason };
+    this.publish();
+  }
+
+  private onEvent(name: string, data: Readonly<Record<string, unknown>> | undefined): void {
+    if (name === 'BALLOON_CHANGE' && typeof data?.['actual'] === 'number') {
+      this.view.actualBytes = data['actual'];
+      return;
+    }
+    const runState = runStateAfterEvent(name, this.view.runState);
+    if (runState === this.view.runState && name !== 'SHUTDOWN') return;
+    this.view.runState = runState;
+    if (name === 'SHUTDOWN') this.view.shutdownSeen = true;
+    this.publishIfPhaseChanged();
+  }
+
+  /** Finds the balloon and sets the stats period; runs on every new connection. */
+  private async setUp(): Promise<void> {
+    try {
+      const status = await this.qmp.queryStatus();
+      this.view.runState = status.status;
+      const path = findBalloonPath(await this.qmp.qomList('/machine/peripheral'));
+      if (!path) {
+        this.view.unreachableReason = 'QEMU has no virtio-balloon device under /machine/peripheral';
+        this.log.warn('no balloon device found');
+        return;
+      }
+      await this.qmp.qomSet(path, 'guest-stats-polling-interval', this.options.statsPeriodSeconds);
+      this.view.balloonPath = path;
+      this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
+      this.log.info({ balloon: path, periodSeconds: this.options.statsPeriodSeconds }, 'balloon found, stats polling set');
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'QMP set-up failed; retrying next period');
+    }
+  }
+
+  // ---- sampling ----
+
+  private async sampleLoop(): Promise<void> {
+    while (this.running) {
+      const started = this.now();
+      await this.serial(() => this.sampleOnce()).catch((err: unknown) => this.log.error({ err: errorText(err) }, 'sample failed'));
+      const wait = Math.max(0, this.periodMs - (this.now() - started));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private async sampleOnce(): Promise<void> {
+    if (this.view.reachable && this.qmp.state === 'ready') {
+      if (!this.view.balloonPath) await this.setUp();
+      const path = this.view.balloonPath;
+      try {
+        const status = await this.qmp.queryStatus();
+        this.view.runState = status.status;
+        if (path) {
+          this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
+          const raw = parseGuestStats(await this.qmp.qomGet(path, 'guest-stats'));
+          if (raw) {
+            this.view.stats = withRates(raw, this.view.stats);
+            this.view.driverReported = true;
+          }
+        }
+        this.view.answering = true;
+        this.view.unreachableReason = '';
+      } catch (err) {
+        // A frozen QEMU (SIGSTOP) keeps the socket but answers nothing: report it as gone.
+        // The next period tries again on the same connection; the client reconnects if it drops.
+        this.view.unreachableReason = errorText(err);
+        this.view.answering = false;
+        this.log.warn({ err: this.view.unreachableReason }, 'QEMU did not answer');
+        this.publish();
+        return;
+      }
+    } else {
+      this.view.reachable = false;
+      if (!this.view.unreachableReason) this.view.unreachableReason = `QMP ${this.qmp.state}`;
+    }
+    const decision = tick(this.guardConfig, this.guardState, this.observation());
+    await this.apply(decision);
+    this.publish();
+  }
+
+  private observation(): Observation {
+    const nowMs = this.now();
+    const stats = this.view.stats;
+    return {
+      nowMs,
+      phase: this.phase,
+      actualBytes: this.view.actualBytes,
+      stats,
+      stale: stats ? isStale(stats.lastUpdateUnixSeconds, nowMs, this.options.statsPeriodSeconds) : false,
+    };
+  }
+
+  private publish(): void {
+    const obs = this.observation();
+    const sample: AgentSample = {
+      sampledAtMs: obs.nowMs,
+      phase: obs.phase,
+      guest: obs.phase === 'gone' ? undefined : this.view.stats,
+      stale: obs.stale,
+      balloonActualBytes: this.view.actualBytes,
+      balloonTargetBytes: this.guardState.appliedBytes,
+      balloonGoalBytes: this.guardState.goalBytes,
+      selfProtectionReason: this.guardState.selfProtectionReason,
+      unreachableReason: obs.phase === 'gone' ? this.view.unreachableReason || 'QEMU unreachable' : '',
+      holding: this.guardState.holding,
+    };
+    this.lastPhase = sample.phase;
+    this.latestSample = sample;
+    try {
+      this.options.onSample?.(sample);
+    } catch (err) {
+      this.log.error({ err: errorText(err) }, 'sample listener failed');
+    }
+  }
+
+  private publishIfPhaseChanged(): void {
+    if (this.phase !== this.lastPhase) this.publish();
+  }
+
+  // ---- balloon ----
+
+  /** Records the guard's new state and sends its target, then follows the move. */
+  private async apply(decision: Decision): Promise<void> {
+    this.guardState = decision.state;
+    if (decision.send === undefined) return;
+    try {
+      await this.qmp.balloon(decision.send);
+      this.log.info({ target: decision.send, reason: this.guardState.selfProtectionReason || undefined }, 'balloon target sent');
+    } catch (err) {
+      // QEMU may still execute it (a frozen QEMU reads it when it resumes); the next
+      // samples show where the balloon really is.
+      this.log.warn({ target: decision.send, err: errorText(err) }, 'balloon command failed');
+    }
+    this.following ??= this.follow().finally(() => (this.following = undefined));
+  }
+
+  /** Polls query-balloon until the move is reached or abandoned, so the next step can come sooner. */
+  private async follow(): Promise<void> {
+    while (this.running && this.guardState.appliedBytes !== undefined && this.guardState.reachedAtMs === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, this.followIntervalMs));
+      if (!this.running) return;
+      await this.serial(async () => {
+        if (this.qmp.state !== 'ready') return;
+        try {
+          this.view.actualBytes = (await this.qmp.queryBalloon({ timeoutMs: this.commandTimeoutMs })).actual;
+        } catch {
+          return;
+        }
+        const decision = observeActual(this.guardConfig, this.guardState, this.now(), this.view.actualBytes);
+        this.guardState = decision.state;
+        if (decision.send !== undefined) {
+          await this.qmp.balloon(decision.send).catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'balloon command failed'));
+        }
+      });
+      if (this.view.reachable === false) return;
+    }
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

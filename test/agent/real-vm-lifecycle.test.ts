@@ -1,0 +1,89 @@
+/**
+ * The agent when its VM misbehaves: paused, frozen (SIGSTOP), killed and restarted,
+ * destroyed and started again. It must time out, report, never crash, and recover.
+ */
+import { expect } from 'chai';
+import { unary } from '../../src/agent/client.js';
+import { run } from '../../src/testbed/exec.js';
+import { LIBVIRT_URI } from '../../src/testbed/virsh.js';
+import { sharedTestbed } from '../../src/testbed/testbed.js';
+import { MiB, qemuPid, startAgentVm, type AgentVm } from './support.js';
+
+type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; actual_bytes: number; phase: string };
+
+function virsh(...args: string[]): Promise<unknown> {
+  return run('virsh', ['-q', '-c', LIBVIRT_URI, ...args], { timeoutMs: 60_000 });
+}
+
+describe('agent on a real guest: pause, freeze, kill, destroy', function () {
+  this.timeout(180_000);
+  let a: AgentVm;
+
+  before(async function () {
+    this.timeout(600_000);
+    const bed = await sharedTestbed();
+    a = await startAgentVm(bed, { name: 'agent-life', memoryMiB: 384, requestMiB: 192, annotations: { 'kubemom.io/stats-period': '1' } });
+    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000, true);
+  });
+  after(async () => {
+    await a?.close();
+  });
+
+  it('reports a paused guest, refuses to take memory from it, and follows its resume', async () => {
+    await virsh('suspend', a.vm.domainName);
+    await a.watcher.waitFor('phase PAUSED', (s) => s.phase === 'PHASE_PAUSED', 5000);
+    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 200 * MiB, reason: 'test paused' });
+    expect(r.clamp).to.equal('CLAMP_NOT_RUNNING');
+    expect(r.phase).to.equal('PHASE_PAUSED');
+    expect(r.applied_bytes).to.equal(384 * MiB);
+    await virsh('resume', a.vm.domainName);
+    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING', 5000);
+  });
+
+  it('times out on a frozen QEMU (SIGSTOP), reports it gone with the reason, and recovers on SIGCONT', async () => {
+    const pid = qemuPid(a.vm.domainName);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const gone = await a.watcher.waitFor('phase GONE', (s) => s.phase === 'PHASE_GONE', 10_000);
+      expect(String(gone['unreachable_reason'])).to.match(/no reply within/);
+      const d = await unary<Record<string, unknown>>(a.client, 'Describe', {});
+      expect(d['phase']).to.equal('PHASE_GONE');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 15_000);
+  });
+
+  it('reports QEMU killed (stale socket), survives, and reconnects when the VM starts again', async () => {
+    await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 300 * MiB, reason: 'before kill' });
+    process.kill(qemuPid(a.vm.domainName), 'SIGKILL');
+    await a.watcher.waitFor('phase GONE', (s) => s.phase === 'PHASE_GONE', 10_000);
+    // The sidecar still answers.
+    const d = await unary<Record<string, unknown>>(a.client, 'Describe', {});
+    expect(d['phase']).to.equal('PHASE_GONE');
+    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 200 * MiB, reason: 'while gone' });
+    expect(r.clamp).to.equal('CLAMP_NOT_RUNNING');
+    await new Promise((res) => setTimeout(res, 3000));
+    expect(a.watcher.latest?.phase).to.equal('PHASE_GONE');
+    await virsh('start', a.vm.domainName);
+    const back = await a.watcher.waitFor('phase RUNNING after restart', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000);
+    // A new QEMU starts with its full memory; the agent forgot the old target.
+    expect(back['balloon_actual_bytes']).to.equal(384 * MiB);
+    expect(back['balloon_target_bytes']).to.equal(0);
+  });
+
+  it('reports a destroyed guest as stopping then gone, and follows it when it starts again', async () => {
+    const from = a.watcher.samples.length;
+    await virsh('destroy', a.vm.domainName);
+    await a.watcher.waitFor('phase GONE', (s) => s.phase === 'PHASE_GONE', 10_000);
+    const phases = a.watcher.samples.slice(from).map((s) => s.phase);
+    expect(phases).to.include('PHASE_GONE');
+    await virsh('start', a.vm.domainName);
+    await a.watcher.waitFor('phase STARTING or RUNNING', (s) => s.phase === 'PHASE_STARTING' || s.phase === 'PHASE_RUNNING', 30_000);
+    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000);
+    // And it balloons again.
+    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 320 * MiB, reason: 'after restart' });
+    expect(r.applied_bytes).to.equal(320 * MiB);
+    await a.watcher.waitFor('actual 320 MiB', (s) => s['balloon_actual_bytes'] === 320 * MiB, 20_000);
+  });
+});

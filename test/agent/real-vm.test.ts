@@ -1,0 +1,136 @@
+/**
+ * The agent against real guests: TCG QEMU under libvirt, started through the
+ * sidecar's OnDefineDomain by the test bed, driven over real kubemom.v1 gRPC.
+ */
+import { expect } from 'chai';
+import { unary } from '../../src/agent/client.js';
+import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
+import { MiB, startAgentVm, type AgentVm, type Sample } from './support.js';
+
+type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; clamp_detail: string; actual_bytes: number; phase: string };
+
+/** Tolerance for guest stats against the guest's own /proc/meminfo, read within one period of each other. */
+const STATS_TOLERANCE_BYTES = 8 * MiB;
+
+describe('agent on a real guest: stats and balloon control', function () {
+  this.timeout(180_000);
+  let bed: Testbed;
+  let a: AgentVm;
+
+  before(async function () {
+    this.timeout(600_000);
+    bed = await sharedTestbed();
+    // 512 MiB guest, 256 MiB guaranteed (its memory request), stats every second, no autodeflate:
+    // the guest's MemTotal follows the balloon and over-inflation would kill it.
+    a = await startAgentVm(bed, {
+      name: 'agent-stats',
+      memoryMiB: 512,
+      requestMiB: 256,
+      annotations: { 'kubemom.io/stats-period': '1', 'kubemom.io/autodeflate': 'false' },
+    });
+    await a.watcher.waitFor('phase RUNNING with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000, true);
+  });
+  after(async () => {
+    await a?.close();
+  });
+
+  it('Describe says who the VM is and how it may be ballooned', async () => {
+    const d = await unary<Record<string, unknown>>(a.client, 'Describe', { client_api_revision: 1 });
+    expect(d['vm']).to.include({ namespace: a.vm.vmi.namespace, name: a.vm.vmi.name, uid: a.vm.vmi.uid });
+    expect(d['guest_memory_bytes']).to.equal(512 * MiB);
+    expect(d['guaranteed_memory_bytes']).to.equal(256 * MiB);
+    expect(d['stats_period_seconds']).to.equal(1);
+    expect(d['phase']).to.equal('PHASE_RUNNING');
+    expect(d['autodeflate']).to.equal(false);
+  });
+
+  it(`streams one sample per period that matches the guest's /proc/meminfo within ${STATS_TOLERANCE_BYTES / MiB} MiB`, async () => {
+    const first = a.watcher.samples.length;
+    const meminfo = await a.vm.console.meminfo();
+    const s = await a.watcher.settle();
+    const g = s.guest!;
+    expect(Math.abs(g['total_bytes']! - meminfo['MemTotal']!)).to.be.at.most(STATS_TOLERANCE_BYTES);
+    expect(Math.abs(g['available_bytes']! - meminfo['MemAvailable']!)).to.be.at.most(STATS_TOLERANCE_BYTES);
+    expect(Math.abs(g['free_bytes']! - meminfo['MemFree']!)).to.be.at.most(STATS_TOLERANCE_BYTES);
+    expect(s['balloon_actual_bytes']).to.equal(512 * MiB);
+    expect(s['stale']).to.equal(false);
+    // About one sample a second.
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 5000));
+    const n = a.watcher.samples.slice(first).filter((x) => Number(x['sampled_at_unix_ms']) >= t0).length;
+    expect(n).to.be.within(4, 7);
+  });
+
+  it('SetTarget shrinks the guest (its MemTotal drops) and grows it back', async () => {
+    const before = (await a.vm.console.meminfo())['MemTotal']!;
+    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 320 * MiB, reason: 'test shrink' });
+    expect(r.goal_bytes).to.equal(320 * MiB);
+    expect(r.applied_bytes).to.equal(384 * MiB); // one 128 MiB step at a 1 s period
+    expect(r.clamp).to.equal('CLAMP_RATE_LIMIT');
+    await a.watcher.waitFor('actual 320 MiB', (s) => s['balloon_actual_bytes'] === 320 * MiB, 30_000);
+    const shrunk = (await a.vm.console.meminfo())['MemTotal']!;
+    expect(before - shrunk).to.be.within(192 * MiB - 4 * MiB, 192 * MiB + 4 * MiB);
+
+    const back = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test grow' });
+    expect(back.applied_bytes).to.equal(512 * MiB);
+    expect(back.clamp).to.equal('CLAMP_NONE');
+    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, 10_000);
+    expect((await a.vm.console.meminfo())['MemTotal']).to.equal(before);
+  });
+
+  it('clamps a target under the guaranteed memory, and one under the guest need, with the reason', async () => {
+    await a.watcher.settle();
+    const g = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 4096, reason: 'test guaranteed' });
+    expect(g.clamp).to.equal('CLAMP_GUARANTEED');
+    expect(g.goal_bytes).to.equal(256 * MiB);
+    expect(g.clamp_detail).to.contain('guaranteed');
+    await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB, 30_000);
+    await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test grow' });
+    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, 10_000);
+
+    await a.vm.console.alloc(300);
+    await a.watcher.settle();
+    try {
+      const meminfo = await a.vm.console.meminfo();
+      const n = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 200 * MiB, reason: 'test need' });
+      expect(n.clamp).to.equal('CLAMP_GUEST_NEED');
+      expect(n.clamp_detail).to.contain('need');
+      // Never under what the guest holds: the goal leaves the margin above its use.
+      const used = 512 * MiB - meminfo['MemAvailable']!;
+      expect(n.goal_bytes).to.be.at.least(used + 64 * MiB - STATS_TOLERANCE_BYTES);
+      await new Promise((r) => setTimeout(r, 4000));
+      const after = await a.vm.console.meminfo();
+      expect(after['MemAvailable']).to.be.at.least(64 * MiB - STATS_TOLERANCE_BYTES);
+    } finally {
+      await a.vm.console.free();
+      await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test reset' });
+    }
+  });
+
+  it('gives memory back to a guest that allocates under an inflated balloon before its OOM killer fires', async () => {
+    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, 10_000, true);
+    await a.watcher.settle();
+    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test inflate' });
+    expect(r.goal_bytes).to.equal(256 * MiB);
+    await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB, 30_000);
+    const start = a.watcher.samples.length;
+    // 320 MiB more than the guest then had free, 16 MiB at a time, a workload growing at ~16-32 MiB/s.
+    let held = 0;
+    for (let i = 0; i < 20; i++) {
+      held = await a.vm.console.alloc(16);
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    expect(held).to.equal(320);
+    const kernelLog = (await a.vm.console.run('dmesg')).join('\n');
+    expect(kernelLog).to.not.match(/Out of memory|oom-kill|invoked oom-killer/i);
+    const protectedSamples = a.watcher.samples.slice(start).filter((s) => String(s['self_protection_reason']).includes('pressure'));
+    expect(protectedSamples.length, 'the agent reported giving memory back').to.be.greaterThan(0);
+    const last = a.watcher.latest as Sample;
+    // It gave back well over what the guest had free when the allocation started.
+    expect(Number(last['balloon_actual_bytes'])).to.be.greaterThan(256 * MiB + 128 * MiB);
+    // While the guest shows pressure the agent refuses to take memory, and says why.
+    const refused = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test refused' });
+    expect(refused.clamp).to.be.oneOf(['CLAMP_GUEST_PRESSURE', 'CLAMP_GUEST_NEED']);
+    await a.vm.console.free();
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * Helpers for the agent's real-VM tests: a test VM with the kubemom.v1 agent wired
+ * into its sidecar, and a WatchStats reader to wait for samples.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { agentClient, type AgentClient } from '../../src/agent/client.js';
+import { AgentService } from '../../src/agent/service.js';
+import type { GuardConfig } from '../../src/agent/guard.js';
+import type { Testbed } from '../../src/testbed/testbed.js';
+import type { StartTestVmOptions, TestVm } from '../../src/testbed/test-vm.js';
+
+export const MiB = 2 ** 20;
+export type Sample = Record<string, unknown> & { guest: Record<string, number> | null; phase: string };
+
+export interface AgentVm {
+  vm: TestVm;
+  service: AgentService;
+  client: AgentClient;
+  watcher: SampleWatcher;
+  close(): Promise<void>;
+}
+
+export async function startAgentVm(bed: Testbed, options: StartTestVmOptions, guard?: Partial<GuardConfig>): Promise<AgentVm> {
+  const service = new AgentService({ podUid: '00000000-0000-4000-8000-000000000000', ...(guard ? { guard } : {}) });
+  const vm = await bed.startVm({
+    ...options,
+    sidecar: { services: [service.service], onVmConfig: (c) => service.onVmConfig(c), onStop: () => service.stop() },
+  });
+  const client = agentClient(vm.sidecar.server.socketPath);
+  const watcher = new SampleWatcher(client);
+  return {
+    vm,
+    service,
+    client,
+    watcher,
+    async close() {
+      watcher.close();
+      client.close();
+      await vm.destroy();
+    },
+  };
+}
+
+/** Reads WatchStats and keeps every sample; reconnects if the stream ends. */
+export class SampleWatcher {
+  readonly samples: Sample[] = [];
+  private call: grpc.ClientReadableStream<Sample> | undefined;
+  private closed = false;
+  private waiters = new Set<() => void>();
+
+  constructor(private readonly client: AgentClient) {
+    this.open();
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    const call = (this.client['WatchStats'] as (req: object) => grpc.ClientReadableStream<Sample>)({});
+    this.call = call;
+    call.on('data', (s: Sample) => {
+      this.samples.push(s);
+      for (const w of [...this.waiters]) w();
+    });
+    call.on('error', () => undefined);
+    call.on('end', () => setTimeout(() => this.open(), 200));
+  }
+
+  get latest(): Sample | undefined {
+    return this.samples[this.samples.length - 1];
+  }
+
+  /** Resolves with the first sample (from now on, or already seen when `includePast`) that matches. */
+  waitFor(what: string, match: (s: Sample) => boolean, timeoutMs: number, includePast = false): Promise<Sample> {
+    const past = includePast ? this.samples.find(match) : undefined;
+    if (past) return Promise.resolve(past);
+    const from = this.samples.length;
+    return new Promise<Sample>((resolve, reject) => {
+      const check = (): void => {
+        for (let i = from; i < this.samples.length; i++) {
+          const s = this.samples[i]!;
+          if (match(s)) {
+            done();
+            resolve(s);
+            return;
+          }
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no sample with ${what} within ${timeoutMs} ms; last: ${JSON.stringify(this.latest)}`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Waits for a guest report taken after now (the guest reports once per period). */
+  settle(timeoutMs = 10_000): Promise<Sample> {
+    const after = Math.floor(Date.now() / 1000);
+    return this.waitFor('a guest report taken after now', (s) => s.guest !== null && s.guest['last_update_unix_seconds']! > after, timeoutMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.call?.cancel();
+  }
+}
+
+/** QEMU's pid, from the file libvirt keeps for the domain. */
+export function qemuPid(domainName: string): number {
+  return Number(readFileSync(`/run/libvirt/qemu/${domainName}.pid`, 'utf8').trim());
+}
