@@ -1,0 +1,114 @@
+/**
+ * The container image, built here from the Containerfile on local bases made from Debian packages
+ * (no registry), then the sidecar run from it with `buildah run` and called through its socket from
+ * the host exactly as virt-launcher calls it.
+ */
+import { expect } from 'chai';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describeHook, discoverHooks, onDefineDomain, shutdownHooks } from '../../src/testbed/hook-manager.js';
+import {
+  DEFAULT_IMAGE_STORE,
+  buildah,
+  buildImageLocally,
+  descendants,
+  inspectImage,
+  runInImage,
+  type ImageConfig,
+  type ImageRun,
+} from '../../src/testbed/container-image.js';
+import { fixtureDomainXml, fixtureVmiJson } from '../support/fixtures.js';
+
+const TAG = 'localhost/kubemom:test';
+const KUBEVIRT_SIDECAR_UID = 107;
+const store = DEFAULT_IMAGE_STORE;
+
+describe('container image (buildah, local Debian bases)', function () {
+  let config: ImageConfig;
+  let root: string;
+  const runs: ImageRun[] = [];
+
+  before(function () {
+    // A fresh machine downloads three .deb files and builds both bases (~1 min); later runs reuse them.
+    this.timeout(8 * 60_000);
+    try {
+      buildah(store, ['rmi', '-f', TAG]);
+    } catch {
+      // no previous test image
+    }
+    const started = Date.now();
+    buildImageLocally(store, TAG);
+    process.stdout.write(`      (image built in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+    config = inspectImage(store, TAG);
+    root = mkdtempSync(path.join(os.tmpdir(), 'kubemom-image-'));
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    for (const run of runs) {
+      if (run.child.exitCode === null) {
+        // buildah run does not pass signals on to the chroot'ed command: stop the command itself.
+        for (const proc of descendants(run.child.pid!)) process.kill(proc.pid, 'SIGKILL');
+        await run.exited;
+      }
+      buildah(store, ['rm', run.container]);
+    }
+    try {
+      buildah(store, ['rmi', '-f', TAG]);
+    } catch {
+      // already gone
+    }
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('declares KubeVirt\'s sidecar user 107:107, the sidecar as default command, and the small-heap node flag', () => {
+    expect(config.User).to.equal('107:107');
+    expect(config.Entrypoint).to.deep.equal(['/usr/local/bin/node', '--max-semi-space-size=1', '/opt/kubemom/dist/src/cli/main.js']);
+    expect(config.Cmd).to.deep.equal(['sidecar']);
+  });
+
+  it('has no shell in the runtime image', async () => {
+    const run = runInImage(store, TAG, ['/bin/sh', '-c', 'true']);
+    runs.push(run);
+    expect(await run.exited).to.not.equal(0);
+  });
+
+  it('runs the sidecar as uid/gid 107 with no capabilities, answers Info and OnDefineDomain, and exits 0 on Shutdown', async function () {
+    this.timeout(120_000);
+    const hookDir = path.join(root, 'hook-sidecar-0');
+    mkdirSync(hookDir, { mode: 0o770 });
+    // The hook-sidecar-sockets emptyDir is writable by the pod's fsGroup 107, not by root only.
+    chownSync(hookDir, KUBEVIRT_SIDECAR_UID, KUBEVIRT_SIDECAR_UID);
+    const run = runInImage(store, TAG, [...config.Entrypoint!, ...config.Cmd!], {
+      mounts: { [hookDir]: '/var/run/kubevirt-hooks' },
+      env: { CONTAINER_NAME: 'hook-sidecar-0' },
+    });
+    runs.push(run);
+
+    const [hook] = await discoverHooks(root, 1, 60_000);
+    expect(hook!.socketPath).to.equal(path.join(hookDir, 'kubemom.sock'));
+    expect(statSync(hook!.socketPath).uid).to.equal(KUBEVIRT_SIDECAR_UID);
+    const info = await describeHook(hook!.socketPath);
+    expect(info.name).to.equal('kubemom');
+    expect(info.version).to.equal('v1alpha3');
+    expect(info.hookPoints).to.have.members(['OnDefineDomain', 'Shutdown']);
+
+    const node = descendants(run.child.pid!).filter((p) => p.name === 'node');
+    expect(node, run.output()).to.have.lengthOf(1);
+    expect(node[0]!.uid).to.equal(KUBEVIRT_SIDECAR_UID);
+    expect(node[0]!.gid).to.equal(KUBEVIRT_SIDECAR_UID);
+    expect(node[0]!.capEff).to.equal(0n);
+
+    const domain = await onDefineDomain([hook!], fixtureDomainXml, fixtureVmiJson);
+    expect(domain).to.include('path=/var/run/kubevirt-hooks/hook-sidecar-0/qmp/');
+    expect(domain).to.include('-mon');
+    expect(domain).to.match(/<memballoon[^>]*model="virtio-non-transitional"/);
+    const qmpDir = path.join(hookDir, 'qmp');
+    expect(statSync(qmpDir).uid).to.equal(KUBEVIRT_SIDECAR_UID);
+
+    await shutdownHooks([hook!]);
+    expect(await run.exited, run.output()).to.equal(0);
+    expect(existsSync(hook!.socketPath)).to.equal(false);
+  });
+});
