@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import { registerSidecarCommand } from './sidecar-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerShimCommand } from './shim-command.js';
 
 const program = new Command('kubemom')
   .description('Memory overcommitment for KubeVirt virtual machines')
@@ -11,5 +12,6 @@ const program = new Command('kubemom')
 
 registerDemoCommand(program);
 registerSidecarCommand(program);
+registerShimCommand(program);
 
 await program.parseAsync(process.argv);

@@ -25,7 +25,7 @@ export function parseEvictionThreshold(flag: string, text: string): EvictionThre
       found = { kind: 'percent', percent };
     } else {
       const parsed = parseMemoryQuantity(value);
-      if ('error' in parsed) throw new InputError(flag, `${parsed.error}; memory.available takes ${QUANTITY_ACCEPTED} or a percentage such as 5%`);
+      if ('error' in parsed) throw new InputError(flag, `memory.available "${value}" is not accepted; use ${QUANTITY_ACCEPTED}, or a percentage of MemTotal such as 5%`);
       found = { kind: 'bytes', bytes: parsed.bytes };
     }
   }
