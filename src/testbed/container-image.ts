@@ -66,16 +66,20 @@ export interface ImageRun {
 
 /**
  * Starts `command` in a new working container of `image`, with `mounts` (host path to container path)
- * bind-mounted and `env` set, as the image's user.
+ * bind-mounted and `env` set, as the image's user unless `user` (uid:gid) is given, with buildah's default
+ * capabilities unless `dropAllCapabilities` (a non-root user gets none anyway). The command shares the
+ * host's network (chroot isolation), so a server in it is reached on 127.0.0.1.
  */
 export function runInImage(
   store: ImageStore,
   image: string,
   command: string[],
-  options: { mounts?: Record<string, string>; env?: Record<string, string> } = {},
+  options: { mounts?: Record<string, string>; env?: Record<string, string>; user?: string; dropAllCapabilities?: boolean } = {},
 ): ImageRun {
   const container = buildah(store, ['from', '--pull=never', image]).trim();
   const args = [...globalArgs(store), 'run', '--isolation', 'chroot'];
+  if (options.user) args.push('--user', options.user);
+  if (options.dropAllCapabilities) args.push('--cap-drop', 'all');
   for (const [host, inside] of Object.entries(options.mounts ?? {})) args.push('-v', `${host}:${inside}`);
   for (const [name, value] of Object.entries(options.env ?? {})) args.push('--env', `${name}=${value}`);
   args.push(container, '--', ...command);
@@ -94,6 +98,8 @@ export interface ProcessStatus {
   gid: number;
   capEff: bigint;
   name: string;
+  /** Resident set size, bytes. */
+  rssBytes: number;
 }
 
 function readStatus(pid: number): ProcessStatus | undefined {
@@ -106,6 +112,7 @@ function readStatus(pid: number): ProcessStatus | undefined {
       gid: Number(field('Gid').split(/\s+/)[0]),
       capEff: BigInt(`0x${field('CapEff')}`),
       name: field('Name'),
+      rssBytes: Number(field('VmRSS').replace(/\s*kB$/, '') || 0) * 1024,
     };
   } catch {
     return undefined; // the process ended while we looked

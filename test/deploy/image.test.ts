@@ -4,7 +4,8 @@
  * the host exactly as virt-launcher calls it.
  */
 import { expect } from 'chai';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describeHook, discoverHooks, onDefineDomain, shutdownHooks } from '../../src/testbed/hook-manager.js';
@@ -18,11 +19,54 @@ import {
   type ImageConfig,
   type ImageRun,
 } from '../../src/testbed/container-image.js';
+import { packageRoot } from '../../src/common/paths.js';
 import { fixtureDomainXml, fixtureVmiJson } from '../support/fixtures.js';
+import { parseManifests } from './support.js';
 
 const TAG = 'localhost/kubemom:test';
 const KUBEVIRT_SIDECAR_UID = 107;
 const store = DEFAULT_IMAGE_STORE;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return { status: response.status, body: await response.text() };
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** KEY=value lines of manifests/base/policy.env (what the kubemom-policy ConfigMap gives the shim). */
+function policyEnv(): Record<string, string> {
+  const text = readFileSync(path.join(packageRoot, 'manifests', 'base', 'policy.env'), 'utf8');
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
 
 describe('container image (buildah, local Debian bases)', function () {
   let config: ImageConfig;
@@ -106,9 +150,53 @@ describe('container image (buildah, local Debian bases)', function () {
     expect(domain).to.match(/<memballoon[^>]*model="virtio-non-transitional"/);
     const qmpDir = path.join(hookDir, 'qmp');
     expect(statSync(qmpDir).uid).to.equal(KUBEVIRT_SIDECAR_UID);
+    const rss = descendants(run.child.pid!).find((p) => p.pid === node[0]!.pid)?.rssBytes ?? 0;
+    process.stdout.write(`      (sidecar resident after OnDefineDomain: ${(rss / 2 ** 20).toFixed(1)} MiB)\n`);
 
     await shutdownHooks([hook!]);
     expect(await run.exited, run.output()).to.equal(0);
     expect(existsSync(hook!.socketPath)).to.equal(false);
+  });
+
+  it("runs the shim with the DaemonSet's command, arguments and settings: /healthz, /readyz and /metrics answer", async function () {
+    this.timeout(120_000);
+    const ds = parseManifests(readFileSync(path.join(packageRoot, 'manifests', 'base', 'shim-daemonset.yaml'), 'utf8'), 'shim-daemonset.yaml')[0] as any;
+    const container = ds.spec.template.spec.containers[0];
+    const kubeletRoot = path.join(root, 'kubelet');
+    mkdirSync(path.join(kubeletRoot, 'pods'), { recursive: true });
+    const port = await freePort();
+    const run = runInImage(
+      store,
+      TAG,
+      [
+        ...container.command,
+        ...container.args,
+        // Here, not on a node: no node-exporter, the machine's KSM left alone, a free loopback port.
+        '--node-exporter-url=',
+        '--ksm-dir=',
+        `--metrics-address=127.0.0.1:${port}`,
+      ].map((arg: string) => arg.replace('$(HOST_IP)', '127.0.0.1')),
+      {
+        user: `${ds.spec.template.spec.securityContext.runAsUser}:${ds.spec.template.spec.securityContext.runAsGroup}`,
+        dropAllCapabilities: container.securityContext.capabilities.drop.includes('ALL'),
+        env: policyEnv(),
+        mounts: { [kubeletRoot]: '/var/lib/kubelet', '/proc': '/host/proc', '/proc/pressure': '/host/proc/pressure' },
+      },
+    );
+    runs.push(run);
+    const base = `http://127.0.0.1:${port}`;
+    const ready = await waitFor('the shim to be ready', 60_000, async () => ((await get(`${base}/readyz`)).status === 200 ? true : undefined));
+    expect(ready, run.output()).to.equal(true);
+    expect((await get(`${base}/healthz`)).status).to.equal(200);
+    const metrics = (await get(`${base}/metrics`)).body;
+    expect(metrics).to.include('kubemom_shim_policy_info{policy="observe"} 1');
+    const total = Number(/^kubemom_host_memory_total_bytes ([0-9.e+]+)$/m.exec(metrics)?.[1]);
+    expect(total).to.equal(Number(/^MemTotal:\s+([0-9]+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024);
+
+    const shim = descendants(run.child.pid!).filter((p) => p.name === 'node');
+    expect(shim).to.have.lengthOf(1);
+    expect(shim[0]!.capEff, 'the shim needs no capability').to.equal(0n);
+    process.kill(shim[0]!.pid, 'SIGTERM');
+    expect(await run.exited, run.output()).to.equal(0);
   });
 });
