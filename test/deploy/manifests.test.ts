@@ -66,11 +66,13 @@ describe('manifests', function () {
   let base: K8sObject[];
   let overlay: K8sObject[];
   let exampleVm: K8sObject;
+  let kubevirtPatch: K8sObject;
 
   before(() => {
     base = parseManifests(kustomizeBuild(path.join(manifests, 'base')), 'kustomize build manifests/base');
     overlay = parseManifests(kustomizeBuild(path.join(manifests, 'overlays', 'example')), 'kustomize build manifests/overlays/example');
     [exampleVm] = parseManifests(readFileSync(path.join(manifests, 'examples', 'virtualmachine.yaml'), 'utf8'), 'virtualmachine.yaml') as [K8sObject];
+    [kubevirtPatch] = parseManifests(readFileSync(path.join(manifests, 'examples', 'kubevirt-configuration.yaml'), 'utf8'), 'kubevirt-configuration.yaml') as [K8sObject];
   });
 
   it('every YAML file parses, and the dashboard is JSON', () => {
@@ -213,7 +215,7 @@ describe('manifests', function () {
   });
 
   it('validates every object offline against the Kubernetes, Prometheus Operator and KubeVirt schemas', async () => {
-    const all = [...base, ...overlay, exampleVm];
+    const all = [...base, ...overlay, exampleVm, kubevirtPatch];
     expect(await schemaErrors(all)).to.deep.equal([]);
     expect(typeErrors(all)).to.deep.equal([]);
   });
@@ -258,6 +260,18 @@ describe('manifests', function () {
     expect(shown).to.deep.equal(['kubemom.io/autodeflate', 'kubemom.io/free-page-reporting', 'kubemom.io/guaranteed-memory', 'kubemom.io/memory-margin', 'kubemom.io/policy', 'kubemom.io/priority', 'kubemom.io/stats-period']);
     // Overcommitted: the guest sees more than the pod requests.
     expect(facts.guestMemoryBytes!).to.be.greaterThan(facts.requestedMemoryBytes!);
+  });
+
+  it('the KubeVirt settings turn on the Sidecar gate, size the sidecar, and keep KubeVirt\'s KSM off opted-in nodes', () => {
+    const config = (kubevirtPatch as any).spec.configuration;
+    expect(config.developerConfiguration.featureGates).to.include('Sidecar');
+    const sidecar = config.supportContainerResources.find((r: any) => r.type === 'sidecar');
+    expect(sidecar.resources.limits.memory).to.equal('128Mi');
+    // The overlay's opt-in label is exactly what KubeVirt's KSM selector excludes.
+    const shimNodes = find(overlay, 'DaemonSet', 'kubemom-shim').spec.template.spec.nodeSelector;
+    expect(config.ksmConfiguration.nodeLabelSelector.matchExpressions).to.deep.equal([
+      { key: 'kubemom.io/enabled', operator: 'NotIn', values: [shimNodes['kubemom.io/enabled']] },
+    ]);
   });
 
   it('keeps the kustomization files to kustomize\'s own kind', () => {

@@ -60,6 +60,8 @@ interface ApiModel {
   className?: string;
   /** The TypeScript type of the object. */
   typeName: string;
+  /** Maps the wire form to the TypeScript form where a generated type renamed a field. */
+  toTyped?: (object: K8sObject) => unknown;
 }
 
 const MODELS: Record<string, ApiModel> = {
@@ -79,6 +81,16 @@ const MODELS: Record<string, ApiModel> = {
     typeName: 'IPrometheusRule',
   },
   'kubevirt.io/v1/VirtualMachine': { module: '@kubevirt-ui-ext/kubevirt-api/kubevirt', typeName: 'V1VirtualMachine' },
+  'kubevirt.io/v1/KubeVirt': {
+    module: '@kubevirt-ui-ext/kubevirt-api/kubevirt',
+    typeName: 'V1KubeVirt',
+    // The generator renamed spec.configuration to _configuration (a clash with its own Configuration class);
+    // its V1KubeVirtSpecFromJSON maps the JSON name "configuration" to it.
+    toTyped: (object) => {
+      const { configuration, ...spec } = (object as { spec?: Record<string, unknown> }).spec ?? {};
+      return { ...object, spec: { ...spec, ...(configuration === undefined ? {} : { _configuration: configuration }) } };
+    },
+  },
 };
 
 function modelFor(object: K8sObject): ApiModel {
@@ -119,7 +131,8 @@ export function typeErrors(objects: K8sObject[]): string[] {
     imports.get(model.module)!.add(model.typeName);
     owners.push({ line: lines.length, object });
     // One object per line: the diagnostic's line tells which object it is about.
-    lines.push(`export const object${i} = ${JSON.stringify(object)} satisfies ${model.typeName};`);
+    const typed = model.toTyped ? model.toTyped(object) : object;
+    lines.push(`export const object${i} = ${JSON.stringify(typed)} satisfies ${model.typeName};`);
   });
   const header = [...imports].map(([module, names]) => `import type { ${[...names].join(', ')} } from '${module}';`);
   writeFileSync(file, [...header, ...lines].join('\n'));
