@@ -113,6 +113,22 @@ describe('monitoring: alerts and dashboard', () => {
     expect(() => selectors('sum by (node (kubemom_ksm_backoff)')).to.throw(/syntax error/);
   });
 
+  it('the dashboard has unique panel ids, panels on the 24-column grid without overlaps, one datasource variable', () => {
+    const panels: { id: number; type: string; datasource?: { uid: string }; gridPos: { x: number; y: number; w: number; h: number } }[] = dashboard.panels;
+    expect(new Set(panels.map((p) => p.id)).size).to.equal(panels.length);
+    for (const p of panels) {
+      expect(p.gridPos.x + p.gridPos.w, `panel ${p.id}`).to.be.at.most(24);
+      if (p.type !== 'row') expect(p.datasource?.uid, `panel ${p.id}`).to.equal('${datasource}');
+    }
+    for (const [i, a] of panels.entries()) {
+      for (const b of panels.slice(i + 1)) {
+        const apart = a.gridPos.x + a.gridPos.w <= b.gridPos.x || b.gridPos.x + b.gridPos.w <= a.gridPos.x || a.gridPos.y + a.gridPos.h <= b.gridPos.y || b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+        expect(apart, `panels ${a.id} and ${b.id} overlap`).to.equal(true);
+      }
+    }
+    expect(dashboard.templating.list.filter((t: any) => t.type === 'datasource').map((t: any) => t.name)).to.deep.equal(['datasource']);
+  });
+
   it('has the alerts an admin needs, each with a severity and a summary', () => {
     const names = alerts.map((a) => a.alert);
     for (const required of ['KubeMomNodeMemoryPressure', 'KubeMomSidecarStale', 'KubeMomKsmFightingAnotherWriter', 'KubeMomReclaimFailing']) {
