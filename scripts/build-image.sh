@@ -91,6 +91,11 @@ if [ "$local_bases" = 1 ]; then
     bh rm "$ctr" >/dev/null
   fi
 
+  # Bases made for another node or other packages are not used again.
+  for old in $(bh images --format '{{.Name}}:{{.Tag}}' | grep -E '^localhost/kubemom-base-(runtime|build):' | grep -v ":$key\$" || true); do
+    bh rmi -f "$old" >/dev/null 2>&1 || true
+  done
+
   npm_cache="$(npm config get cache 2>/dev/null)"
   build_args+=(--build-arg "BUILD_BASE=$build_base" --build-arg "RUNTIME_BASE=$runtime_base"
                --build-arg npm_config_offline=true --build-arg npm_config_cache=/npm-cache --pull=never)
