@@ -3,7 +3,7 @@
  * a real node-exporter, the loop, metrics and HTTP endpoints.
  */
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import type { CycleResult } from '../../src/shim/loop.js';
@@ -186,6 +186,33 @@ describe('shim loop with simulated sidecars', function () {
     expect((await get(s.httpPort!, '/healthz')).status).to.equal(200);
   });
 
+  it('applies the policy KSM settings to the real sysfs, only when changed, and restores them on stop', async () => {
+    const read = (f: string): number => Number(readFileSync(`/sys/kernel/mm/ksm/${f}`, 'utf8'));
+    const saved = { pages_to_scan: read('pages_to_scan'), sleep_millisecs: read('sleep_millisecs'), run: read('run') };
+    const want = saved.pages_to_scan + 7;
+    /** Test policy: asks KSM for pages_to_scan = found + 7, every cycle. */
+    const ksmTestPolicy: Policy<null> = {
+      name: 'test-ksm',
+      initialState: () => null,
+      evaluate: () => ({ decisions: { balloons: [], ksm: { pages_to_scan: want, sleep_millisecs: saved.sleep_millisecs } }, state: null }),
+    };
+    try {
+      const s = await startShim(ksmTestPolicy as Policy<unknown>, { ksmDir: '/sys/kernel/mm/ksm' });
+      expect(await waitFor(() => s.loop.cycles > 4, 3000)).to.equal(true);
+      expect(read('pages_to_scan')).to.equal(want);
+      const text = (await get(s.httpPort!, '/metrics')).text;
+      // Written once, though asked for every cycle; sleep_millisecs already had the value.
+      expect(metricValue(text, 'kubemom_ksm_writes_total{file="pages_to_scan"}')).to.equal(1);
+      expect(metricValue(text, 'kubemom_ksm_writes_total{file="sleep_millisecs"}')).to.equal(undefined);
+      expect(metricValue(text, 'kubemom_ksm_value{file="pages_to_scan"}')).to.equal(want);
+      await s.stop();
+      shim = undefined;
+      expect(read('pages_to_scan')).to.equal(saved.pages_to_scan);
+    } finally {
+      for (const [file, value] of Object.entries(saved)) if (read(file) !== value) writeFileSync(`/sys/kernel/mm/ksm/${file}`, String(value));
+    }
+  });
+
   it('reads host memory from a real node-exporter, falls back to /proc when it is stopped, and returns to it', async function () {
     this.timeout(30_000);
     const exporter = new NodeExporterProcess(await freePort());
@@ -196,7 +223,7 @@ describe('shim loop with simulated sidecars', function () {
     expect(await waitFor(() => s.host.source === 'node-exporter', 5000), 'uses node-exporter').to.equal(true);
     const cycle = s.lastCycle!;
     const host = cycle.input.host.history[cycle.input.host.history.length - 1]!;
-    const procTotal = Number(/MemTotal:\s+([0-9]+)/.exec((await import('node:fs')).readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+    const procTotal = Number(/MemTotal:\s+([0-9]+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
     expect(host.memTotalBytes).to.equal(procTotal);
     // node-exporter's ksmd collector feeds the KSM values when sysfs is not given.
     expect(cycle.input.host.ksm).to.have.property('pages_to_scan');
