@@ -95,7 +95,6 @@ export class ShimMetrics {
 
   /** Drops every series of one VM (its sidecar is gone). */
   removeVm(namespace: string, name: string): void {
-    const labels = { namespace, name };
     for (const metric of this.registry.getMetricsAsArray()) {
       const m = metric as unknown as { remove?: (l: Record<string, string>) => void; labelNames?: string[]; hashMap?: Record<string, { labels: Record<string, string> }> };
       // Metrics with extra labels (reason, state, ...) hold several series per VM: remove each.

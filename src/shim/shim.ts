@@ -52,7 +52,10 @@ export class Shim<S = unknown> {
   httpPort: number | undefined;
   private closeHttp: (() => Promise<void>) | undefined;
   private startedAtMs = Date.now();
+  private stopping = false;
   lastCycle: CycleResult | undefined;
+  /** Called after every cycle (benchmarks, tests). */
+  onCycleHook: ((result: CycleResult) => void) | undefined;
 
   constructor(
     readonly options: ShimOptions,
@@ -74,7 +77,8 @@ export class Shim<S = unknown> {
         onDeadlineMiss: (_s, call) => m.deadlineMisses.inc({ call }),
         onRemoved: (s) => {
           const vm = s.describe?.vm;
-          if (vm) m.removeVm(vm.namespace, vm.name);
+          // At shutdown the whole registry goes away: no need to prune series one VM at a time.
+          if (vm && !this.stopping) m.removeVm(vm.namespace, vm.name);
         },
       },
     );
@@ -118,6 +122,7 @@ export class Shim<S = unknown> {
         observer: {
           onCycle: (result, sessions, extra) => {
             this.lastCycle = result;
+            this.onCycleHook?.(result);
             m.loopDuration.observe({ trigger: result.trigger }, result.durationMs / 1000);
             m.loopRuns.inc({ trigger: result.trigger });
             m.lastLoop.set(result.nowMs / 1000);
@@ -189,6 +194,7 @@ export class Shim<S = unknown> {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.loop.stop();
     this.psi?.stop();
     this.host.stop();

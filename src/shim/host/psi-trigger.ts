@@ -94,7 +94,11 @@ export class PsiTrigger extends EventEmitter {
           this.mode = 'kernel';
           return this.mode;
         } catch (error) {
-          this.fallbackReason = `kernel refused the trigger: ${(error as Error).message}`;
+          const message = (error as Error).message;
+          // Without CAP_SYS_RESOURCE the kernel only takes windows that are multiples of 2 s
+          // (and serves them from its 2 s averaging work, too late for the 100 ms goal).
+          const hint = /Invalid argument/.test(message) && this.options.windowUs % 2_000_000 !== 0 ? ' (a window under 2 s needs CAP_SYS_RESOURCE)' : '';
+          this.fallbackReason = `kernel refused the trigger: ${message}${hint}`;
         }
       }
     } else {
