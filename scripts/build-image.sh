@@ -5,18 +5,19 @@
 #
 #   --tag IMAGE     the image name (default localhost/kubemom:dev)
 #   --local-bases   build where no registry is reachable: the base images are made here from Debian packages
-#                   (libc6, libgcc-s1, libstdc++6 via apt-get download) plus the node and npm that run this
-#                   script, and npm ci runs offline from this machine's npm cache (run `npm ci` here first)
+#                   (runtime: libc6, libgcc-s1, libstdc++6 via apt-get download; build: debootstrap with g++,
+#                   make and python3) plus the node, npm and node headers that run this script; npm ci runs
+#                   offline from this machine's npm cache (run `npm ci` here first)
 #   --storage DIR   buildah's storage under DIR (default: buildah's own, /var/lib/containers)
 #   --cache DIR     where the downloaded .deb files and base root filesystems are kept (default .cache/image)
 #
 # Environment: STORAGE_DRIVER (default vfs: works everywhere, no kernel overlay needed), BUILDAH_ISOLATION
 # (default chroot: works inside a container sandbox without user namespaces).
 #
-# Why not debootstrap: the runtime needs glibc and libstdc++ only (as distroless' cc image), and the build stage runs
-# node and npm in exec form, so no shell or package manager is needed in either. Why not Debian's nodejs: Debian 12
-# ships Node 18; KubeMom requires Node >= 20.19 (package.json engines), so the local bases carry the node binary that
-# runs the tests here, the same one the tests prove the code against.
+# The runtime base is not a debootstrap: it needs glibc and libstdc++ only (as distroless' cc image). The build base
+# is one, for the C toolchain node-gyp needs. Not Debian's nodejs: Debian 12 ships Node 18 and KubeMom requires
+# Node >= 20.19 (package.json engines), so the bases carry the node binary that runs the tests here, the same one
+# the tests prove the code against. Needs: buildah, debootstrap, apt-get, dpkg-deb.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -61,7 +62,7 @@ if [ "$local_bases" = 1 ]; then
     (cd "$debs" && apt-get download -q libc6 libgcc-s1 libstdc++6 gcc-12-base)
     touch "$debs/.complete"
   fi
-  key="$( { ls "$debs"; sha256sum "$node_bin"; cat "$npm_dir/package.json"; } | sha256sum | cut -c1-16)"
+  key="$( { ls "$debs"; sha256sum "$node_bin"; cat "$npm_dir/package.json"; echo build-base-v2; } | sha256sum | cut -c1-16)"
   runtime_base="localhost/kubemom-base-runtime:$key"
   build_base="localhost/kubemom-base-build:$key"
 
@@ -83,12 +84,30 @@ if [ "$local_bases" = 1 ]; then
     rm -rf "$rootfs"
   fi
   if ! image_exists "$build_base"; then
-    ctr="$(bh from --pull=never "$runtime_base")"
-    bh copy "$ctr" "$node_bin" /usr/local/bin/node >/dev/null
-    bh copy "$ctr" "$npm_dir/" /usr/local/lib/node_modules/npm/ >/dev/null
-    bh config --workingdir /root "$ctr"
+    # The build base: a minimal Debian with a C toolchain and python3 (node-gyp builds the shim's PSI trigger
+    # addon), from the Debian mirror apt is configured with here, plus the node, npm and node headers that run
+    # this script, where the official node image has them (/usr/local).
+    suite="$(. /etc/os-release && echo "$VERSION_CODENAME")"
+    mirror="$(apt-cache policy | awk -v s="$suite/main" '$3 == s && $4 ~ /amd64|arm64/ && $5 == "Packages" { print $2; exit }')"
+    [ -n "$mirror" ] || { echo "build-image.sh: no Debian $suite/main mirror in apt's configuration (run apt-get update)" >&2; exit 1; }
+    rootfs="$cache/rootfs-build"
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase --include=g++,make,python3 "$suite" "$rootfs" "$mirror" > "$cache/debootstrap.log" 2>&1 ||
+      { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
+    rm -rf "$rootfs/var/cache/apt/archives"/*.deb "$rootfs/var/lib/apt/lists"/* "$rootfs/usr/share/doc" \
+      "$rootfs/usr/share/man" "$rootfs/usr/share/locale" "$rootfs/usr/share/info"
+    node_headers="$(dirname "$(dirname "$node_bin")")/include/node"
+    [ -f "$node_headers/node_api.h" ] || { echo "build-image.sh: no node headers at $node_headers" >&2; exit 1; }
+    mkdir -p "$rootfs/usr/local/bin" "$rootfs/usr/local/lib/node_modules" "$rootfs/usr/local/include"
+    cp "$node_bin" "$rootfs/usr/local/bin/node"
+    cp -a "$npm_dir" "$rootfs/usr/local/lib/node_modules/npm"
+    cp -a "$node_headers" "$rootfs/usr/local/include/node"
+    ctr="$(bh from scratch)"
+    bh copy "$ctr" "$rootfs/" / >/dev/null
+    bh config --env PATH=/usr/local/bin:/usr/bin:/bin --workingdir /root "$ctr"
     bh commit -q "$ctr" "$build_base" >/dev/null
     bh rm "$ctr" >/dev/null
+    rm -rf "$rootfs"
   fi
 
   # Bases made for another node or other packages are not used again.
