@@ -110,4 +110,6 @@ export const AGENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 5000,
   // Unix sockets: the authority is meaningless, keep it fixed and short.
   'grpc.default_authority': 'localhost',
+  // SetTarget is not retried by grpc-js (the loop decides again next cycle); skipping the retry layer makes calls cheaper.
+  'grpc.enable_retries': 0,
 };

@@ -52,33 +52,42 @@ export function updateCycleMetrics(
   let reclaimed = 0;
   for (const session of sessions) {
     counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
-    const labels = vmLabels(session);
-    if (!labels) continue;
-    ShimMetrics.oneHot(m.vmSessionState, 'state', SESSION_STATES, session.state, labels);
-    const d = session.describe!;
-    m.vmGuestMemory.set(labels, d.guest_memory_bytes);
-    m.vmGuaranteed.set(labels, d.guaranteed_memory_bytes);
-    m.vmPriority.set(labels, d.priority);
-    const s = session.latest;
-    if (!s) continue;
-    if (s.balloon_actual_bytes > 0) {
-      m.vmActual.set(labels, s.balloon_actual_bytes);
-      const r = Math.max(0, d.guest_memory_bytes - s.balloon_actual_bytes);
-      m.vmReclaimed.set(labels, r);
-      if (session.state === 'live') reclaimed += r;
-    }
-    if (s.balloon_target_bytes > 0) m.vmTarget.set(labels, s.balloon_target_bytes);
-    const g = s.guest;
-    if (g) {
-      m.vmGuestTotal.set(labels, g.total_bytes);
-      m.vmGuestFree.set(labels, g.free_bytes);
-      m.vmGuestAvailable.set(labels, g.available_bytes);
-      m.vmGuestCaches.set(labels, g.disk_caches_bytes);
-      m.vmGuestSwapIn.set(labels, g.swap_in_bytes);
-      m.vmGuestSwapOut.set(labels, g.swap_out_bytes);
-      m.vmGuestMajorFaults.set(labels, g.major_faults);
-    }
+    const actual = session.latest?.balloon_actual_bytes ?? 0;
+    if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, session.describe.guest_memory_bytes - actual);
   }
   m.nodeReclaimed.set(reclaimed);
   for (const state of SESSION_STATES) m.sidecars.set({ state }, counts.get(state) ?? 0);
+}
+
+/** Makes the per-VM gauges read the sessions at scrape time. */
+export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSession[]): void {
+  m.bindVms((set) => {
+    for (const session of sessions()) {
+      const labels = vmLabels(session);
+      if (!labels) continue;
+      for (const state of SESSION_STATES) set(m.vmSessionState, { ...labels, state }, state === session.state ? 1 : 0);
+      const d = session.describe!;
+      set(m.vmGuestMemory, labels, d.guest_memory_bytes);
+      set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
+      set(m.vmPriority, labels, d.priority);
+      const s = session.latest;
+      if (!s) continue;
+      if (s.balloon_actual_bytes > 0) {
+        set(m.vmActual, labels, s.balloon_actual_bytes);
+        set(m.vmReclaimed, labels, Math.max(0, d.guest_memory_bytes - s.balloon_actual_bytes));
+      }
+      const target = s.balloon_target_bytes || session.lastApplied?.applied_bytes || 0;
+      if (target > 0) set(m.vmTarget, labels, target);
+      const g = s.guest;
+      if (g) {
+        set(m.vmGuestTotal, labels, g.total_bytes);
+        set(m.vmGuestFree, labels, g.free_bytes);
+        set(m.vmGuestAvailable, labels, g.available_bytes);
+        set(m.vmGuestCaches, labels, g.disk_caches_bytes);
+        set(m.vmGuestSwapIn, labels, g.swap_in_bytes);
+        set(m.vmGuestSwapOut, labels, g.swap_out_bytes);
+        set(m.vmGuestMajorFaults, labels, g.major_faults);
+      }
+    }
+  });
 }

@@ -6,10 +6,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InputError } from '../common/errors.js';
-import type { Registry } from 'prom-client';
 
 export interface HttpHandlers {
-  registry: Registry;
+  metrics(): Promise<string>;
+  contentType: string;
   healthy(): { ok: boolean; detail: string };
   ready(): { ok: boolean; detail: string };
   decisions(): unknown;
@@ -33,8 +33,8 @@ export async function startHttpServer(listen: { host: string; port: number }, ha
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'GET only\n');
     switch (url) {
       case '/metrics':
-        handlers.registry.metrics().then(
-          (text) => send(200, handlers.registry.contentType, text),
+        handlers.metrics().then(
+          (text) => send(200, handlers.contentType, text),
           (error: Error) => send(500, 'text/plain', `${error.message}\n`),
         );
         return;

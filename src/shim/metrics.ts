@@ -17,7 +17,9 @@ const VM = ['namespace', 'name'] as const;
 export class ShimMetrics {
   readonly registry = new Registry();
 
-  // Per VM.
+  // Per VM. Gauges are computed from the sessions when scraped (see bindVms), and
+  // counters are kept in plain maps between scrapes: with 1,000 VMs, setting labelled
+  // prom-client series every loop cycle would cost more than the loop itself.
   readonly vmGuestMemory = this.gauge('kubemom_vm_guest_memory_bytes', 'Memory the guest sees (domain <memory>), the balloon maximum.', VM);
   readonly vmGuaranteed = this.gauge('kubemom_vm_guaranteed_memory_bytes', 'Memory the balloon never takes away (kubemom.io/guaranteed-memory).', VM);
   readonly vmTarget = this.gauge('kubemom_vm_balloon_target_bytes', 'The balloon target the sidecar last applied (after its own clamps).', VM);
@@ -31,10 +33,10 @@ export class ShimMetrics {
   readonly vmGuestSwapOut = this.gauge('kubemom_vm_guest_swap_out_bytes', 'Bytes the guest swapped out since it booted (cumulative, resets with the guest).', VM);
   readonly vmGuestMajorFaults = this.gauge('kubemom_vm_guest_major_faults', 'Guest major page faults since it booted (cumulative, resets with the guest).', VM);
   readonly vmPriority = this.gauge('kubemom_vm_priority', 'kubemom.io/priority (0..100, lower gives memory back first).', VM);
-  readonly vmDecisions = this.counter('kubemom_vm_decisions_total', 'Balloon decisions the policy made, by reason.', [...VM, 'reason']);
-  readonly vmSetTargets = this.counter('kubemom_vm_set_target_total', 'SetTarget calls by outcome (applied, deadline, error, skipped-in-flight).', [...VM, 'outcome']);
-  readonly vmClamps = this.counter('kubemom_vm_clamps_total', 'Targets the sidecar clamped, by clamp reason.', [...VM, 'clamp']);
   readonly vmSessionState = this.gauge('kubemom_vm_session_state', '1 for the current state of the shim session with the VM sidecar.', [...VM, 'state']);
+  readonly vmDecisions = new VmCounter(this.registry, 'kubemom_vm_decisions_total', 'Balloon decisions the policy made, by reason.', 'reason');
+  readonly vmSetTargets = new VmCounter(this.registry, 'kubemom_vm_set_target_total', 'SetTarget calls by outcome (applied, deadline, error, skipped-in-flight, skipped-not-live).', 'outcome');
+  readonly vmClamps = new VmCounter(this.registry, 'kubemom_vm_clamps_total', 'Targets the sidecar clamped, by clamp reason.', 'clamp');
 
   // Per node: host memory as the policy saw it.
   readonly hostMemTotal = this.gauge('kubemom_host_memory_total_bytes', 'Host MemTotal as the policy last saw it.');
@@ -93,17 +95,30 @@ export class ShimMetrics {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'kubemom_shim_' });
   }
 
-  /** Drops every series of one VM (its sidecar is gone). */
+  /** Forgets a VM's counters (its sidecar is gone); its gauges go with its session. */
   removeVm(namespace: string, name: string): void {
-    for (const metric of this.registry.getMetricsAsArray()) {
-      const m = metric as unknown as { remove?: (l: Record<string, string>) => void; labelNames?: string[]; hashMap?: Record<string, { labels: Record<string, string> }> };
-      // Metrics with extra labels (reason, state, ...) hold several series per VM: remove each.
-      const hashMap = m.hashMap;
-      if (!hashMap || !m.labelNames?.includes('namespace')) continue;
-      for (const entry of Object.values(hashMap)) {
-        if (entry.labels.namespace === namespace && entry.labels.name === name) m.remove?.(entry.labels);
-      }
+    for (const counter of [this.vmDecisions, this.vmSetTargets, this.vmClamps]) counter.removeVm(namespace, name);
+  }
+
+  private fillVms: ((set: (gauge: Gauge<string>, labels: Record<string, string>, value: number) => void) => void) | undefined;
+
+  /** Sets how the per-VM gauges are filled at scrape time (from the live sessions). */
+  bindVms(fill: (set: (gauge: Gauge<string>, labels: Record<string, string>, value: number) => void) => void): void {
+    this.fillVms = fill;
+  }
+
+  /** The Prometheus text, with the per-VM gauges filled afresh (a VM that is gone has no series). */
+  async scrape(): Promise<string> {
+    if (this.fillVms) {
+      const gauges = [
+        this.vmGuestMemory, this.vmGuaranteed, this.vmTarget, this.vmActual, this.vmReclaimed, this.vmGuestTotal, this.vmGuestFree,
+        this.vmGuestAvailable, this.vmGuestCaches, this.vmGuestSwapIn, this.vmGuestSwapOut, this.vmGuestMajorFaults, this.vmPriority,
+        this.vmSessionState,
+      ];
+      for (const g of gauges) g.reset();
+      this.fillVms((g, labels, value) => g.set(labels, value));
     }
+    return this.registry.metrics();
   }
 
   /** Sets a one-hot gauge: 1 for `current`, 0 for the others. */
@@ -111,11 +126,54 @@ export class ShimMetrics {
     for (const value of values) gauge.set({ ...extra, [label]: value }, value === current ? 1 : 0);
   }
 
-  private gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge<string> {
+  protected gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge<string> {
     return new Gauge({ name, help, labelNames: [...labelNames], registers: [this.registry] });
   }
 
   private counter(name: string, help: string, labelNames: readonly string[] = []): Counter<string> {
     return new Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
+  }
+}
+
+/**
+ * A per-VM counter with one extra label, counted in plain maps and turned into
+ * prom-client series only when scraped.
+ */
+export class VmCounter {
+  private readonly byVm = new Map<string, { namespace: string; name: string; counts: Map<string, number> }>();
+  readonly counter: Counter<string>;
+
+  constructor(registry: Registry, name: string, help: string, private readonly extraLabel: string) {
+    const byVm = this.byVm;
+    this.counter = new Counter({
+      name,
+      help,
+      labelNames: ['namespace', 'name', extraLabel],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const vm of byVm.values()) {
+          for (const [extra, count] of vm.counts) this.inc({ namespace: vm.namespace, name: vm.name, [extraLabel]: extra }, count);
+        }
+      },
+    });
+  }
+
+  inc(namespace: string, name: string, extra: string, by = 1): void {
+    const key = `${namespace}/${name}`;
+    let vm = this.byVm.get(key);
+    if (!vm) {
+      vm = { namespace, name, counts: new Map() };
+      this.byVm.set(key, vm);
+    }
+    vm.counts.set(extra, (vm.counts.get(extra) ?? 0) + by);
+  }
+
+  get(namespace: string, name: string, extra: string): number {
+    return this.byVm.get(`${namespace}/${name}`)?.counts.get(extra) ?? 0;
+  }
+
+  removeVm(namespace: string, name: string): void {
+    this.byVm.delete(`${namespace}/${name}`);
   }
 }

@@ -12,7 +12,7 @@ import { startHttpServer } from './http.js';
 import { KsmController } from './ksm.js';
 import { type CycleResult, ShimLoop } from './loop.js';
 import { ShimMetrics } from './metrics.js';
-import { updateCycleMetrics, vmLabels } from './cycle-metrics.js';
+import { bindVmGauges, updateCycleMetrics, vmLabels } from './cycle-metrics.js';
 import { SidecarRegistry } from './registry.js';
 import { DEFAULT_SESSION_OPTIONS, SESSION_STATES, type SessionOptions } from './session.js';
 
@@ -111,6 +111,7 @@ export class Shim<S = unknown> {
       });
     }
     if (options.psiTrigger) this.psi = new PsiTrigger({ file: options.psiFile, ...options.psiTrigger });
+    bindVmGauges(m, () => this.registry.all());
     this.loop = new ShimLoop<S>(
       {
         policy,
@@ -132,13 +133,12 @@ export class Shim<S = unknown> {
           onDecisionOutcome: (record, outcome, session) => {
             const labels = session ? vmLabels(session) : undefined;
             if (!labels) return;
-            m.vmDecisions.inc({ ...labels, reason: record.reason });
+            m.vmDecisions.inc(labels.namespace, labels.name, record.reason);
             if (outcome?.kind === 'applied') {
-              m.vmSetTargets.inc({ ...labels, outcome: 'applied' });
-              if (outcome.response.clamp !== 'CLAMP_NONE') m.vmClamps.inc({ ...labels, clamp: outcome.response.clamp });
-              m.vmTarget.set(labels, outcome.response.applied_bytes);
+              m.vmSetTargets.inc(labels.namespace, labels.name, 'applied');
+              if (outcome.response.clamp !== 'CLAMP_NONE') m.vmClamps.inc(labels.namespace, labels.name, outcome.response.clamp);
             } else if (outcome) {
-              m.vmSetTargets.inc({ ...labels, outcome: outcome.kind === 'skipped' ? `skipped-${outcome.why}` : outcome.why });
+              m.vmSetTargets.inc(labels.namespace, labels.name, outcome.kind === 'skipped' ? `skipped-${outcome.why}` : outcome.why);
             }
           },
           onPolicyError: () => m.policyErrors.inc(),
@@ -171,7 +171,8 @@ export class Shim<S = unknown> {
     this.loop.start();
     if (this.options.listen) {
       const http = await startHttpServer(this.options.listen, {
-        registry: this.metrics.registry,
+        metrics: () => this.metrics.scrape(),
+        contentType: this.metrics.registry.contentType,
         healthy: () => this.healthy(),
         ready: () => this.ready(),
         decisions: () => this.loop.decisions.slice(-200),
