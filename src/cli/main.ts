@@ -6,6 +6,7 @@ import { registerSidecarCommand } from './sidecar-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerPolicyCommand } from './policy-command.js';
 import { registerSimulateCommand } from './simulate-command.js';
+import { registerShimCommand } from './shim-command.js';
 
 const program = new Command('kubemom')
   .description('Memory overcommitment for KubeVirt virtual machines')
@@ -15,5 +16,6 @@ registerDemoCommand(program);
 registerSidecarCommand(program);
 registerPolicyCommand(program);
 registerSimulateCommand(program);
+registerShimCommand(program);
 
 await program.parseAsync(process.argv);

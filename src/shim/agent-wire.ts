@@ -1,0 +1,115 @@
+/**
+ * kubemom.v1 messages as @grpc/proto-loader delivers them with the project's
+ * options (snake_case fields, 64-bit integers as numbers, enums as names,
+ * proto3 defaults filled in). Shared by the shim (client) and the simulated agent.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { AGENT_PROTO, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../common/protos.js';
+
+export type WirePhase =
+  | 'PHASE_UNSPECIFIED'
+  | 'PHASE_STARTING'
+  | 'PHASE_RUNNING'
+  | 'PHASE_PAUSED'
+  | 'PHASE_STOPPING'
+  | 'PHASE_GONE'
+  | 'PHASE_MIGRATING';
+
+export type WireClampReason =
+  | 'CLAMP_NONE'
+  | 'CLAMP_GUARANTEED'
+  | 'CLAMP_GUEST_NEED'
+  | 'CLAMP_GUEST_MEMORY'
+  | 'CLAMP_RATE_LIMIT'
+  | 'CLAMP_GUEST_PRESSURE';
+
+export interface WireDescribeRequest {
+  client_api_revision: number;
+  client_version: string;
+}
+
+export interface WireVmIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+  pod_uid: string;
+}
+
+export interface WireDescribeResponse {
+  api_revision: number;
+  agent_version: string;
+  features: string[];
+  /** Absent (null) until the sidecar knows its VM. */
+  vm: WireVmIdentity | null;
+  guest_memory_bytes: number;
+  guaranteed_memory_bytes: number;
+  priority: number;
+  policy: string;
+  phase: WirePhase;
+  stats_period_seconds: number;
+}
+
+export interface WireGuestMemoryStats {
+  total_bytes: number;
+  free_bytes: number;
+  available_bytes: number;
+  disk_caches_bytes: number;
+  swap_in_bytes: number;
+  swap_out_bytes: number;
+  major_faults: number;
+  minor_faults: number;
+  swap_in_bytes_per_second: number;
+  swap_out_bytes_per_second: number;
+  major_faults_per_second: number;
+  minor_faults_per_second: number;
+  last_update_unix_seconds: number;
+}
+
+export interface WireStatsSample {
+  sampled_at_unix_ms: number;
+  phase: WirePhase;
+  guest: WireGuestMemoryStats | null;
+  stale: boolean;
+  balloon_actual_bytes: number;
+  balloon_target_bytes: number;
+  self_protection_reason: string;
+}
+
+export interface WireSetTargetRequest {
+  target_bytes: number;
+  reason: string;
+}
+
+export interface WireSetTargetResponse {
+  applied_bytes: number;
+  clamp: WireClampReason;
+  clamp_detail: string;
+  actual_bytes: number;
+  phase: WirePhase;
+}
+
+/** The kubemom.v1 API revision this shim implements. */
+export const AGENT_API_REVISION = 1;
+
+/** The kubemom.v1.Agent client constructor. */
+export function agentClientConstructor(): grpc.ServiceClientConstructor {
+  return serviceClient(AGENT_PROTO.file, AGENT_PROTO.service);
+}
+
+/** The kubemom.v1.Agent service definition, for servers. */
+export function agentServiceDefinition(): grpc.ServiceDefinition {
+  return agentClientConstructor().service;
+}
+
+/** Channel options for one sidecar connection. */
+export const AGENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+  // Reconnect quickly after a sidecar restart; the session layer adds its own back-off.
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 5000,
+  // Unix sockets: the authority is meaningless, keep it fixed and short.
+  'grpc.default_authority': 'localhost',
+  // SetTarget is not retried by grpc-js (the loop decides again next cycle); skipping the retry layer makes calls cheaper.
+  'grpc.enable_retries': 0,
+};

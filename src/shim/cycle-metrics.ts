@@ -1,0 +1,93 @@
+/** Sets the per-cycle gauges: host memory as the policy saw it, KSM, and each VM. */
+import type { PolicyInput } from '../balloon/types.js';
+import type { HostSource } from './host/host-monitor.js';
+import { ShimMetrics } from './metrics.js';
+import { SESSION_STATES, type SidecarSession } from './session.js';
+
+const PAGE_SIZE = 4096;
+
+/** namespace/name labels of a session whose sidecar has described its VM. */
+export function vmLabels(session: SidecarSession): { namespace: string; name: string } | undefined {
+  const vm = session.describe?.vm;
+  return vm && vm.name ? { namespace: vm.namespace, name: vm.name } : undefined;
+}
+
+export function updateCycleMetrics(
+  m: ShimMetrics,
+  input: PolicyInput,
+  sessions: readonly SidecarSession[],
+  source: HostSource,
+  extra: { ksm?: Record<string, number>; ksmdCpu?: number },
+): void {
+  const host = input.host.history[input.host.history.length - 1];
+  if (host) {
+    m.hostMemTotal.set(host.memTotalBytes);
+    m.hostMemAvailable.set(host.memAvailableBytes);
+    m.hostMemFree.set(host.memFreeBytes);
+    m.hostCached.set(host.cachedBytes + host.buffersBytes);
+    m.hostAnon.set(host.anonPagesBytes);
+    m.hostSwapUsed.set(host.swapTotalBytes - host.swapFreeBytes);
+    m.evictionHeadroom.set(host.memAvailableBytes - input.host.evictionHardBytes);
+    if (host.psi) {
+      m.psiAvg10.set({ kind: 'some' }, host.psi.someAvg10 / 100);
+      m.psiAvg10.set({ kind: 'full' }, host.psi.fullAvg10 / 100);
+      m.psiAvg60.set({ kind: 'some' }, host.psi.someAvg60 / 100);
+      m.psiAvg60.set({ kind: 'full' }, host.psi.fullAvg60 / 100);
+      m.psiStall.set({ kind: 'some' }, host.psi.someTotalUs / 1e6);
+      m.psiStall.set({ kind: 'full' }, host.psi.fullTotalUs / 1e6);
+    }
+    const guestTotal = input.guests.reduce((sum, g) => sum + g.guestMemoryBytes, 0);
+    m.overcommit.set(host.memTotalBytes > 0 ? guestTotal / host.memTotalBytes : 0);
+  }
+  ShimMetrics.oneHot(m.hostSource, 'source', ['node-exporter', 'proc'], source);
+  m.evictionHard.set(input.host.evictionHardBytes);
+  m.evictionSoft.set(input.host.evictionSoftBytes ?? 0);
+  if (extra.ksm) {
+    for (const [file, value] of Object.entries(extra.ksm)) m.ksmValue.set({ file }, value);
+    if (extra.ksm.pages_sharing !== undefined) m.ksmSaved.set(extra.ksm.pages_sharing * PAGE_SIZE);
+  }
+  if (extra.ksmdCpu !== undefined) m.ksmdCpu.set(extra.ksmdCpu);
+
+  const counts = new Map<string, number>();
+  let reclaimed = 0;
+  for (const session of sessions) {
+    counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
+    const actual = session.latest?.balloon_actual_bytes ?? 0;
+    if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, session.describe.guest_memory_bytes - actual);
+  }
+  m.nodeReclaimed.set(reclaimed);
+  for (const state of SESSION_STATES) m.sidecars.set({ state }, counts.get(state) ?? 0);
+}
+
+/** Makes the per-VM gauges read the sessions at scrape time. */
+export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSession[]): void {
+  m.bindVms((set) => {
+    for (const session of sessions()) {
+      const labels = vmLabels(session);
+      if (!labels) continue;
+      for (const state of SESSION_STATES) set(m.vmSessionState, { ...labels, state }, state === session.state ? 1 : 0);
+      const d = session.describe!;
+      set(m.vmGuestMemory, labels, d.guest_memory_bytes);
+      set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
+      set(m.vmPriority, labels, d.priority);
+      const s = session.latest;
+      if (!s) continue;
+      if (s.balloon_actual_bytes > 0) {
+        set(m.vmActual, labels, s.balloon_actual_bytes);
+        set(m.vmReclaimed, labels, Math.max(0, d.guest_memory_bytes - s.balloon_actual_bytes));
+      }
+      const target = s.balloon_target_bytes || session.lastApplied?.applied_bytes || 0;
+      if (target > 0) set(m.vmTarget, labels, target);
+      const g = s.guest;
+      if (g) {
+        set(m.vmGuestTotal, labels, g.total_bytes);
+        set(m.vmGuestFree, labels, g.free_bytes);
+        set(m.vmGuestAvailable, labels, g.available_bytes);
+        set(m.vmGuestCaches, labels, g.disk_caches_bytes);
+        set(m.vmGuestSwapIn, labels, g.swap_in_bytes);
+        set(m.vmGuestSwapOut, labels, g.swap_out_bytes);
+        set(m.vmGuestMajorFaults, labels, g.major_faults);
+      }
+    }
+  });
+}

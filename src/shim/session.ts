@@ -1,0 +1,327 @@
+/**
+ * One gRPC session with one sidecar's kubemom.v1 agent: Describe (identity check),
+ * the WatchStats stream, and SetTarget with deadlines.
+ *
+ * Every call has a deadline. A sidecar that misses one is marked stale and skipped
+ * by the loop until a back-off has passed; nothing ever waits on it, so a stuck VM
+ * or sidecar never stalls the others.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { KUBEMOM_VERSION } from '../common/version.js';
+import type { Logger } from '../common/log.js';
+import type { GuestSample, GuestState, Phase } from '../balloon/types.js';
+import {
+  AGENT_API_REVISION,
+  AGENT_CHANNEL_OPTIONS,
+  agentClientConstructor,
+  type WireDescribeResponse,
+  type WirePhase,
+  type WireSetTargetResponse,
+  type WireStatsSample,
+} from './agent-wire.js';
+import type { FoundSocket } from './discovery.js';
+
+/**
+ * - connecting: Describe in flight.
+ * - waiting: the sidecar answers but does not know its VM yet (before OnDefineDomain).
+ * - live: identity checked, stats flowing; the loop uses it.
+ * - stale: missed a deadline, stream broken or silent; skipped, retried after a back-off.
+ * - refused: its Describe names another pod than its socket's path; never used.
+ * - closed: the socket vanished or the shim is stopping.
+ */
+export type SessionState = 'connecting' | 'waiting' | 'live' | 'stale' | 'refused' | 'closed';
+export const SESSION_STATES: readonly SessionState[] = ['connecting', 'waiting', 'live', 'stale', 'refused', 'closed'];
+
+export interface SessionOptions {
+  /** Deadline for Describe; default 2000 ms. */
+  describeDeadlineMs: number;
+  /** Deadline for SetTarget; default 1000 ms. */
+  setTargetDeadlineMs: number;
+  /** A live session with no sample for this long turns stale; default 3 stats periods, at least 5000 ms. */
+  statsSilenceMs?: number;
+  /** First retry back-off; doubles up to maxBackoffMs. Default 1000 ms. */
+  initialBackoffMs: number;
+  /** Default 30000 ms. */
+  maxBackoffMs: number;
+  /** Guest samples kept per VM for the policy; default 10. */
+  historyLength: number;
+}
+
+export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
+  describeDeadlineMs: 2000,
+  setTargetDeadlineMs: 1000,
+  initialBackoffMs: 1000,
+  maxBackoffMs: 30_000,
+  historyLength: 10,
+};
+
+export type SetTargetOutcome =
+  | { kind: 'applied'; response: WireSetTargetResponse; latencyMs: number }
+  | { kind: 'skipped'; why: 'not-live' | 'in-flight' }
+  | { kind: 'failed'; why: 'deadline' | 'error'; detail: string; latencyMs: number };
+
+/** Hooks the registry uses to count and log what sessions do. */
+export interface SessionHooks {
+  onStateChange(session: SidecarSession, from: SessionState, to: SessionState, why: string): void;
+  onIdentityMismatch(session: SidecarSession, claimedPodUid: string): void;
+  onDeadlineMiss(session: SidecarSession, call: 'Describe' | 'SetTarget'): void;
+  onSample(session: SidecarSession): void;
+}
+
+const PHASES: Record<WirePhase, Phase> = {
+  PHASE_UNSPECIFIED: 'starting',
+  PHASE_STARTING: 'starting',
+  PHASE_RUNNING: 'running',
+  PHASE_PAUSED: 'paused',
+  PHASE_STOPPING: 'stopping',
+  PHASE_GONE: 'gone',
+  PHASE_MIGRATING: 'migrating',
+};
+
+type AgentClient = grpc.Client & {
+  Describe(req: object, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: WireDescribeResponse) => void): grpc.ClientUnaryCall;
+  WatchStats(req: object, opts: grpc.CallOptions): grpc.ClientReadableStream<WireStatsSample>;
+  SetTarget(req: object, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: WireSetTargetResponse) => void): grpc.ClientUnaryCall;
+};
+
+export class SidecarSession {
+  state: SessionState = 'connecting';
+  /** Why the session is in its state (for logs, /debug, metrics). */
+  stateReason = 'starting';
+  describe: WireDescribeResponse | undefined;
+  latest: WireStatsSample | undefined;
+  lastSampleAtMs = 0;
+  /** Samples received, oldest first, bounded. */
+  readonly history: GuestSample[] = [];
+  /** The last SetTarget the sidecar acknowledged. */
+  lastApplied: WireSetTargetResponse | undefined;
+  phaseSinceMs: number;
+  private client: AgentClient;
+  private stream: grpc.ClientReadableStream<WireStatsSample> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private backoffMs: number;
+  private skipUntilMs = 0;
+  private setTargetInFlight = false;
+  private lastPhase: Phase | undefined;
+
+  constructor(
+    readonly found: FoundSocket,
+    readonly address: string,
+    private readonly options: SessionOptions,
+    private readonly hooks: SessionHooks,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    const Client = agentClientConstructor();
+    this.client = new Client(address, grpc.credentials.createInsecure(), AGENT_CHANNEL_OPTIONS) as unknown as AgentClient;
+    this.backoffMs = options.initialBackoffMs;
+    this.phaseSinceMs = now();
+  }
+
+  /** `namespace/name` once known, else the socket path. */
+  get id(): string {
+    const vm = this.describe?.vm;
+    return vm ? `${vm.namespace}/${vm.name}` : this.found.socketPath;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  close(why: string): void {
+    if (this.state === 'closed') return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client.close();
+    this.setState('closed', why);
+  }
+
+  /**
+   * Whether the loop should use this VM now. Also turns a live session whose
+   * stats went silent stale (checked here because the loop is the clock).
+   */
+  usable(nowMs: number): boolean {
+    if (this.state === 'live' && nowMs - this.lastSampleAtMs > this.statsSilenceMs()) {
+      this.setState('stale', 'stats-silent');
+    }
+    return this.state === 'live' && nowMs >= this.skipUntilMs;
+  }
+
+  /** The VM as the policy sees it; only for a session that has described itself. */
+  guestState(): GuestState | undefined {
+    const d = this.describe;
+    const vm = d?.vm;
+    if (!d || !vm) return undefined;
+    const latest = this.latest;
+    const phase = latest ? PHASES[latest.phase] : PHASES[d.phase];
+    const state: GuestState = {
+      id: `${vm.namespace}/${vm.name}`,
+      namespace: vm.namespace,
+      name: vm.name,
+      uid: vm.uid,
+      guestMemoryBytes: d.guest_memory_bytes,
+      guaranteedMemoryBytes: d.guaranteed_memory_bytes,
+      // kubemom.v1 revision 1 does not carry the margin: the agent applies it itself.
+      marginBytes: 0,
+      priority: d.priority,
+      policy: d.policy,
+      phase,
+      phaseSinceMs: this.phaseSinceMs,
+      history: this.history,
+    };
+    if (latest && latest.balloon_actual_bytes > 0) state.balloonActualBytes = latest.balloon_actual_bytes;
+    if (latest && latest.balloon_target_bytes > 0) state.targetBytes = latest.balloon_target_bytes;
+    return state;
+  }
+
+  /** Sends a target with a deadline. At most one call is in flight per sidecar. */
+  setTarget(targetBytes: number, reason: string): Promise<SetTargetOutcome> {
+    if (this.state !== 'live') return Promise.resolve({ kind: 'skipped', why: 'not-live' });
+    if (this.setTargetInFlight) return Promise.resolve({ kind: 'skipped', why: 'in-flight' });
+    this.setTargetInFlight = true;
+    const started = this.now();
+    const deadline = new Date(Date.now() + this.options.setTargetDeadlineMs);
+    return new Promise((resolve) => {
+      this.client.SetTarget({ target_bytes: Math.max(0, Math.round(targetBytes)), reason }, { deadline }, (error, response) => {
+        this.setTargetInFlight = false;
+        const latencyMs = this.now() - started;
+        if (error || !response) {
+          const deadlineMiss = error?.code === grpc.status.DEADLINE_EXCEEDED;
+          if (deadlineMiss) this.hooks.onDeadlineMiss(this, 'SetTarget');
+          this.markStale(deadlineMiss ? 'set-target-deadline' : `set-target-error: ${error?.details ?? 'no response'}`);
+          resolve({ kind: 'failed', why: deadlineMiss ? 'deadline' : 'error', detail: error?.details ?? '', latencyMs });
+          return;
+        }
+        this.lastApplied = response;
+        this.backoffMs = this.options.initialBackoffMs;
+        resolve({ kind: 'applied', response, latencyMs });
+      });
+    });
+  }
+
+  private statsSilenceMs(): number {
+    if (this.options.statsSilenceMs !== undefined) return this.options.statsSilenceMs;
+    const period = (this.describe?.stats_period_seconds || 1) * 1000;
+    return Math.max(5000, 3 * period);
+  }
+
+  private connect(): void {
+    if (this.state === 'closed') return;
+    this.setState('connecting', 'describe');
+    const deadline = new Date(Date.now() + this.options.describeDeadlineMs);
+    this.client.Describe({ client_api_revision: AGENT_API_REVISION, client_version: KUBEMOM_VERSION }, { deadline }, (error, response) => {
+      if (this.state === 'closed') return;
+      if (error || !response) {
+        if (error?.code === grpc.status.DEADLINE_EXCEEDED) this.hooks.onDeadlineMiss(this, 'Describe');
+        this.retryLater(error?.code === grpc.status.DEADLINE_EXCEEDED ? 'describe-deadline' : `describe-error: ${error?.details ?? 'empty'}`);
+        return;
+      }
+      this.describe = response;
+      const vm = response.vm;
+      if (!vm || !vm.uid) {
+        // Before OnDefineDomain the sidecar does not know its VM; ask again soon.
+        this.setState('waiting', 'no-vm-yet');
+        this.scheduleRetry(this.options.initialBackoffMs);
+        return;
+      }
+      if (vm.pod_uid !== this.found.podUid) {
+        this.hooks.onIdentityMismatch(this, vm.pod_uid);
+        this.log.warn(
+          { socket: this.found.socketPath, pathPodUid: this.found.podUid, claimedPodUid: vm.pod_uid, vm: `${vm.namespace}/${vm.name}` },
+          'sidecar refused: its Describe names another pod than its socket path',
+        );
+        this.setState('refused', 'pod-uid-mismatch');
+        return;
+      }
+      this.openStream();
+    });
+  }
+
+  private openStream(): void {
+    const stream = this.client.WatchStats({}, {});
+    this.stream = stream;
+    let ended = false;
+    const end = (why: string): void => {
+      if (ended || this.stream !== stream) return;
+      ended = true;
+      this.stream = undefined;
+      this.retryLater(why);
+    };
+    stream.on('data', (sample: WireStatsSample) => this.onSample(sample));
+    stream.on('error', (error: grpc.ServiceError) => end(`stream-error: ${error.details}`));
+    stream.on('end', () => end('stream-ended'));
+    // Live once the first sample arrives; until then the session waits in 'connecting'.
+  }
+
+  private onSample(sample: WireStatsSample): void {
+    const now = this.now();
+    this.latest = sample;
+    this.lastSampleAtMs = now;
+    const phase = PHASES[sample.phase];
+    if (phase !== this.lastPhase) {
+      this.lastPhase = phase;
+      this.phaseSinceMs = now;
+    }
+    const g = sample.guest;
+    const entry: GuestSample = { atMs: sample.sampled_at_unix_ms || now, balloonActualBytes: sample.balloon_actual_bytes };
+    if (g) {
+      entry.totalBytes = g.total_bytes;
+      entry.freeBytes = g.free_bytes;
+      entry.availableBytes = g.available_bytes;
+      entry.diskCachesBytes = g.disk_caches_bytes;
+      entry.swapInBytes = g.swap_in_bytes;
+      entry.swapOutBytes = g.swap_out_bytes;
+      entry.majorFaults = g.major_faults;
+      entry.minorFaults = g.minor_faults;
+    }
+    this.history.push(entry);
+    while (this.history.length > this.options.historyLength) this.history.shift();
+    if (this.state === 'connecting' || (this.state === 'stale' && this.stateReason === 'stats-silent')) {
+      this.setState('live', 'stats-flowing');
+    }
+    this.hooks.onSample(this);
+  }
+
+  /** Skips the sidecar for a back-off; a SetTarget deadline does not break the stream. */
+  private markStale(why: string): void {
+    if (this.state === 'closed' || this.state === 'refused') return;
+    this.skipUntilMs = this.now() + this.backoffMs;
+    this.backoffMs = Math.min(this.options.maxBackoffMs, this.backoffMs * 2);
+    this.setState('stale', why);
+    // Back to live after the back-off if stats still flow (usable() checks silence).
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.state === 'stale' && this.stream) this.setState('live', 'backoff-over');
+      else if (this.state === 'stale') this.connect();
+    }, Math.max(0, this.skipUntilMs - this.now()));
+    this.retryTimer.unref();
+  }
+
+  private retryLater(why: string): void {
+    if (this.state === 'closed') return;
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.setState('stale', why);
+    this.scheduleRetry(this.backoffMs);
+    this.backoffMs = Math.min(this.options.maxBackoffMs, this.backoffMs * 2);
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  private setState(to: SessionState, why: string): void {
+    const from = this.state;
+    this.stateReason = why;
+    if (from === to) return;
+    this.state = to;
+    this.hooks.onStateChange(this, from, to, why);
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The node shim, assembled: discovery and sidecar sessions, host monitor, PSI
+ * trigger, KSM controller, the policy loop, metrics and the HTTP endpoints.
+ */
+import { logger } from '../common/log.js';
+import type { Policy } from '../balloon/types.js';
+import type { EvictionThreshold } from './host/eviction.js';
+import { HostMonitor } from './host/host-monitor.js';
+import { KsmdCpuMeter } from './host/ksmd-cpu.js';
+import { PsiTrigger, type PsiTriggerMode } from './host/psi-trigger.js';
+import { startHttpServer } from './http.js';
+import { KsmController } from './ksm.js';
+import { type CycleResult, ShimLoop } from './loop.js';
+import { ShimMetrics } from './metrics.js';
+import { bindVmGauges, updateCycleMetrics, vmLabels } from './cycle-metrics.js';
+import { SidecarRegistry } from './registry.js';
+import { DEFAULT_SESSION_OPTIONS, SESSION_STATES, type SessionOptions } from './session.js';
+
+export interface ShimOptions {
+  kubeletRoot: string;
+  nodeExporterUrl?: string;
+  /** Default 1000 ms. */
+  scrapeTimeoutMs?: number;
+  /** KSM sysfs directory; none disables KSM control. */
+  ksmDir?: string;
+  ksmBackoffMs?: number;
+  meminfoFile: string;
+  psiFile: string;
+  vmstatFile: string;
+  procRoot: string;
+  /** The PSI trigger: kind, stall and window (µs). */
+  psiTrigger?: { kind: 'some' | 'full'; stallUs: number; windowUs: number; pollMs?: number; forcePolling?: boolean } | undefined;
+  /** host:port for /metrics; none: no HTTP server. */
+  listen?: { host: string; port: number };
+  periodMs: number;
+  rescanMs?: number;
+  evictionHard?: EvictionThreshold;
+  evictionSoft?: EvictionThreshold;
+  session?: Partial<SessionOptions>;
+  /** Parent directory of the private symlink directory. */
+  linkParent?: string;
+}
+
+export class Shim<S = unknown> {
+  readonly log = logger('shim');
+  readonly metrics = new ShimMetrics();
+  readonly registry: SidecarRegistry;
+  readonly host: HostMonitor;
+  readonly ksm: KsmController | undefined;
+  readonly loop: ShimLoop<S>;
+  readonly psi: PsiTrigger | undefined;
+  httpPort: number | undefined;
+  private closeHttp: (() => Promise<void>) | undefined;
+  private startedAtMs = Date.now();
+  private stopping = false;
+  lastCycle: CycleResult | undefined;
+  /** Called after every cycle (benchmarks, tests). */
+  onCycleHook: ((result: CycleResult) => void) | undefined;
+
+  constructor(
+    readonly options: ShimOptions,
+    readonly policy: Policy<S>,
+  ) {
+    const m = this.metrics;
+    const log = this.log;
+    m.policyInfo.set({ policy: policy.name }, 1);
+    this.registry = new SidecarRegistry(
+      {
+        kubeletRoot: options.kubeletRoot,
+        session: { ...DEFAULT_SESSION_OPTIONS, ...options.session },
+        ...(options.rescanMs !== undefined ? { rescanMs: options.rescanMs } : {}),
+        ...(options.linkParent !== undefined ? { linkParent: options.linkParent } : {}),
+      },
+      log,
+      {
+        onIdentityMismatch: () => m.identityMismatches.inc(),
+        onDeadlineMiss: (_s, call) => m.deadlineMisses.inc({ call }),
+        onRemoved: (s) => {
+          const vm = s.describe?.vm;
+          // At shutdown the whole registry goes away: no need to prune series one VM at a time.
+          if (vm && !this.stopping) m.removeVm(vm.namespace, vm.name);
+        },
+      },
+    );
+    this.host = new HostMonitor(
+      {
+        meminfoFile: options.meminfoFile,
+        psiFile: options.psiFile,
+        vmstatFile: options.vmstatFile,
+        ...(options.nodeExporterUrl ? { nodeExporterUrl: options.nodeExporterUrl } : {}),
+        scrapePeriodMs: options.periodMs,
+        scrapeTimeoutMs: options.scrapeTimeoutMs ?? 1000,
+        maxScrapeAgeMs: Math.max(2000, 2 * options.periodMs),
+        ...(options.evictionHard ? { evictionHard: options.evictionHard } : {}),
+        ...(options.evictionSoft ? { evictionSoft: options.evictionSoft } : {}),
+      },
+      log,
+      {
+        onScrape: (ok, durationMs, failure) => {
+          m.nodeExporterUp.set(ok ? 1 : 0);
+          m.nodeExporterScrape.set(durationMs / 1000);
+          if (!ok && failure) m.nodeExporterFallbacks.inc({ reason: failure });
+        },
+      },
+    );
+    if (options.ksmDir) {
+      this.ksm = new KsmController({ dir: options.ksmDir, ...(options.ksmBackoffMs ? { initialBackoffMs: options.ksmBackoffMs } : {}) }, log, {
+        onWrite: (file) => m.ksmWrites.inc({ file }),
+        onWriteError: (file) => m.ksmWriteErrors.inc({ file }),
+        onForeignWrite: (file) => m.ksmForeign.inc({ file }),
+      });
+    }
+    if (options.psiTrigger) this.psi = new PsiTrigger({ file: options.psiFile, ...options.psiTrigger });
+    bindVmGauges(m, () => this.registry.all());
+    this.loop = new ShimLoop<S>(
+      {
+        policy,
+        host: this.host,
+        sessions: () => this.registry.all(),
+        ...(this.ksm ? { ksm: this.ksm } : {}),
+        ksmdCpu: new KsmdCpuMeter(options.procRoot),
+        log,
+        observer: {
+          onCycle: (result, sessions, extra) => {
+            this.lastCycle = result;
+            this.onCycleHook?.(result);
+            m.loopDuration.observe({ trigger: result.trigger }, result.durationMs / 1000);
+            m.loopRuns.inc({ trigger: result.trigger });
+            m.lastLoop.set(result.nowMs / 1000);
+            m.ksmBackoff.set(this.ksm?.backingOff(result.nowMs) ? 1 : 0);
+            updateCycleMetrics(m, result.input, sessions, this.host.source, extra);
+          },
+          onDecisionOutcome: (record, outcome, session) => {
+            const labels = session ? vmLabels(session) : undefined;
+            if (!labels) return;
+            m.vmDecisions.inc(labels.namespace, labels.name, record.reason);
+            if (outcome?.kind === 'applied') {
+              m.vmSetTargets.inc(labels.namespace, labels.name, 'applied');
+              if (outcome.response.clamp !== 'CLAMP_NONE') m.vmClamps.inc(labels.namespace, labels.name, outcome.response.clamp);
+            } else if (outcome) {
+              m.vmSetTargets.inc(labels.namespace, labels.name, outcome.kind === 'skipped' ? `skipped-${outcome.why}` : outcome.why);
+            }
+          },
+          onPolicyError: () => m.policyErrors.inc(),
+          onPressure: (_at, latencyMs) => {
+            if (latencyMs !== undefined) m.pressureToLastSend.observe(latencyMs / 1000);
+          },
+        },
+      },
+      { periodMs: options.periodMs },
+    );
+  }
+
+  async start(): Promise<void> {
+    this.startedAtMs = Date.now();
+    this.ksm?.start();
+    this.registry.start();
+    await this.host.start();
+    if (this.psi) {
+      const mode = this.psi.start();
+      this.setPsiMode(mode);
+      if (mode !== 'kernel') this.log.warn({ reason: this.psi.fallbackReason }, 'PSI trigger unavailable; watching PSI by polling');
+      this.psi.on('pressure', () => {
+        this.metrics.pressureEvents.inc();
+        this.loop.wake(performance.now());
+      });
+      this.psi.on('mode', (next: PsiTriggerMode) => this.setPsiMode(next));
+    } else {
+      this.setPsiMode('off');
+    }
+    this.loop.start();
+    if (this.options.listen) {
+      const http = await startHttpServer(this.options.listen, {
+        metrics: () => this.metrics.scrape(),
+        contentType: this.metrics.registry.contentType,
+        healthy: () => this.healthy(),
+        ready: () => this.ready(),
+        decisions: () => this.loop.decisions.slice(-200),
+      });
+      this.httpPort = http.port;
+      this.closeHttp = http.close;
+    }
+    this.log.info(
+      {
+        policy: this.policy.name,
+        kubeletRoot: this.options.kubeletRoot,
+        nodeExporter: this.options.nodeExporterUrl ?? null,
+        ksm: this.options.ksmDir ?? null,
+        psiMode: this.psi?.mode ?? 'off',
+        http: this.httpPort ?? null,
+        symlinks: this.registry.symlinkDirectory,
+      },
+      'shim started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.loop.stop();
+    this.psi?.stop();
+    this.host.stop();
+    this.registry.stop();
+    this.ksm?.stop();
+    await this.closeHttp?.();
+    this.log.info('shim stopped');
+  }
+
+  healthy(): { ok: boolean; detail: string } {
+    const now = Date.now();
+    const last = this.loop.lastCycleAtMs;
+    const limit = Math.max(3 * this.options.periodMs, 5000);
+    if (last === undefined) return now - this.startedAtMs < limit ? { ok: true, detail: 'starting' } : { ok: false, detail: 'no loop cycle yet' };
+    const age = now - last;
+    return age <= limit ? { ok: true, detail: `last cycle ${age} ms ago` } : { ok: false, detail: `last cycle ${age} ms ago (limit ${limit} ms)` };
+  }
+
+  ready(): { ok: boolean; detail: string } {
+    if (this.loop.cycles === 0) return { ok: false, detail: 'no loop cycle yet' };
+    const counts = new Map<string, number>();
+    for (const s of this.registry.all()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+    return { ok: true, detail: `ready; sidecars ${SESSION_STATES.map((s) => `${s}=${counts.get(s) ?? 0}`).join(' ')}` };
+  }
+
+  private setPsiMode(mode: PsiTriggerMode): void {
+    for (const m of ['kernel', 'polling', 'off'] as const) this.metrics.psiMode.set({ mode: m }, m === mode ? 1 : 0);
+  }
+}

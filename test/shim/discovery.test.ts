@@ -1,0 +1,144 @@
+import { expect } from 'chai';
+import { mkdirSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { logger } from '../../src/common/log.js';
+import { scanSockets, UNIX_PATH_MAX_BYTES } from '../../src/shim/discovery.js';
+import { SidecarRegistry } from '../../src/shim/registry.js';
+import { DEFAULT_SESSION_OPTIONS, type SessionState } from '../../src/shim/session.js';
+import { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
+import { KubeletTree, waitFor } from './kubelet-tree.js';
+
+const fast = { ...DEFAULT_SESSION_OPTIONS, describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 200, maxBackoffMs: 1000, statsSilenceMs: 1000 };
+
+function states(registry: SidecarRegistry): Record<string, SessionState> {
+  return Object.fromEntries(registry.all().map((s) => [s.found.podUid, s.state]));
+}
+
+describe('shim discovery and sidecar sessions', function () {
+  let tree: KubeletTree;
+  let registry: SidecarRegistry | undefined;
+
+  beforeEach(() => {
+    tree = new KubeletTree();
+  });
+  afterEach(async () => {
+    registry?.stop();
+    registry = undefined;
+    await tree.close();
+  });
+
+  it('finds only kubemom sockets in hook-sidecar-<i> directories of the kubelet tree', async () => {
+    const agent = await tree.addVm('vm-a');
+    // Decoys: a plain file named kubemom.sock, a socket-named file in the wrong directory, a non-UID pod dir.
+    const decoyPod = randomUUID();
+    const decoyDir = path.dirname(tree.socketPath(decoyPod, 1));
+    mkdirSync(decoyDir, { recursive: true });
+    writeFileSync(path.join(decoyDir, 'kubemom.sock'), 'not a socket');
+    mkdirSync(path.join(tree.root, 'pods', 'not_a_uid!'), { recursive: true });
+    const found = scanSockets(tree.root);
+    expect(found.map((f) => f.socketPath)).to.deep.equal([agent.options.socketPath]);
+    expect(found[0]!.podUid).to.equal(agent.options.podUid);
+    expect(found[0]!.container).to.equal('hook-sidecar-0');
+  });
+
+  it('connects to 30 sidecars whose socket paths exceed the unix limit, through its own short symlinks', async () => {
+    for (let i = 0; i < 30; i++) await tree.addVm(`vm-${i}`);
+    expect(Buffer.byteLength(tree.agents[0]!.options.socketPath)).to.be.greaterThan(UNIX_PATH_MAX_BYTES);
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast, rescanMs: 500 }, logger('test'));
+    registry.start();
+    const ok = await waitFor(() => registry!.all().length === 30 && registry!.all().every((s) => s.state === 'live'), 5000);
+    expect(ok, JSON.stringify(states(registry))).to.equal(true);
+    const links = readdirSync(registry.symlinkDirectory);
+    expect(links).to.have.length(30);
+    const targets = links.map((l) => readlinkSync(path.join(registry!.symlinkDirectory, l))).sort();
+    expect(targets).to.deep.equal(tree.agents.map((a) => path.dirname(a.options.socketPath)).sort());
+    for (const s of registry.all()) expect(Buffer.byteLength(s.address.replace('unix://', ''))).to.be.at.most(UNIX_PATH_MAX_BYTES);
+    // Each session's guest state comes from its own agent's Describe and stats.
+    const session = registry.all().find((s) => s.id === 'default/vm-7')!;
+    const guest = session.guestState()!;
+    expect(guest.guestMemoryBytes).to.equal(tree.agents[7]!.options.guestMemoryBytes);
+    expect(guest.history.length).to.be.greaterThan(0);
+  });
+
+  it('sees sidecars appear (by watch, before the rescan), vanish and restart', async () => {
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast, rescanMs: 60_000 }, logger('test'));
+    mkdirSync(path.join(tree.root, 'pods'), { recursive: true });
+    const podUid = randomUUID();
+    // The pod's socket directory exists before the shim starts (as the kubelet creates it); the socket comes later.
+    mkdirSync(path.dirname(tree.socketPath(podUid)), { recursive: true });
+    registry.start();
+    const agent = await tree.addVm('vm-late', {}, podUid);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000), 'appeared by watch').to.equal(true);
+    const firstSession = registry.all()[0]!;
+    await agent.stop();
+    expect(await waitFor(() => registry!.all().length === 0, 3000), 'vanished').to.equal(true);
+    expect(firstSession.state).to.equal('closed');
+    const again = new SimulatedAgent(agent.options);
+    await again.start();
+    tree.agents.push(again);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000), 'restarted').to.equal(true);
+    expect(registry.all()[0]).to.not.equal(firstSession);
+  });
+
+  it('refuses a sidecar whose Describe names another pod, and counts it', async () => {
+    await tree.addVm('honest');
+    await tree.addVm('liar', { podUid: randomUUID() }, randomUUID());
+    let mismatches = 0;
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'), { onIdentityMismatch: () => mismatches++ });
+    registry.start();
+    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live' || s.state === 'refused').length === 2, 3000)).to.equal(true);
+    const liar = registry.all().find((s) => s.describe?.vm?.name === 'liar')!;
+    expect(liar.state).to.equal('refused');
+    expect(liar.stateReason).to.equal('pod-uid-mismatch');
+    expect(liar.usable(Date.now())).to.equal(false);
+    expect(mismatches).to.equal(1);
+    expect(registry.identityMismatches).to.equal(1);
+  });
+
+  it('marks a hanging sidecar stale within its deadline while the others stay live and fast', async () => {
+    const hanging = await tree.addVm('hangs');
+    hanging.faults.hangDescribe = true;
+    for (let i = 0; i < 5; i++) await tree.addVm(`ok-${i}`);
+    const misses: string[] = [];
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'), { onDeadlineMiss: (_s, call) => misses.push(call) });
+    const started = Date.now();
+    registry.start();
+    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live').length === 5, 2000)).to.equal(true);
+    // The healthy five are live long before the hanging Describe's deadline.
+    expect(Date.now() - started).to.be.lessThan(fast.describeDeadlineMs);
+    expect(await waitFor(() => misses.includes('Describe'), 2000)).to.equal(true);
+    const stuck = registry.all().find((s) => s.found.podUid === hanging.options.podUid)!;
+    expect(stuck.state).to.be.oneOf(['stale', 'connecting']);
+    expect(stuck.usable(Date.now())).to.equal(false);
+    // Once it answers again, it recovers after its back-off.
+    hanging.faults.hangDescribe = false;
+    expect(await waitFor(() => stuck.state === 'live', 4000)).to.equal(true);
+  });
+
+  it('a SetTarget deadline miss marks the sidecar stale and skipped; its stats going silent does too', async () => {
+    const agent = await tree.addVm('slow-set');
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'));
+    registry.start();
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000)).to.equal(true);
+    const session = registry.all()[0]!;
+    agent.faults.hangSetTarget = true;
+    const t0 = Date.now();
+    const outcome = await session.setTarget(GI_1, 'test');
+    expect(outcome.kind).to.equal('failed');
+    expect(Date.now() - t0).to.be.lessThan(fast.setTargetDeadlineMs + 200);
+    expect(session.state).to.equal('stale');
+    expect(session.usable(Date.now())).to.equal(false);
+    expect((await session.setTarget(GI_1, 'test')).kind).to.equal('skipped');
+    agent.faults.hangSetTarget = false;
+    expect(await waitFor(() => session.usable(Date.now()), 2000), 'recovers after back-off').to.equal(true);
+    expect((await session.setTarget(GI_1, 'test')).kind).to.equal('applied');
+    agent.faults.muteStats = true;
+    expect(await waitFor(() => !session.usable(Date.now()), 2500)).to.equal(true);
+    expect(session.stateReason).to.equal('stats-silent');
+    agent.faults.muteStats = false;
+    expect(await waitFor(() => session.usable(Date.now()), 2500)).to.equal(true);
+  });
+});
+
+const GI_1 = 2 ** 30;

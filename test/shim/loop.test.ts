@@ -1,0 +1,242 @@
+/**
+ * The shim end to end: a kubelet-style tree with real SimulatedAgent gRPC servers,
+ * a real node-exporter, the loop, metrics and HTTP endpoints.
+ */
+import { expect } from 'chai';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { Shim, type ShimOptions } from '../../src/shim/shim.js';
+import type { CycleResult } from '../../src/shim/loop.js';
+import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
+import { AgentHostProcess, freePort, NodeExporterProcess, TestSqueezePolicy, testThrowingPolicy } from './support.js';
+import type { Policy } from '../../src/balloon/types.js';
+
+function options(root: string, overrides: Partial<ShimOptions> = {}): ShimOptions {
+  return {
+    kubeletRoot: root,
+    meminfoFile: '/proc/meminfo',
+    psiFile: '/proc/pressure/memory',
+    vmstatFile: '/proc/vmstat',
+    procRoot: '/proc',
+    periodMs: 200,
+    rescanMs: 500,
+    session: { describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 300, maxBackoffMs: 1000 },
+    listen: { host: '127.0.0.1', port: 0 },
+    ...overrides,
+  };
+}
+
+async function get(port: number, path: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, text: await res.text() };
+}
+
+function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('shim loop with simulated sidecars', function () {
+  let tree: KubeletTree;
+  let shim: Shim<unknown> | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeEach(() => {
+    tree = new KubeletTree();
+  });
+  afterEach(async () => {
+    await shim?.stop();
+    shim = undefined;
+    for (const c of cleanups.splice(0)) await c();
+    await tree.close();
+  });
+
+  async function startShim(policy: Policy<unknown>, overrides: Partial<ShimOptions> = {}): Promise<Shim<unknown>> {
+    shim = new Shim(options(tree.root, overrides), policy);
+    await shim.start();
+    return shim;
+  }
+
+  it('sends every live VM its target concurrently; a hanging sidecar neither delays the others nor the loop', async () => {
+    for (let i = 0; i < 12; i++) await tree.addVm(`vm-${i}`);
+    const hanging = await tree.addVm('hangs');
+    const policy = new TestSqueezePolicy(Number.MAX_SAFE_INTEGER); // always "pressure": squeeze to guaranteed
+    const s = await startShim(policy as Policy<unknown>, { periodMs: 60_000 });
+    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 13, 5000)).to.equal(true);
+    hanging.faults.hangSetTarget = true;
+    const t0 = Date.now();
+    const result = (await s.loop.runOnce()) as CycleResult;
+    expect(result.input.guests).to.have.length(13);
+    expect(result.records.map((r) => r.reason)).to.satisfy((r: string[]) => r.every((x) => x === 'test-host-pressure'));
+    // Every healthy agent got its target long before the hanging one's deadline (300 ms).
+    expect(await waitFor(() => tree.agents.filter((a) => a !== hanging).every((a) => a.received.length === 1), 250)).to.equal(true);
+    expect(Date.now() - t0).to.be.lessThan(250);
+    await result.settled;
+    const stuck = result.records.find((r) => r.guestId === 'default/hangs')!;
+    expect(stuck.outcome).to.equal('deadline');
+    const ok = result.records.find((r) => r.guestId === 'default/vm-3')!;
+    expect(ok.outcome).to.equal('applied');
+    // The agent raised 512 MiB to what its guest uses plus its margin (512 + 64 MiB).
+    expect(ok.appliedBytes).to.equal(576 * MI);
+    expect(ok.clamp).to.equal('CLAMP_GUEST_NEED');
+    // The next cycle skips the stale sidecar and does not resend unchanged targets.
+    const next = (await s.loop.runOnce()) as CycleResult;
+    expect(next.input.guests.map((g) => g.id)).to.not.include('default/hangs');
+    expect(next.records.every((r) => r.outcome === 'unchanged')).to.equal(true);
+    // Decisions are recorded with their reasons, and served on /decisions.
+    const decisions = JSON.parse((await get(s.httpPort!, '/decisions')).text) as Array<{ guestId: string; reason: string }>;
+    expect(decisions.some((d) => d.guestId === 'default/vm-0' && d.reason === 'test-host-pressure')).to.equal(true);
+    const metrics = (await get(s.httpPort!, '/metrics')).text;
+    expect(metricValue(metrics, 'kubemom_vm_decisions_total{namespace="default",name="vm-0",reason="test-host-pressure"}')).to.equal(2);
+    expect(metricValue(metrics, 'kubemom_vm_set_target_total{namespace="default",name="hangs",outcome="deadline"}')).to.equal(1);
+    expect(metricValue(metrics, 'kubemom_shim_sidecar_deadline_misses_total{call="SetTarget"}')).to.equal(1);
+  });
+
+  it('exports per-VM and node metrics, health and readiness, and drops a VM when its sidecar goes', async () => {
+    const a = await tree.addVm('web', { guestMemoryBytes: 4 * GI, guaranteedMemoryBytes: GI, usedBytes: GI, balloonRateBytesPerSecond: 16 * GI });
+    await tree.addVm('db', { guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 1 * GI });
+    const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>);
+    const port = s.httpPort!;
+    expect(await waitFor(() => a.actual < 4 * GI && s.loop.cycles > 3, 5000)).to.equal(true);
+    expect(await waitFor(() => a.actual === GI + 64 * MI, 5000)).to.equal(true);
+    await new Promise((r) => setTimeout(r, 400));
+    const text = (await get(port, '/metrics')).text;
+    const vm = '{namespace="default",name="web"}';
+    expect(metricValue(text, `kubemom_vm_guest_memory_bytes${vm}`)).to.equal(4 * GI);
+    expect(metricValue(text, `kubemom_vm_guaranteed_memory_bytes${vm}`)).to.equal(GI);
+    // The agent clamps to its use plus margin (1 GiB + 64 MiB): the target metric shows what it applied.
+    expect(metricValue(text, `kubemom_vm_balloon_target_bytes${vm}`)).to.equal(GI + 64 * MI);
+    expect(metricValue(text, `kubemom_vm_balloon_actual_bytes${vm}`)).to.equal(GI + 64 * MI);
+    expect(metricValue(text, `kubemom_vm_reclaimed_bytes${vm}`)).to.equal(3 * GI - 64 * MI);
+    expect(metricValue(text, `kubemom_vm_guest_available_bytes${vm}`)).to.equal(64 * MI);
+    expect(metricValue(text, `kubemom_vm_clamps_total{namespace="default",name="web",clamp="CLAMP_GUEST_NEED"}`)).to.be.at.least(1);
+    expect(metricValue(text, `kubemom_vm_session_state{namespace="default",name="web",state="live"}`)).to.equal(1);
+    expect(metricValue(text, 'kubemom_shim_sidecars{state="live"}')).to.equal(2);
+    expect(metricValue(text, 'kubemom_host_memory_total_bytes')).to.be.greaterThan(GI);
+    expect(metricValue(text, 'kubemom_host_memory_source{source="proc"}')).to.equal(1);
+    expect(metricValue(text, 'kubemom_node_overcommit_ratio')).to.be.closeTo((6 * GI) / metricValue(text, 'kubemom_host_memory_total_bytes')!, 1e-9);
+    expect(metricValue(text, 'kubemom_host_eviction_hard_threshold_bytes')).to.equal(0);
+    expect(text).to.match(/^kubemom_shim_loop_duration_seconds_count\{trigger="period"\} [1-9]/m);
+    expect((await get(port, '/healthz')).status).to.equal(200);
+    expect((await get(port, '/readyz')).status).to.equal(200);
+    expect((await get(port, '/nope')).status).to.equal(404);
+    await a.stop();
+    expect(await waitFor(() => s.registry.all().length === 1, 3000)).to.equal(true);
+    const after = (await get(port, '/metrics')).text;
+    expect(after).to.not.include('name="web"');
+    expect(after).to.include('name="db"');
+  });
+
+  it('keeps going when a sidecar process dies (socket left behind), and takes it back when it restarts', async () => {
+    const podUid = randomUUID();
+    const config: SimulatedAgentOptions = {
+      socketPath: tree.socketPath(podUid),
+      namespace: 'prod',
+      name: 'dies',
+      uid: randomUUID(),
+      podUid,
+      guestMemoryBytes: 2 * GI,
+      guaranteedMemoryBytes: 512 * MI,
+      statsPeriodMs: 200,
+    };
+    const host = new AgentHostProcess();
+    await host.start([config]);
+    cleanups.push(() => host.stop());
+    const survivor = await tree.addVm('survivor');
+    const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>);
+    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 2, 5000)).to.equal(true);
+    await host.kill();
+    expect(existsSync(config.socketPath), 'a killed sidecar leaves its socket').to.equal(true);
+    const dead = s.registry.all().find((x) => x.found.podUid === podUid)!;
+    expect(await waitFor(() => dead.state === 'stale', 2000)).to.equal(true);
+    const cyclesBefore = s.loop.cycles;
+    const receivedBefore = survivor.received.length;
+    survivor.setUsedBytes(256 * MI);
+    expect(await waitFor(() => s.loop.cycles >= cyclesBefore + 3, 3000)).to.equal(true);
+    expect(s.lastCycle!.input.guests.map((g) => g.id)).to.deep.equal(['default/survivor']);
+    expect(survivor.received.length).to.be.greaterThan(receivedBefore);
+    // The sidecar restarts: it binds over the stale socket (new inode) and is taken back.
+    const again = new SimulatedAgent(config);
+    await again.start();
+    tree.agents.push(again);
+    expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid === podUid && x.state === 'live'), 5000)).to.equal(true);
+    expect(await waitFor(() => again.received.length > 0, 3000)).to.equal(true);
+  });
+
+  it('refuses a sidecar that lies about its pod and never sends it a target', async () => {
+    await tree.addVm('honest');
+    const liar = await tree.addVm('liar', { podUid: randomUUID() });
+    const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>);
+    expect(await waitFor(() => s.loop.cycles > 3 && s.registry.all().some((x) => x.state === 'refused'), 5000)).to.equal(true);
+    expect(liar.received).to.have.length(0);
+    expect(s.lastCycle!.input.guests.map((g) => g.id)).to.deep.equal(['default/honest']);
+    const text = (await get(s.httpPort!, '/metrics')).text;
+    expect(metricValue(text, 'kubemom_shim_sidecar_identity_mismatches_total')).to.equal(1);
+    expect(metricValue(text, 'kubemom_shim_sidecars{state="refused"}')).to.equal(1);
+  });
+
+  it('a policy that throws makes no decision, is counted, and the loop keeps running', async () => {
+    const agent = await tree.addVm('vm');
+    const s = await startShim(testThrowingPolicy as Policy<unknown>);
+    expect(await waitFor(() => s.loop.cycles > 3, 3000)).to.equal(true);
+    expect(agent.received).to.have.length(0);
+    const text = (await get(s.httpPort!, '/metrics')).text;
+    expect(metricValue(text, 'kubemom_shim_policy_errors_total')).to.be.at.least(3);
+    expect((await get(s.httpPort!, '/healthz')).status).to.equal(200);
+  });
+
+  it('applies the policy KSM settings to the real sysfs, only when changed, and restores them on stop', async () => {
+    const read = (f: string): number => Number(readFileSync(`/sys/kernel/mm/ksm/${f}`, 'utf8'));
+    const saved = { pages_to_scan: read('pages_to_scan'), sleep_millisecs: read('sleep_millisecs'), run: read('run') };
+    const want = saved.pages_to_scan + 7;
+    /** Test policy: asks KSM for pages_to_scan = found + 7, every cycle. */
+    const ksmTestPolicy: Policy<null> = {
+      name: 'test-ksm',
+      initialState: () => null,
+      evaluate: () => ({ decisions: { balloons: [], ksm: { pages_to_scan: want, sleep_millisecs: saved.sleep_millisecs } }, state: null }),
+    };
+    try {
+      const s = await startShim(ksmTestPolicy as Policy<unknown>, { ksmDir: '/sys/kernel/mm/ksm' });
+      expect(await waitFor(() => s.loop.cycles > 4, 3000)).to.equal(true);
+      expect(read('pages_to_scan')).to.equal(want);
+      const text = (await get(s.httpPort!, '/metrics')).text;
+      // Written once, though asked for every cycle; sleep_millisecs already had the value.
+      expect(metricValue(text, 'kubemom_ksm_writes_total{file="pages_to_scan"}')).to.equal(1);
+      expect(metricValue(text, 'kubemom_ksm_writes_total{file="sleep_millisecs"}')).to.equal(undefined);
+      expect(metricValue(text, 'kubemom_ksm_value{file="pages_to_scan"}')).to.equal(want);
+      await s.stop();
+      shim = undefined;
+      expect(read('pages_to_scan')).to.equal(saved.pages_to_scan);
+    } finally {
+      for (const [file, value] of Object.entries(saved)) if (read(file) !== value) writeFileSync(`/sys/kernel/mm/ksm/${file}`, String(value));
+    }
+  });
+
+  it('reads host memory from a real node-exporter, falls back to /proc when it is stopped, and returns to it', async function () {
+    this.timeout(30_000);
+    const exporter = new NodeExporterProcess(await freePort());
+    await exporter.start();
+    cleanups.push(() => exporter.stop());
+    await tree.addVm('vm');
+    const s = await startShim(new TestSqueezePolicy(0) as Policy<unknown>, { nodeExporterUrl: exporter.url, scrapeTimeoutMs: 1000 });
+    expect(await waitFor(() => s.host.source === 'node-exporter', 5000), 'uses node-exporter').to.equal(true);
+    const cycle = s.lastCycle!;
+    const host = cycle.input.host.history[cycle.input.host.history.length - 1]!;
+    const procTotal = Number(/MemTotal:\s+([0-9]+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+    expect(host.memTotalBytes).to.equal(procTotal);
+    // node-exporter's ksmd collector feeds the KSM values when sysfs is not given.
+    expect(cycle.input.host.ksm).to.have.property('pages_to_scan');
+    await exporter.stop();
+    expect(await waitFor(() => s.host.source === 'proc', 3000), 'falls back to /proc').to.equal(true);
+    const cyclesAtFallback = s.loop.cycles;
+    expect(await waitFor(() => s.loop.cycles > cyclesAtFallback + 3, 3000), 'loop keeps running').to.equal(true);
+    const text = (await get(s.httpPort!, '/metrics')).text;
+    expect(metricValue(text, 'kubemom_shim_node_exporter_up')).to.equal(0);
+    expect(metricValue(text, 'kubemom_shim_node_exporter_fallbacks_total{reason="unreachable"}')).to.be.at.least(1);
+    expect(metricValue(text, 'kubemom_host_memory_source{source="proc"}')).to.equal(1);
+    expect(s.host.fallbackReason).to.equal('node-exporter-unreachable');
+    await exporter.start();
+    expect(await waitFor(() => s.host.source === 'node-exporter', 5000), 'back to node-exporter').to.equal(true);
+  });
+});

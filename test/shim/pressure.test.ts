@@ -1,0 +1,108 @@
+/**
+ * Real memory pressure (a thrashing reader in a small memory cgroup) against the PSI
+ * trigger and the shim's loop.
+ */
+import { expect } from 'chai';
+import type { Policy } from '../../src/balloon/types.js';
+import { PsiTrigger, loadPsiAddon } from '../../src/shim/host/psi-trigger.js';
+import { Shim } from '../../src/shim/shim.js';
+import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
+import { MemoryPressure, someStallUs } from './pressure.js';
+import { TestSqueezePolicy } from './support.js';
+import type { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
+
+describe('memory pressure: PSI trigger and the loop', function () {
+  this.timeout(40_000);
+  let pressure: MemoryPressure;
+
+  before(() => {
+    pressure = new MemoryPressure();
+    pressure.prepare();
+  });
+  after(async () => {
+    await pressure.cleanup();
+  });
+  afterEach(async () => {
+    await pressure.stop();
+  });
+
+  it('the native addon arms a real kernel PSI trigger that fires on real pressure', async () => {
+    expect(loadPsiAddon()).to.not.be.instanceOf(Error);
+    // A 2 s window is accepted without CAP_SYS_RESOURCE; shorter ones need it.
+    const trigger = new PsiTrigger({ file: '/proc/pressure/memory', kind: 'some', stallUs: 20_000, windowUs: 2_000_000 });
+    expect(trigger.start()).to.equal('kernel');
+    const events: number[] = [];
+    trigger.on('pressure', (at: number) => events.push(at));
+    try {
+      pressure.start(4);
+      expect(await waitFor(() => events.length > 0, 6000)).to.equal(true);
+    } finally {
+      trigger.stop();
+    }
+  });
+
+  it('the polling fallback applies the same rule to the PSI file', async () => {
+    const trigger = new PsiTrigger({ file: '/proc/pressure/memory', kind: 'some', stallUs: 20_000, windowUs: 1_000_000, forcePolling: true });
+    expect(trigger.start()).to.equal('polling');
+    expect(trigger.fallbackReason).to.equal('polling forced');
+    const events: number[] = [];
+    trigger.on('pressure', (at: number) => events.push(at));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const quiet = events.length;
+      const started = Date.now();
+      const stallBefore = someStallUs();
+      pressure.start(3);
+      expect(await waitFor(() => events.length > quiet, 3000)).to.equal(true);
+      const firstAt = events[quiet]!;
+      expect(someStallUs() - stallBefore).to.be.at.least(20_000);
+      console.log(`      polling trigger fired ${firstAt - started} ms after the pressure started`);
+    } finally {
+      trigger.stop();
+    }
+  });
+
+  it('pressure wakes the loop at once, squeezes the guests, and gives memory back when it ends', async () => {
+    const tree = new KubeletTree();
+    const vms: SimulatedAgent[] = [];
+    for (let i = 0; i < 20; i++) vms.push(await tree.addVm(`vm-${i}`, { guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 768 * MI, balloonRateBytesPerSecond: 8 * GI }));
+    const shim = new Shim(
+      {
+        kubeletRoot: tree.root,
+        meminfoFile: '/proc/meminfo',
+        psiFile: '/proc/pressure/memory',
+        vmstatFile: '/proc/vmstat',
+        procRoot: '/proc',
+        // A long period: any reaction within it comes from the pressure event.
+        periodMs: 4000,
+        psiTrigger: { kind: 'some', stallUs: 20_000, windowUs: 1_000_000 },
+      },
+      new TestSqueezePolicy(0) as Policy<unknown>,
+    );
+    try {
+      await shim.start();
+      expect(await waitFor(() => shim.registry.all().filter((s) => s.state === 'live').length === 20, 5000)).to.equal(true);
+      await shim.loop.runOnce();
+      let pressureCount = 0;
+      shim.psi!.on('pressure', () => pressureCount++);
+      const pressureCycles = (): number => pressureCount;
+      const before = pressureCycles();
+      console.log(`      PSI trigger mode: ${shim.psi!.mode}${shim.psi!.fallbackReason ? ` (${shim.psi!.fallbackReason})` : ''}`);
+      pressure.start(3);
+      expect(await waitFor(() => pressureCycles() > before, 3000), 'a pressure cycle ran').to.equal(true);
+      expect(await waitFor(() => vms.every((v) => v.received.some((r) => r.reason === 'test-host-pressure')), 1000), 'every VM squeezed').to.equal(true);
+      const latency = await shim.metrics.pressureToLastSend.get();
+      const sum = latency.values.find((v) => v.metricName === 'kubemom_shim_pressure_to_last_set_target_seconds_sum')!.value;
+      const count = latency.values.find((v) => v.metricName === 'kubemom_shim_pressure_to_last_set_target_seconds_count')!.value;
+      console.log(`      pressure event to last SetTarget sent: mean ${((sum / count) * 1000).toFixed(2)} ms over ${count} events, 20 VMs`);
+      expect(sum / count).to.be.lessThan(0.1);
+      expect(await waitFor(() => vms.every((v) => v.actual === 768 * MI), 3000), 'balloons inflated').to.equal(true);
+      await pressure.finished();
+      // No more stall: the next cycles give the memory back.
+      expect(await waitFor(() => vms.every((v) => v.actual === 2 * GI), 12_000), 'memory given back').to.equal(true);
+    } finally {
+      await shim.stop();
+      await tree.close();
+    }
+  });
+});

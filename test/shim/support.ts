@@ -1,0 +1,158 @@
+/** Test support for the shim: a real node-exporter, agent host processes, test policies. */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import type { AgentHostReport } from '../../src/testbed/simulated-agent-host.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** A real prometheus-node-exporter on loopback, with the ksmd collector. */
+export class NodeExporterProcess {
+  private child: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/metrics`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('prometheus-node-exporter', [`--web.listen-address=127.0.0.1:${this.port}`, '--collector.ksmd', '--no-collector.systemd'], {
+      stdio: 'ignore',
+    });
+    const end = Date.now() + 10_000;
+    while (Date.now() < end) {
+      try {
+        const res = await fetch(this.url, { signal: AbortSignal.timeout(1000) });
+        await res.text();
+        if (res.ok) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('node-exporter did not start within 10 s');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+}
+
+/** SimulatedAgents in a child process (killable for real). */
+export class AgentHostProcess {
+  private child: ChildProcess | undefined;
+
+  async start(configs: SimulatedAgentOptions[]): Promise<void> {
+    const file = path.join(os.tmpdir(), `kubemom-agents-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(configs));
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'testbed', 'simulated-agent-host.js');
+    const child = fork(script, [file], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, KUBEMOM_LOG_LEVEL: 'warn' } });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`agent host exited ${code}`)));
+    });
+  }
+
+  async received(): Promise<AgentHostReport> {
+    const child = this.child!;
+    return new Promise((resolve) => {
+      child.once('message', (m) => resolve(m as AgentHostReport));
+      child.send({ cmd: 'received' });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** SIGKILL: the agents die mid-stream and leave their sockets behind. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+      child.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      child.send({ cmd: 'stop' });
+    });
+  }
+}
+
+/**
+ * Test policy (not a product policy): squeezes every guest to its guaranteed
+ * memory while the host is "under pressure", else gives it all its memory back.
+ * Pressure is: memory stall time grew since the previous host sample, or
+ * MemAvailable under `availableBelowBytes`.
+ */
+export class TestSqueezePolicy implements Policy<null> {
+  readonly name = 'test-squeeze';
+  evaluations = 0;
+  constructor(public availableBelowBytes = 0) {}
+
+  initialState(): null {
+    return null;
+  }
+
+  evaluate(input: PolicyInput): { decisions: { balloons: Array<{ guestId: string; targetBytes: number; reason: string }>; ksm: Record<string, never> }; state: null } {
+    this.evaluations++;
+    const history = input.host.history;
+    const now = history[history.length - 1]!;
+    const before = history[history.length - 2];
+    const stalled = before?.psi && now.psi ? now.psi.someTotalUs > before.psi.someTotalUs : false;
+    const pressure = stalled || now.memAvailableBytes < this.availableBelowBytes;
+    return {
+      decisions: {
+        balloons: input.guests.map((g) => ({
+          guestId: g.id,
+          targetBytes: pressure ? g.guaranteedMemoryBytes : g.guestMemoryBytes,
+          reason: pressure ? 'test-host-pressure' : 'test-grow',
+        })),
+        ksm: {},
+      },
+      state: null,
+    };
+  }
+}
+
+/** Test policy that always throws. */
+export const testThrowingPolicy: Policy<null> = {
+  name: 'test-throws',
+  initialState: () => null,
+  evaluate: () => {
+    throw new Error('test policy failure');
+  },
+};
