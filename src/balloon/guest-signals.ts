@@ -10,6 +10,11 @@ export interface GuestSignals {
   majorFaultRate?: number;
   /** When the guest last showed distress within the kept history, ms. */
   lastDistressMs?: number;
+  /**
+   * How fast the guest's used memory (balloon - available) grew over its last reports,
+   * bytes per second (negative when it shrinks); undefined with fewer than two reports.
+   */
+  usedGrowthRate?: number;
 }
 
 function rate(a: GuestSample, b: GuestSample, f: (s: GuestSample) => number | undefined): number | undefined {
@@ -51,6 +56,16 @@ export function guestSignals(guest: GuestState, t: DistressThresholds): GuestSig
     if (s !== undefined) out.swapInRate = s;
     if (f !== undefined) out.majorFaultRate = f;
   }
+  // Used memory's trend over up to the last three reports (a booting guest climbs fast).
+  const used = (x: GuestSample): number | undefined => {
+    const size = x.balloonActualBytes ?? x.totalBytes;
+    const a = x.availableBytes ?? x.freeBytes;
+    return size === undefined || a === undefined ? undefined : size - a;
+  };
+  const from = h[Math.max(0, h.length - 3)]!;
+  const u0 = used(from);
+  const u1 = used(last);
+  if (from !== last && u0 !== undefined && u1 !== undefined && last.atMs > from.atMs) out.usedGrowthRate = (u1 - u0) / ((last.atMs - from.atMs) / 1000);
   for (let i = h.length - 1; i >= 0; i--) {
     const b = h[i]!;
     const a = h[i - 1] ?? b;

@@ -210,8 +210,11 @@ export class SimulatedGuest {
     if (this.history.length > keep) this.history.splice(0, this.history.length - keep);
   }
 
-  /** The guest as the policy sees it. */
-  state(policyName: string): GuestState {
+  /**
+   * The guest as the policy sees it. `epochMs` is added to simulation times so the
+   * phase start is in the same clock as the reports and the policy's `nowMs`.
+   */
+  state(policyName: string, epochMs = 0): GuestState {
     const c = this.config;
     const state: GuestState = {
       id: this.id,
@@ -224,7 +227,7 @@ export class SimulatedGuest {
       priority: c.priority,
       policy: policyName,
       phase: this.phase,
-      phaseSinceMs: this.phaseSinceMs,
+      phaseSinceMs: epochMs + this.phaseSinceMs,
       history: this.history.slice(),
     };
     if (this.phase === 'running') state.balloonActualBytes = Math.round(this.balloon.actualBytes);

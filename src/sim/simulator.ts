@@ -218,7 +218,7 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
       const input: PolicyInput = {
         nowMs: SIM_EPOCH_MS + t,
         host: { history: hostHistory.slice(), cpuCount: node.cpuCount, evictionHardBytes: node.evictionHardBytes },
-        guests: guests.filter((g) => g.alive).map((g) => g.state(sp.name)),
+        guests: guests.filter((g) => g.alive).map((g) => g.state(sp.name, SIM_EPOCH_MS)),
       };
       const out = sp.policy.evaluate(input, policyState);
       policyState = out.state;
