@@ -52,7 +52,7 @@ export const DEFAULT_PARAMETERS = {
    * Under critical pressure a guest still in its start grace gives memory it does not
    * use, keeping used memory plus this fraction of its memory (its need still grows).
    */
-  startGraceFreePercent: 0.1,
+  startGraceFreePercent: 0.05,
   /**
    * A donor also keeps what its used memory will grow by at its recent rate over this
    * long (ms; a guest in its start grace over startGraceGrowthMs): a guest that boots or
@@ -112,6 +112,10 @@ interface GuestPlan {
    * raises MemAvailable.
    */
   freeSpare: number;
+  /** Memory it will be short of within the growth horizon at its recent growth, bytes (0: none). */
+  shortfall: number;
+  /** Its free memory is being filled with page cache (free falls, used does not grow). */
+  filling: boolean;
   distressed: boolean;
   gate: ReturnType<typeof lifecycleGate>;
   target?: number;
@@ -228,7 +232,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     const freeFraction = graceDonor ? p.startGraceFreePercent : mode === 'critical' ? p.guestFreePercentCritical : p.guestFreePercent;
     let spare = 0;
     if (sig.availableBytes !== undefined) {
-      const used = actual - sig.availableBytes;
+      const used = sig.usedBytes ?? actual - sig.availableBytes;
       const keepFree = graceDonor ? freeFraction * guest.guestMemoryBytes : freeFraction * cur;
       const growth = Math.max(0, sig.usedGrowthRate ?? 0) * ((graceDonor ? p.startGraceGrowthMs : p.growthHorizonMs) / 1000);
       const floor = Math.max(guest.guaranteedMemoryBytes, used + Math.max(guest.marginBytes, keepFree) + growth);
@@ -237,7 +241,14 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     const free = guest.history[guest.history.length - 1]?.freeBytes;
     const freeSpare = Math.min(spare, Math.max(0, (free ?? 0) - (actual - cur)));
     if (gate !== 'hold') inFlightRelief += Math.max(0, actual - cur - (free ?? 0));
-    plans.push({ guest, cur, spare, freeSpare, distressed, gate });
+    const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
+    // A guest whose used memory climbs toward its balloon gets memory before it swaps.
+    let shortfall = 0;
+    if (sig.usedBytes !== undefined && (sig.usedGrowthRate ?? 0) > 0) {
+      const projected = sig.usedBytes + sig.usedGrowthRate! * (p.growthHorizonMs / 1000) + Math.max(guest.marginBytes, p.guestFreePercentCritical * cur);
+      shortfall = Math.max(0, Math.min(guest.guestMemoryBytes, projected) - cur);
+    }
+    plans.push({ guest, cur, spare, freeSpare, shortfall, filling, distressed, gate });
   }
 
   // Host memory we may still hand out this cycle: moves under way counted, the trend's fall not.
@@ -256,6 +267,18 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       }
     }
   }
+  // 1b. Guests that climb toward their balloon get what they will need over the growth
+  // horizon, before they swap, from the same budget (priority first).
+  for (const g of [...plans].filter((x) => !x.distressed && x.shortfall > 0).sort((a, b) => b.guest.priority - a.guest.priority)) {
+    if (g.gate === 'hold' || g.target !== undefined) continue;
+    const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
+    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, g.shortfall, giveBudget(floorLine));
+    if (give >= p.minChangeBytes) {
+      g.target = g.cur + give;
+      g.reason = 'guest-growth';
+      budget -= give;
+    }
+  }
   // 2. Reclaim the deficit: what takes the node (moves under way counted, and what step 1
   // gave away) back to two bands above the reserve, shared by spare memory and priority.
   if (p.balloonEnabled && (mode === 'reclaim' || mode === 'critical' || budget < reserve + band)) {
@@ -270,9 +293,11 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     const reliefs = shareByWeight(Math.max(0, need), donors.map((g) => ({ weight: reliefCap(g) * priorityFactor(g.guest.priority), cap: reliefCap(g) })));
     donors.forEach((g, i) => {
       const relief = reliefs[i]!;
-      // Under critical pressure every donor also gives its free memory: it stops guests
-      // from touching what the node no longer has (a fill the node cannot follow).
-      const take = relief > 0 || mode === 'critical' ? Math.min(stepCap(g), g.freeSpare + relief) : 0;
+      // A donor filling its free memory with page cache, or any donor under critical
+      // pressure, also gives its free memory above its floor: it costs the guest nothing
+      // now and stops it from touching what the node is short of (a fill the node cannot
+      // follow). A guest that only sits on free memory keeps it (its next burst needs it).
+      const take = relief > 0 || g.filling || mode === 'critical' ? Math.min(stepCap(g), g.freeSpare + relief) : 0;
       if (take >= p.minChangeBytes) {
         g.target = g.cur - take;
         g.reason = mode === 'critical' ? 'host-critical' : 'host-pressure';
