@@ -55,11 +55,10 @@ export const DEFAULT_PARAMETERS = {
   startGraceFreePercent: 0.05,
   /**
    * A donor also keeps what its used memory will grow by at its recent rate over this
-   * long (ms; a guest in its start grace over startGraceGrowthMs): a guest that boots or
-   * loads is not squeezed into swap by a reclaim its next reports would undo.
+   * long (ms; about two stats reports, after which the next report re-measures it), and
+   * a guest whose used memory would outgrow its balloon within it gets memory first.
    */
   growthHorizonMs: 10_000,
-  startGraceGrowthMs: 30_000,
   /**
    * MemAvailable's trend: when it falls so fast that it would cross a watermark within
    * this long (ms, about one loop period), the policy acts as if it already had.
@@ -234,7 +233,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     if (sig.availableBytes !== undefined) {
       const used = sig.usedBytes ?? actual - sig.availableBytes;
       const keepFree = graceDonor ? freeFraction * guest.guestMemoryBytes : freeFraction * cur;
-      const growth = Math.max(0, sig.usedGrowthRate ?? 0) * ((graceDonor ? p.startGraceGrowthMs : p.growthHorizonMs) / 1000);
+      const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
       const floor = Math.max(guest.guaranteedMemoryBytes, used + Math.max(guest.marginBytes, keepFree) + growth);
       spare = Math.max(0, cur - floor);
     }
