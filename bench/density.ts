@@ -9,7 +9,8 @@
  * - reaction: at the scenario's own load, seconds from node pressure (available memory
  *   under the reserve) until the node is back above the reserve; the worst episode.
  * - harm: at the scenario's own load, guest swap-in and time ballooned under need.
- * - floor bound: the density no policy can pass, where every guest holds only its floor
+ * - floor bound: the density no policy passes without pushing guests into swap, where
+ *   every guest holds only its floor
  *   (guaranteed memory, need + margin, or what it touches if less), and how long those
  *   floors alone keep the node under its reserve at the scenario's own load.
  *
@@ -154,8 +155,9 @@ function main(): void {
       if (!json) process.stderr.write(`.`);
     }
     const load = simulate({ ...s, durationMs: s.tickMs }, resolveSimPolicy('static'), { timeline: false });
-    const boundGuests = floorBoundGuests(s, Math.max(8 * guestCount(s), 64));
-    const bound = { guests: boundGuests, density: overcommitAt(s, boundGuests), loadUnderReserveLongestSeconds: floorBound(s).longestUnderReserveSeconds };
+    const seeded = seed === undefined ? s : { ...s, seed };
+    const boundGuests = floorBoundGuests(seeded, Math.max(8 * guestCount(s), 64));
+    const bound = { guests: boundGuests, density: overcommitAt(s, boundGuests), loadUnderReserveLongestSeconds: floorBound(seeded).longestUnderReserveSeconds };
     report.push({ scenario: s.name, nodeGiB: s.node.memoryBytes / 2 ** 30, loadGuests: guestCount(s), loadOvercommit: load.overcommit, bound, policies: figures });
   }
   if (!json) process.stderr.write('\n');

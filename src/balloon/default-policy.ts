@@ -267,11 +267,13 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     }
   }
   // 1b. Guests that climb toward their balloon get what they will need over the growth
-  // horizon, before they swap, from the same budget (priority first).
+  // horizon, before they swap (priority first), from the same budget; under critical
+  // pressure only from above the reserve: an anticipated need does not deepen a crisis
+  // (a guest that swaps does get memory, step 1).
   for (const g of [...plans].filter((x) => !x.distressed && x.shortfall > 0).sort((a, b) => b.guest.priority - a.guest.priority)) {
     if (g.gate === 'hold' || g.target !== undefined) continue;
     const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, g.shortfall, giveBudget(floorLine));
+    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, g.shortfall, giveBudget(mode === 'critical' ? reserve : floorLine));
     if (give >= p.minChangeBytes) {
       g.target = g.cur + give;
       g.reason = 'guest-growth';

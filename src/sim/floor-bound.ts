@@ -1,10 +1,11 @@
 /**
- * What no policy can beat: the node's use if every guest held only its floor, the
- * least memory a policy may leave it. A policy never balloons a guest under its
- * guaranteed memory, and the agent's guard never under its need plus its margin;
- * a guest that touches less than that (need + page cache) holds only what it touches.
- * The density benchmark uses it to tell a policy's shortfall from a scenario whose
- * own need leaves no room.
+ * What no policy can beat without pushing guests into swap: the node's use if every
+ * guest held only its floor, the least memory a policy may leave it. A policy never
+ * balloons a guest under its guaranteed memory, and the agent's guard never under its
+ * reported need plus its margin; a guest that touches less than that (need + page
+ * cache) holds only what it touches. Only a guest whose need outgrows its balloon
+ * between reports (it swaps) holds less. The density benchmark uses it to tell a
+ * policy's shortfall from a scenario whose own need leaves no room.
  */
 import { expandGuests, type Scenario } from './scenario.js';
 import { warmedNeed } from './simulated-guest.js';
