@@ -9,6 +9,10 @@
  * - reaction: at the scenario's own load, seconds from node pressure (available memory
  *   under the reserve) until the node is back above the reserve; the worst episode.
  * - harm: at the scenario's own load, guest swap-in and time ballooned under need.
+ * - floor bound: the density no policy passes without pushing guests into swap, where
+ *   every guest holds only its floor
+ *   (guaranteed memory, need + margin, or what it touches if less), and how long those
+ *   floors alone keep the node under its reserve at the scenario's own load.
  *
  * Usage: node dist/bench/density.js [--json] [--seed N] [--policy P ...] [scenario.yaml ...]
  */
@@ -18,6 +22,7 @@ import { packageRoot } from '../src/common/paths.js';
 import { resolveSimPolicy, simPolicyNames } from '../src/sim/policies.js';
 import { guestCount, parseScenario, type Scenario } from '../src/sim/scenario.js';
 import { simulate, type SimResult } from '../src/sim/simulator.js';
+import { floorBound, floorBoundGuests } from '../src/sim/floor-bound.js';
 
 const MiB = 2 ** 20;
 const PREFERRED = ['static', 'mom', 'autoballoon', 'default'];
@@ -123,7 +128,7 @@ function main(): void {
   const missing = PREFERRED.filter((p) => !known.includes(p));
   const scenarioFiles = files.length ? files : readdirSync(path.join(packageRoot, 'scenarios')).filter((f) => f.endsWith('.yaml')).sort().map((f) => path.join(packageRoot, 'scenarios', f));
 
-  const report: { scenario: string; nodeGiB: number; loadGuests: number; loadOvercommit: number; policies: PolicyFigures[] }[] = [];
+  const report: { scenario: string; nodeGiB: number; loadGuests: number; loadOvercommit: number; bound: { guests: number; density: number; loadUnderReserveLongestSeconds: number }; policies: PolicyFigures[] }[] = [];
   for (const file of scenarioFiles) {
     const s = parseScenario(readFileSync(file, 'utf8'), file);
     const figures: PolicyFigures[] = [];
@@ -150,7 +155,10 @@ function main(): void {
       if (!json) process.stderr.write(`.`);
     }
     const load = simulate({ ...s, durationMs: s.tickMs }, resolveSimPolicy('static'), { timeline: false });
-    report.push({ scenario: s.name, nodeGiB: s.node.memoryBytes / 2 ** 30, loadGuests: guestCount(s), loadOvercommit: load.overcommit, policies: figures });
+    const seeded = seed === undefined ? s : { ...s, seed };
+    const boundGuests = floorBoundGuests(seeded, Math.max(8 * guestCount(s), 64));
+    const bound = { guests: boundGuests, density: overcommitAt(s, boundGuests), loadUnderReserveLongestSeconds: floorBound(seeded).longestUnderReserveSeconds };
+    report.push({ scenario: s.name, nodeGiB: s.node.memoryBytes / 2 ** 30, loadGuests: guestCount(s), loadOvercommit: load.overcommit, bound, policies: figures });
   }
   if (!json) process.stderr.write('\n');
   if (json) {
@@ -179,7 +187,8 @@ function main(): void {
         String(p.atLoad.autodeflates),
       ]);
     }
-    process.stdout.write(`${table(rows)}\n\n`);
+    const under = sc.bound.loadUnderReserveLongestSeconds;
+    process.stdout.write(`${table(rows)}\nfloor bound: ${sc.bound.density.toFixed(2)}x (${sc.bound.guests} guests)${under > 0 ? `; at its own load the floors alone keep the node under its reserve for up to ${under.toFixed(0)} s` : ''}\n\n`);
   }
   const def = chosen.includes('default');
   if (def) {
@@ -192,7 +201,14 @@ function main(): void {
       const dens15 = st ? d.density >= 1.5 * st.density : undefined;
       const beatsMom = mo ? d.density > mo.density : undefined;
       const fast = d.atLoad.episodes === 0 || (d.atLoad.reactionWorstSeconds <= 2 && d.atLoad.reactionUnresolved === 0);
-      process.stdout.write(`  ${sc.scenario}: density >= 1.5x static: ${dens15 ? 'yes' : 'NO'}; density > mom: ${beatsMom ? 'yes' : 'NO'}; reacts within 2 s: ${fast ? 'yes' : 'NO'}${mo && mo.atLoad.episodes ? ` (mom ${mo.atLoad.reactionWorstSeconds.toFixed(1)} s)` : ''}\n`);
+      // Why a goal is out of reach when no policy could meet it on this scenario.
+      const b = sc.bound;
+      const beyond = (goal: number) => (goal > b.density + 1e-9 ? ` (needs ${goal.toFixed(2)}x, over the floor bound ${b.density.toFixed(2)}x)` : '');
+      const slow = !fast && b.loadUnderReserveLongestSeconds > 2 ? ` (the floors alone stay under the reserve for ${b.loadUnderReserveLongestSeconds.toFixed(0)} s)` : '';
+      process.stdout.write(
+        `  ${sc.scenario}: density >= 1.5x static: ${dens15 ? 'yes' : `NO${st ? beyond(1.5 * st.density) : ''}`}; density > mom: ${beatsMom ? 'yes' : `NO${mo && mo.density >= b.density - 1e-9 ? ` (mom is at the floor bound ${b.density.toFixed(2)}x)` : ''}`}; ` +
+          `reacts within 2 s: ${fast ? 'yes' : `NO${slow}`}${mo && mo.atLoad.episodes ? ` (mom ${mo.atLoad.reactionWorstSeconds.toFixed(1)} s)` : ''}\n`,
+      );
     }
   }
 }

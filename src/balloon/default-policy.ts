@@ -6,17 +6,22 @@
  *   and priority (lower priority gives first, like Proxmox's shares);
  * - never reclaims from a guest that swaps, faults or runs out of memory, and gives
  *   back to such a guest first;
- * - takes large steps under critical pressure, and holds inside a hysteresis band
- *   when calm (grows guests back only well above the reserve);
+ * - acts before the node reaches its reserve: reclaim starts a band above it and
+ *   aims two bands above it, sized to the deficit (less what is already on its way),
+ *   so one cycle closes the gap; under the reserve (critical) guests keep less free
+ *   memory and even a guest in its start grace gives its unused memory;
+ * - holds inside a hysteresis band when calm (grows guests back only well above the
+ *   reserve);
  * - runs KSM only when it pays (pressure and sharing potential), within a CPU budget,
  *   through the kernel's KSM advisor when present;
- * - follows the VM lifecycle (no inflation while starting, hold while migrating).
+ * - follows the VM lifecycle (no inflation while starting, hold while migrating; in
+ *   the start grace only under critical node pressure, and never below a generous floor).
  */
 import { InputError } from '../common/errors.js';
-import { guardTarget, lifecycleGate } from './lifecycle.js';
+import { guardTarget, inStartGrace, lifecycleGate } from './lifecycle.js';
 import { guestSignals } from './guest-signals.js';
 import { ksmWrites } from './mom-ksm.js';
-import type { BalloonDecision, GuestState, KsmControl, Policy, PolicyDecisions, PolicyInput } from './types.js';
+import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from './types.js';
 
 const MiB = 2 ** 20;
 
@@ -28,13 +33,37 @@ export const DEFAULT_PARAMETERS = {
   reservePercent: 0.05,
   /** ... and this many bytes. */
   reserveMinBytes: 512 * MiB,
-  /** Hysteresis band as a fraction of MemTotal: reclaim to reserve + band, grow back above reserve + 2 bands. */
+  /**
+   * Hysteresis band as a fraction of MemTotal. Reclaim starts under reserve + band and
+   * goes on until reserve + 2 bands; guests grow back above reserve + 3 bands, down to
+   * reserve + 2.5 bands. Under the reserve the node is critical.
+   */
   bandPercent: 0.03,
   /** Free memory a guest keeps (fraction of its balloon), normally and under critical pressure. */
   guestFreePercent: 0.1,
   guestFreePercentCritical: 0.04,
-  /** Largest reclaim per guest per 10 s outside critical pressure, fraction of its memory. */
-  reclaimStepPercent: 0.1,
+  /**
+   * Largest reclaim per guest per cycle outside critical pressure, fraction of its
+   * memory (under the reserve a guest gives its whole share at once). The amount is
+   * sized to the node's deficit; this only spreads a large one over a few cycles.
+   */
+  reclaimStepPercent: 0.25,
+  /**
+   * Under critical pressure a guest still in its start grace gives memory it does not
+   * use, keeping used memory plus this fraction of its memory (its need still grows).
+   */
+  startGraceFreePercent: 0.05,
+  /**
+   * A donor also keeps what its used memory will grow by at its recent rate over this
+   * long (ms; about two stats reports, after which the next report re-measures it), and
+   * a guest whose used memory would outgrow its balloon within it gets memory first.
+   */
+  growthHorizonMs: 10_000,
+  /**
+   * MemAvailable's trend: when it falls so fast that it would cross a watermark within
+   * this long (ms, about one loop period), the policy acts as if it already had.
+   */
+  trendHorizonMs: 5_000,
   /** Largest give-back per guest per cycle, fraction of its memory (at least growStepMinBytes). */
   growStepPercent: 0.25,
   growStepMinBytes: 256 * MiB,
@@ -74,6 +103,18 @@ interface GuestPlan {
   guest: GuestState;
   cur: number;
   spare: number;
+  /**
+   * The part of `spare` that is free memory in the guest (MemFree above the floor, less
+   * what a move under way already takes). A balloon takes free pages first, and with
+   * free page reporting those are not resident on the host: taking them caps how much
+   * more the guest can touch, but gives the node nothing now. Only the rest (page cache)
+   * raises MemAvailable.
+   */
+  freeSpare: number;
+  /** Memory it will be short of within the growth horizon at its recent growth, bytes (0: none). */
+  shortfall: number;
+  /** Its free memory is being filled with page cache (free falls, used does not grow). */
+  filling: boolean;
   distressed: boolean;
   gate: ReturnType<typeof lifecycleGate>;
   target?: number;
@@ -104,6 +145,22 @@ export function shareByWeight(need: number, items: Array<{ weight: number; cap: 
   return out;
 }
 
+/**
+ * MemAvailable's rate of change, bytes per ms, from the latest host sample and the
+ * oldest one of the last 10 s at least 1 s before it; 0 without such a sample.
+ */
+export function availableTrend(history: readonly HostSample[]): number {
+  const last = history[history.length - 1];
+  if (!last) return 0;
+  let from: HostSample | undefined;
+  for (let i = history.length - 2; i >= 0; i--) {
+    const x = history[i]!;
+    if (last.atMs - x.atMs > 10_000) break;
+    if (last.atMs - x.atMs >= 1_000) from = x;
+  }
+  return from ? (last.memAvailableBytes - from.memAvailableBytes) / (last.atMs - from.atMs) : 0;
+}
+
 /** Priority 0 gives 4x its share, 50 gives 1x, 100 gives a quarter. */
 function priorityFactor(priority: number): number {
   return 2 ** ((50 - Math.min(100, Math.max(0, priority))) / 25);
@@ -124,30 +181,36 @@ function resolve(params: Record<string, boolean | number>): DefaultParameters {
 export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p: DefaultParameters): { decisions: PolicyDecisions; state: DefaultPolicyState } {
   const h = input.host.history[input.host.history.length - 1];
   if (!h) return { decisions: { balloons: [], ksm: {}, notRun: 'host monitor is not ready (no sample)' }, state };
-  const elapsedMs = state.lastNowMs === undefined ? 10_000 : Math.max(0, input.nowMs - state.lastNowMs);
   const avail = h.memAvailableBytes;
   const hard = input.host.evictionHardBytes;
   const threshold = Math.max(hard, input.host.evictionSoftBytes ?? 0);
   const reserve = threshold + Math.max(p.reserveMinBytes, p.reservePercent * h.memTotalBytes);
   const band = p.bandPercent * h.memTotalBytes;
-  const criticalLine = hard + (reserve - hard) / 2;
+  // Nothing is given back, not even to a guest in distress, under this line.
+  const floorLine = hard + (reserve - hard) / 2;
   const psiSome = h.psi?.someAvg10 ?? 0;
   const psiFull = h.psi?.fullAvg10 ?? 0;
+  const reclaiming = state.mode === 'reclaim' || state.mode === 'critical';
+  // Where MemAvailable will be in about one loop period at its recent rate of fall.
+  const seen = Math.min(avail, avail + availableTrend(input.host.history) * p.trendHorizonMs);
   let mode: HostMode;
-  if (avail < criticalLine || psiFull >= p.psiFullCritical) mode = 'critical';
-  else if (avail < reserve || psiSome >= p.psiSomePressure) mode = 'reclaim';
-  // Hysteresis: once reclaiming, go on until a band above the reserve; grow only above two bands.
-  else if ((state.mode === 'reclaim' || state.mode === 'critical') && avail < reserve + band) mode = 'reclaim';
-  else if (avail > reserve + 2 * band && psiSome < p.psiSomePressure / 2) mode = 'calm';
+  // Under the reserve is critical: the kubelet's threshold is near, act at full speed.
+  if (seen < reserve || psiFull >= p.psiFullCritical) mode = 'critical';
+  // Reclaim starts a band above the reserve, so a rising need is met before the reserve.
+  else if (seen < reserve + band || psiSome >= p.psiSomePressure) mode = 'reclaim';
+  // Hysteresis: once reclaiming, go on until two bands above the reserve; grow only above three.
+  else if (reclaiming && seen < reserve + 2 * band) mode = 'reclaim';
+  else if (seen > reserve + 3 * band && psiSome < p.psiSomePressure / 2) mode = 'calm';
   else mode = 'hold';
 
   const distressUntil: Record<string, number> = {};
   const lifecycle = { startGraceMs: p.startGraceMs, holdDuringMigration: p.holdDuringMigration };
   const plans: GuestPlan[] = [];
   const skipped: Array<{ guestId: string; reason: string }> = [];
+  let inFlightRelief = 0; // page cache balloons are still taking toward targets already sent, bytes
   for (const guest of input.guests) {
-    const cur = guest.balloonActualBytes;
-    if (cur === undefined) {
+    const actual = guest.balloonActualBytes;
+    if (actual === undefined) {
       skipped.push({ guestId: guest.id, reason: 'no balloon data' });
       continue;
     }
@@ -156,23 +219,45 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     if (sig.lastDistressMs !== undefined) until = Math.max(until, sig.lastDistressMs + p.distressCooldownMs);
     if (until > input.nowMs) distressUntil[guest.id] = until;
     const distressed = until > input.nowMs;
-    const freeFraction = mode === 'critical' ? p.guestFreePercentCritical : p.guestFreePercent;
+    let gate = lifecycleGate(guest, input.nowMs, lifecycle);
+    // Under critical pressure a guest in its start grace gives what it does not use
+    // (an eviction or host OOM would stop a whole VM), keeping a generous share free.
+    // Only with a trend to go by (three reports): a guest that just booted may climb fast.
+    const graceDonor = gate === 'no-inflate' && mode === 'critical' && guest.history.length >= 3 && inStartGrace(guest, input.nowMs, lifecycle);
+    if (graceDonor) gate = 'free';
+    // A target already sent and not yet reached: reclaim from there (what it takes beyond
+    // the guest's free memory is counted as relief on its way, below).
+    const cur = guest.targetBytes !== undefined && guest.targetBytes < actual ? guest.targetBytes : actual;
+    const freeFraction = graceDonor ? p.startGraceFreePercent : mode === 'critical' ? p.guestFreePercentCritical : p.guestFreePercent;
     let spare = 0;
     if (sig.availableBytes !== undefined) {
-      const used = cur - sig.availableBytes;
-      const floor = Math.max(guest.guaranteedMemoryBytes, used + Math.max(guest.marginBytes, freeFraction * cur));
+      const used = sig.usedBytes ?? actual - sig.availableBytes;
+      const keepFree = graceDonor ? freeFraction * guest.guestMemoryBytes : freeFraction * cur;
+      const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
+      const floor = Math.max(guest.guaranteedMemoryBytes, used + Math.max(guest.marginBytes, keepFree) + growth);
       spare = Math.max(0, cur - floor);
     }
-    plans.push({ guest, cur, spare, distressed, gate: lifecycleGate(guest, input.nowMs, lifecycle) });
+    const free = guest.history[guest.history.length - 1]?.freeBytes;
+    const freeSpare = Math.min(spare, Math.max(0, (free ?? 0) - (actual - cur)));
+    if (gate !== 'hold') inFlightRelief += Math.max(0, actual - cur - (free ?? 0));
+    const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
+    // A guest whose used memory climbs toward its balloon gets memory before it swaps.
+    let shortfall = 0;
+    if (sig.usedBytes !== undefined && (sig.usedGrowthRate ?? 0) > 0) {
+      const projected = sig.usedBytes + sig.usedGrowthRate! * (p.growthHorizonMs / 1000) + Math.max(guest.marginBytes, p.guestFreePercentCritical * cur);
+      shortfall = Math.max(0, Math.min(guest.guestMemoryBytes, projected) - cur);
+    }
+    plans.push({ guest, cur, spare, freeSpare, shortfall, filling, distressed, gate });
   }
 
-  let budget = avail; // host memory we may still hand out this cycle, bytes above zero
-  // 1. Guests in distress get memory back first, from anything above the critical line.
+  // Host memory we may still hand out this cycle: moves under way counted, the trend's fall not.
+  let budget = seen + inFlightRelief;
+  // 1. Guests in distress get memory back first, from anything above the floor line.
   const giveBudget = (line: number): number => Math.max(0, budget - line);
   for (const g of [...plans].filter((x) => x.distressed).sort((a, b) => b.guest.priority - a.guest.priority)) {
     if (g.gate === 'hold' || g.cur >= g.guest.guestMemoryBytes) continue;
     const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, giveBudget(criticalLine));
+    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, giveBudget(floorLine));
     if (give >= p.minChangeBytes || g.cur + give >= g.guest.guestMemoryBytes) {
       if (give > 0) {
         g.target = g.cur + give;
@@ -181,25 +266,48 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       }
     }
   }
-  // 2. Reclaim what the node needs (including what step 1 gave away), shared by spare memory and priority.
-  if (p.balloonEnabled && (mode === 'reclaim' || mode === 'critical' || budget < reserve)) {
+  // 1b. Guests that climb toward their balloon get what they will need over the growth
+  // horizon, before they swap (priority first), from the same budget; under critical
+  // pressure only from above the reserve: an anticipated need does not deepen a crisis
+  // (a guest that swaps does get memory, step 1).
+  for (const g of [...plans].filter((x) => !x.distressed && x.shortfall > 0).sort((a, b) => b.guest.priority - a.guest.priority)) {
+    if (g.gate === 'hold' || g.target !== undefined) continue;
+    const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
+    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, g.shortfall, giveBudget(mode === 'critical' ? reserve : floorLine));
+    if (give >= p.minChangeBytes) {
+      g.target = g.cur + give;
+      g.reason = 'guest-growth';
+      budget -= give;
+    }
+  }
+  // 2. Reclaim the deficit: what takes the node (moves under way counted, and what step 1
+  // gave away) back to two bands above the reserve, shared by spare memory and priority.
+  if (p.balloonEnabled && (mode === 'reclaim' || mode === 'critical' || budget < reserve + band)) {
     // PSI can show stalls while MemAvailable looks fine (reclaim cannot keep up): take a band then.
     const psiPressure = psiSome >= p.psiSomePressure || psiFull >= p.psiFullCritical;
-    const need = Math.max(reserve + band - budget, psiPressure ? band : 0);
+    const need = Math.max(reserve + 2 * band - budget, psiPressure ? band : 0);
     const donors = plans.filter((g) => !g.distressed && g.gate === 'free' && g.target === undefined && g.spare > 0);
-    const stepCap = (g: GuestPlan): number => (mode === 'critical' ? g.spare : Math.min(g.spare, p.reclaimStepPercent * g.guest.guestMemoryBytes * (elapsedMs / 10_000)));
-    const takes = shareByWeight(Math.max(0, need), donors.map((g) => ({ weight: g.spare * priorityFactor(g.guest.priority), cap: stepCap(g) })));
+    // Relief comes from page cache; a donor gives its free memory first (the balloon
+    // takes free pages first). Outside critical pressure a guest gives at most a step.
+    const stepCap = (g: GuestPlan): number => (mode === 'critical' ? g.spare : Math.min(g.spare, p.reclaimStepPercent * g.guest.guestMemoryBytes));
+    const reliefCap = (g: GuestPlan): number => Math.max(0, stepCap(g) - g.freeSpare);
+    const reliefs = shareByWeight(Math.max(0, need), donors.map((g) => ({ weight: reliefCap(g) * priorityFactor(g.guest.priority), cap: reliefCap(g) })));
     donors.forEach((g, i) => {
-      const take = takes[i]!;
+      const relief = reliefs[i]!;
+      // A donor filling its free memory with page cache, or any donor under critical
+      // pressure, also gives its free memory above its floor: it costs the guest nothing
+      // now and stops it from touching what the node is short of (a fill the node cannot
+      // follow). A guest that only sits on free memory keeps it (its next burst needs it).
+      const take = relief > 0 || g.filling || mode === 'critical' ? Math.min(stepCap(g), g.freeSpare + relief) : 0;
       if (take >= p.minChangeBytes) {
         g.target = g.cur - take;
         g.reason = mode === 'critical' ? 'host-critical' : 'host-pressure';
       }
     });
   }
-  // 3. Calm: give memory back above the band, the guests with the least room first.
+  // 3. Calm: give memory back down to 2.5 bands above the reserve, the guests with the least room first.
   if (mode === 'calm') {
-    const line = reserve + 1.5 * band;
+    const line = reserve + 2.5 * band;
     const growers = plans
       .filter((g) => g.target === undefined && g.gate !== 'hold' && g.cur < g.guest.guestMemoryBytes)
       .sort((a, b) => a.spare / a.cur - b.spare / b.cur || b.guest.priority - a.guest.priority);
@@ -217,16 +325,17 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   for (const g of plans) {
     let target = g.target;
     let reason = g.reason;
-    if (g.cur < g.guest.guaranteedMemoryBytes && (target === undefined || target < g.guest.guaranteedMemoryBytes)) {
+    const actual = g.guest.balloonActualBytes!;
+    if (actual < g.guest.guaranteedMemoryBytes && (target === undefined || target < g.guest.guaranteedMemoryBytes)) {
       target = g.guest.guaranteedMemoryBytes;
       reason = 'guaranteed';
     }
     if (target === undefined) continue;
     // Whole KiB, and never an inflation of a guest in distress.
     let bytes = Math.trunc(target / 1024) * 1024;
-    if (g.distressed && bytes < g.cur) bytes = g.cur;
+    if (g.distressed && bytes < actual) bytes = actual;
     const safe = guardTarget(g.guest, bytes, g.gate);
-    if (safe !== undefined && safe !== g.cur) balloons.push({ guestId: g.guest.id, targetBytes: safe, reason: reason ?? 'policy' });
+    if (safe !== undefined && safe !== actual && safe !== g.guest.targetBytes) balloons.push({ guestId: g.guest.id, targetBytes: safe, reason: reason ?? 'policy' });
   }
   const decisions: PolicyDecisions = { balloons, ksm: {}, skipped };
   decideKsm(input, p, mode, decisions);

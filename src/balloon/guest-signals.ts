@@ -4,12 +4,24 @@ import type { GuestSample, GuestState } from './types.js';
 export interface GuestSignals {
   /** Memory the guest could give without reclaiming (MemAvailable, else MemFree), bytes. */
   availableBytes?: number;
+  /**
+   * What the guest used at its last report (balloon then - available then), bytes.
+   * Taken from one report so a balloon that moved since does not skew it.
+   */
+  usedBytes?: number;
   /** Swap-in, bytes per second, over the last two samples. */
   swapInRate?: number;
   /** Major faults per second over the last two samples. */
   majorFaultRate?: number;
   /** When the guest last showed distress within the kept history, ms. */
   lastDistressMs?: number;
+  /**
+   * How fast the guest's used memory (balloon - available) grew over its last reports,
+   * bytes per second (negative when it shrinks); undefined with fewer than two reports.
+   */
+  usedGrowthRate?: number;
+  /** How fast MemFree changed over the same reports, bytes per second (negative: filling). */
+  freeGrowthRate?: number;
 }
 
 function rate(a: GuestSample, b: GuestSample, f: (s: GuestSample) => number | undefined): number | undefined {
@@ -50,6 +62,22 @@ export function guestSignals(guest: GuestState, t: DistressThresholds): GuestSig
     const f = rate(prev, last, (x) => x.majorFaults);
     if (s !== undefined) out.swapInRate = s;
     if (f !== undefined) out.majorFaultRate = f;
+  }
+  // Used memory's trend over up to the last three reports (a booting guest climbs fast).
+  const used = (x: GuestSample): number | undefined => {
+    const size = x.balloonActualBytes ?? x.totalBytes ?? guest.balloonActualBytes;
+    const a = x.availableBytes ?? x.freeBytes;
+    return size === undefined || a === undefined ? undefined : Math.max(0, size - a);
+  };
+  const usedNow = used(last);
+  if (usedNow !== undefined) out.usedBytes = usedNow;
+  const from = h[Math.max(0, h.length - 3)]!;
+  const u0 = used(from);
+  const u1 = used(last);
+  if (from !== last && last.atMs > from.atMs) {
+    const seconds = (last.atMs - from.atMs) / 1000;
+    if (u0 !== undefined && u1 !== undefined) out.usedGrowthRate = (u1 - u0) / seconds;
+    if (from.freeBytes !== undefined && last.freeBytes !== undefined) out.freeGrowthRate = (last.freeBytes - from.freeBytes) / seconds;
   }
   for (let i = h.length - 1; i >= 0; i--) {
     const b = h[i]!;

@@ -49,6 +49,18 @@ export function lifecycleGate(guest: GuestState, nowMs: number, opts: LifecycleO
 }
 
 /**
+ * True when the only thing that keeps a guest from giving memory is its start grace:
+ * it runs, its stats flow, but it has not run for `startGraceMs` since they did. A
+ * policy may then, under critical node pressure, take memory the guest reports unused
+ * (gate it as 'free' for that); a VM that is not running or sends no stats never.
+ */
+export function inStartGrace(guest: GuestState, nowMs: number, opts: LifecycleOptions): boolean {
+  if (guest.phase !== 'running') return false;
+  const since = statsSinceMs(guest);
+  return since !== undefined && nowMs - Math.max(since, guest.phaseSinceMs) < opts.startGraceMs;
+}
+
+/**
  * The safe target for a guest: never under its guaranteed memory nor over its memory,
  * never an inflation the lifecycle forbids; undefined when nothing may be sent.
  */

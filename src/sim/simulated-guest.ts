@@ -60,6 +60,12 @@ const WARM_UP_MS = 30_000;
 /** Free page reporting hands freed memory back with this time constant. */
 const FREE_PAGE_REPORTING_MS = 2_000;
 
+/** A workload's need `ageMs` after boot, with the warm-up of a booting guest applied. */
+export function warmedNeed(spec: WorkloadSpec, needBytes: number, ageMs: number): number {
+  if (spec.model !== 'boot-storm' && ageMs < WARM_UP_MS) return Math.round(needBytes * Math.max(0.2, ageMs / WARM_UP_MS));
+  return needBytes;
+}
+
 export class SimulatedGuest {
   readonly id: string;
   readonly uid: string;
@@ -123,9 +129,7 @@ export class SimulatedGuest {
     }
     const dt = dtMs / 1000;
     const demand = this.workload.at(nowMs - c.startAtMs);
-    let need = demand.needBytes;
-    const age = nowMs - c.startAtMs;
-    if (c.workload.model !== 'boot-storm' && age < WARM_UP_MS) need = Math.round(need * Math.max(0.2, age / WARM_UP_MS));
+    let need = warmedNeed(c.workload, demand.needBytes, nowMs - c.startAtMs);
     if (nowMs < this.oomUntilMs) need = Math.min(need, this.oomCapBytes);
     this.needBytes = need;
 
@@ -210,8 +214,11 @@ export class SimulatedGuest {
     if (this.history.length > keep) this.history.splice(0, this.history.length - keep);
   }
 
-  /** The guest as the policy sees it. */
-  state(policyName: string): GuestState {
+  /**
+   * The guest as the policy sees it. `epochMs` is added to simulation times so the
+   * phase start is in the same clock as the reports and the policy's `nowMs`.
+   */
+  state(policyName: string, epochMs = 0): GuestState {
     const c = this.config;
     const state: GuestState = {
       id: this.id,
@@ -224,7 +231,7 @@ export class SimulatedGuest {
       priority: c.priority,
       policy: policyName,
       phase: this.phase,
-      phaseSinceMs: this.phaseSinceMs,
+      phaseSinceMs: epochMs + this.phaseSinceMs,
       history: this.history.slice(),
     };
     if (this.phase === 'running') state.balloonActualBytes = Math.round(this.balloon.actualBytes);

@@ -115,6 +115,8 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
   let peakPsi = 0;
   const runs = { evaluations: 0, wakeUps: 0, targetsSent: 0, notRun: 0 };
   let lastEvalMs = -Infinity;
+  let lastPsiFireMs = -Infinity;
+  const psiTotals: Array<{ t: number; us: number }> = [];
   const autodeflatesSeen = new Map<string, number>(guests.map((g) => [g.id, 0]));
   const oomsSeen = new Map<string, number>(guests.map((g) => [g.id, 0]));
   let ranMs = 0;
@@ -207,7 +209,13 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
     }
 
     const due = t - lastEvalMs >= cadence.intervalMs;
-    const woken = cadence.wakeOnPressure && !due && t - lastEvalMs >= cadence.minWakeGapMs && (below || psiNow.someAvg10 > cadence.psiWakePercent);
+    // The PSI trigger: stall time within the last window over the threshold, once per window.
+    psiTotals.push({ t, us: psiNow.someTotalUs });
+    while (psiTotals.length > 1 && psiTotals[0]!.t < t - cadence.psiTriggerWindowMs) psiTotals.shift();
+    const stallMs = (psiNow.someTotalUs - psiTotals[0]!.us) / 1000;
+    const psiFired = cadence.wakeOnPressure && cadence.psiTriggerStallMs > 0 && stallMs >= cadence.psiTriggerStallMs && t - lastPsiFireMs >= cadence.psiTriggerWindowMs;
+    if (psiFired) lastPsiFireMs = t;
+    const woken = cadence.wakeOnPressure && !due && (psiFired || (below && t - lastEvalMs >= cadence.minWakeGapMs));
     if (due || woken) {
       if (woken) {
         runs.wakeUps++;
@@ -218,7 +226,7 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
       const input: PolicyInput = {
         nowMs: SIM_EPOCH_MS + t,
         host: { history: hostHistory.slice(), cpuCount: node.cpuCount, evictionHardBytes: node.evictionHardBytes },
-        guests: guests.filter((g) => g.alive).map((g) => g.state(sp.name)),
+        guests: guests.filter((g) => g.alive).map((g) => g.state(sp.name, SIM_EPOCH_MS)),
       };
       const out = sp.policy.evaluate(input, policyState);
       policyState = out.state;

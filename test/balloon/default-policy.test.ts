@@ -8,17 +8,26 @@ const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 const NOW = 10_000_000;
 
-interface GuestOpts { id: string; memory?: number; cur?: number; available?: number; priority?: number; swapIn?: [number, number]; faults?: [number, number]; guaranteed?: number; phase?: GuestState['phase'] }
+interface GuestOpts { id: string; memory?: number; cur?: number; available?: number; free?: number; priority?: number; swapIn?: [number, number]; faults?: [number, number]; guaranteed?: number; phase?: GuestState['phase'] }
 
+/** A guest with two reports 10 s apart; a quarter of its available memory is free, the rest page cache (unless `free`). */
 function guest(o: GuestOpts): GuestState {
   const cur = o.cur ?? 8 * GiB;
   const avail = o.available ?? 4 * GiB;
-  const sample = (k: 0 | 1) => ({ atMs: NOW - (1 - k) * 10_000, freeBytes: avail, availableBytes: avail, totalBytes: cur, swapInBytes: o.swapIn?.[k] ?? 0, majorFaults: o.faults?.[k] ?? 0, balloonActualBytes: cur });
+  const free = o.free ?? avail / 4;
+  const sample = (k: 0 | 1) => ({ atMs: NOW - (1 - k) * 10_000, freeBytes: free, availableBytes: avail, totalBytes: cur, swapInBytes: o.swapIn?.[k] ?? 0, majorFaults: o.faults?.[k] ?? 0, balloonActualBytes: cur });
   return {
     id: o.id, namespace: 'ns', name: o.id, uid: o.id, guestMemoryBytes: o.memory ?? 8 * GiB, guaranteedMemoryBytes: o.guaranteed ?? 1 * GiB,
     marginBytes: 0, priority: o.priority ?? 50, policy: 'default', phase: o.phase ?? 'running', phaseSinceMs: 0, balloonActualBytes: cur,
     history: [sample(0), sample(1)],
   };
+}
+
+/** A guest with reports every 5 s ending now, each [used, free] in bytes at balloon `cur` (the rest is page cache). */
+function reporting(id: string, reports: Array<[number, number]>, extra: Partial<GuestState> = {}): GuestState {
+  const cur = extra.balloonActualBytes ?? 8 * GiB;
+  const history = reports.map(([used, free], i) => ({ atMs: NOW - (reports.length - 1 - i) * 5_000, freeBytes: free, availableBytes: cur - used, totalBytes: cur, swapInBytes: 0, majorFaults: 0, balloonActualBytes: cur }));
+  return { id, namespace: 'ns', name: id, uid: id, guestMemoryBytes: 8 * GiB, guaranteedMemoryBytes: 1 * GiB, marginBytes: 0, priority: 50, policy: 'default', phase: 'running', phaseSinceMs: 0, balloonActualBytes: cur, history, ...extra };
 }
 
 /** A 64 GiB host with the given MemAvailable (and MemFree + cache of 20 GiB, which MOM reads). */
@@ -49,21 +58,53 @@ describe('default policy', () => {
 
   it('reads MemAvailable, not MemFree + page cache: reclaims where MOM sees 31 % free and grows', () => {
     const inp = input(RESERVE - 1 * GiB, [guest({ id: 'a' })]);
-    expect(run(inp).d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'host-pressure' });
+    expect(run(inp).d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'host-critical' });
     expect(run(inp).by.a).to.be.below(8 * GiB);
     const mom = momPolicy({ balloonEnabled: true });
     expect(mom.evaluate(inp, mom.initialState()).decisions.balloons).to.deep.equal([]);
   });
 
-  it('reclaims what the node needs (to the reserve plus a band), not a fixed 5 % of everyone', () => {
+  it('starts reclaiming a band above the reserve, before the node reaches it', () => {
+    expect(run(input(RESERVE + 0.5 * BAND, [guest({ id: 'a' })])).d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'host-pressure' });
+    expect(run(input(RESERVE + 0.5 * BAND, [guest({ id: 'a' })])).s.mode).to.equal('reclaim');
+    expect(run(input(RESERVE - 1, [guest({ id: 'a' })])).s.mode).to.equal('critical');
+  });
+
+  it('sizes reclaim to the deficit: the page cache taken is what the node lacks to reach two bands over the reserve', () => {
     const ids = ['a', 'b', 'c', 'd'];
-    const { by } = run(input(RESERVE - 0.2 * GiB, ids.map((id) => guest({ id }))));
-    const taken = ids.reduce((sum, id) => sum + 8 * GiB - by[id]!, 0);
-    expect(taken).to.be.closeTo(0.2 * GiB + BAND, 4 * 1024);
+    // Reclaim mode; each guest: 8 GiB balloon, 4 GiB used, 1 GiB free, 3 GiB page cache.
+    const { by } = run(input(RESERVE + 0.5 * BAND, ids.map((id) => guest({ id }))));
+    const taken = ids.map((id) => 8 * GiB - by[id]!);
+    // The balloon takes free pages first (they give the node nothing): relief = taken - free.
+    const relief = taken.reduce((sum, t) => sum + Math.max(0, t - 1 * GiB), 0);
+    expect(relief).to.be.closeTo(1.5 * BAND, 4 * 4096);
+    // A deeper deficit takes more: sized to it, not a fixed step.
+    const deeper = run(input(RESERVE + 0.1 * BAND, ids.map((id) => guest({ id })))).by;
+    const deeperRelief = ids.reduce((sum, id) => sum + Math.max(0, 8 * GiB - deeper[id]! - 1 * GiB), 0);
+    expect(deeperRelief).to.be.closeTo(1.9 * BAND, 4 * 4096);
+  });
+
+  it('counts moves under way: no second reclaim for a deficit a target already sent covers', () => {
+    const moving = { ...guest({ id: 'a', available: 6 * GiB, free: 1 * GiB }), targetBytes: 8 * GiB - 1 * GiB - 1.6 * BAND };
+    // The pending move takes 1 GiB of free memory and 1.6 bands of page cache: more than the 1.5 bands lacking.
+    expect(run(input(RESERVE + 0.5 * BAND, [moving])).d.balloons).to.deep.equal([]);
+    const notMoving = guest({ id: 'a', available: 6 * GiB, free: 1 * GiB });
+    expect(run(input(RESERVE + 0.5 * BAND, [notMoving])).by.a).to.be.below(8 * GiB);
+  });
+
+  it('follows MemAvailable\'s trend: a fast fall is critical before the reserve is crossed', () => {
+    const h = input(RESERVE + 2.5 * BAND, [guest({ id: 'a' })]);
+    const last = h.host.history[0]!;
+    // 2.5 bands lost in the last 2 s: at that rate the node is under its reserve within the loop period.
+    const falling = { ...h, host: { ...h.host, history: [{ ...last, atMs: NOW - 2_000, memAvailableBytes: RESERVE + 5 * BAND }, last] } };
+    const r = run(falling);
+    expect(r.s.mode).to.equal('critical');
+    expect(r.d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'host-critical' });
+    expect(run(h).d.balloons).to.deep.equal([]);
   });
 
   it('lower priority gives first (a larger share)', () => {
-    const big = { memory: 32 * GiB, cur: 32 * GiB, available: 24 * GiB };
+    const big = { memory: 32 * GiB, cur: 32 * GiB, available: 24 * GiB, free: 0 };
     const { by } = run(input(RESERVE - 0.1 * GiB, [guest({ id: 'low', priority: 0, ...big }), guest({ id: 'high', priority: 100, ...big })]));
     // Equal spare memory; priority 0 weighs 4, priority 100 a quarter: 16 times the share.
     expect(32 * GiB - by.low!).to.be.closeTo(16 * (32 * GiB - by.high!), 16 * 1024);
@@ -71,8 +112,8 @@ describe('default policy', () => {
 
   it('takes large steps under critical pressure, bounded steps otherwise', () => {
     const guests = [guest({ id: 'a', available: 7 * GiB })];
-    const normal = run(input(RESERVE - 1 * GiB, guests)).by.a!;
-    expect(8 * GiB - normal).to.be.closeTo(0.8 * GiB, 1 * MiB); // 10 % of the guest per 10 s
+    const normal = run(input(RESERVE + 0.5 * BAND, guests)).by.a!;
+    expect(8 * GiB - normal).to.be.closeTo(2 * GiB, 1 * MiB); // 25 % of the guest per cycle
     const critical = run(input(500 * MiB, guests)).by.a!;
     expect(8 * GiB - critical).to.be.above(3.5 * GiB); // the whole need at once
     expect(run(input(30 * GiB, guests, {}, { some: 40, full: 10 })).d.balloons[0]!.reason).to.equal('host-critical');
@@ -95,25 +136,63 @@ describe('default policy', () => {
     expect(by.idle).to.be.below(8 * GiB);
   });
 
-  it('remembers distress for a cooldown: no reclaim right after a guest swapped', () => {
-    const swapping = guest({ id: 'a', swapIn: [0, 4096] });
-    const first = run(input(30 * GiB, [swapping]));
-    const calmAgain = guest({ id: 'a' });
-    const later = { ...input(RESERVE - 1 * GiB, [calmAgain]), nowMs: NOW + 30_000 };
-    expect(run(later, first.s).by.a).to.equal(undefined);
-    expect(run(later).by.a).to.be.below(8 * GiB);
+  it('gives ahead to a guest whose used memory climbs toward its balloon, and keeps its growth when reclaiming', () => {
+    // Used climbs 100 MiB/s; 200 MiB left: it would swap within seconds.
+    const climbing = reporting('c', [[2 * GiB, 1200 * MiB], [2 * GiB + 500 * MiB, 700 * MiB], [3 * GiB, 200 * MiB]], { balloonActualBytes: 3 * GiB + 200 * MiB });
+    const r = run(input(RESERVE + 2.5 * BAND, [climbing]));
+    expect(r.d.balloons[0]).to.deep.include({ guestId: 'c', reason: 'guest-growth' });
+    expect(r.by.c).to.be.above(3 * GiB + 200 * MiB);
+    // Under pressure a climbing guest keeps what it will use within the horizon (10 s): 1000 MiB more.
+    const roomy = reporting('r', [[2 * GiB, 4 * GiB], [2 * GiB + 500 * MiB, 3.5 * GiB], [3 * GiB, 3 * GiB]]);
+    const taken = run(input(RESERVE - 1 * GiB, [roomy])).by.r!;
+    expect(taken).to.be.at.least(3 * GiB + 1000 * MiB);
+  });
+
+  it('takes free memory only from a guest filling it with page cache (or under critical pressure)', () => {
+    // Reclaim mode: the filler's free memory falls while its used memory stays; the sitter
+    // holds free memory only (no page cache to give) and nothing fills it.
+    const filler = reporting('f', [[1 * GiB, 5 * GiB], [1 * GiB, 4.5 * GiB], [1 * GiB, 4 * GiB]]);
+    const sitter = reporting('s', [[1 * GiB, 7 * GiB], [1 * GiB, 7 * GiB], [1 * GiB, 7 * GiB]]);
+    const { by } = run(input(RESERVE + 0.9 * BAND, [filler, sitter]), undefined, { reclaimStepPercent: 1 });
+    // The filler: its free memory (down to used + 10 %) and page cache for the deficit.
+    expect(8 * GiB - by.f!).to.be.closeTo(4 * GiB + 1.1 * BAND, 4 * 4096);
+    expect(by.s).to.equal(undefined);
+    // Under critical pressure the sitter gives its free memory too.
+    expect(run(input(RESERVE - 1 * GiB, [filler, sitter])).by.s).to.be.below(8 * GiB);
   });
 
   it('hysteresis: holds inside the band, grows back only well above the reserve', () => {
     const small = [guest({ id: 'a', cur: 4 * GiB })];
-    expect(run(input(RESERVE + BAND, small)).d.balloons).to.deep.equal([]);
-    expect(run(input(RESERVE + 3 * BAND, small)).d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'grow' });
-    // After reclaiming it goes on until reserve + band.
+    expect(run(input(RESERVE + 1.5 * BAND, small)).d.balloons).to.deep.equal([]);
+    expect(run(input(RESERVE + 3 * BAND, small)).d.balloons).to.deep.equal([]);
+    expect(run(input(RESERVE + 3.5 * BAND, small)).d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'grow' });
+    // After reclaiming it goes on until reserve + 2 bands.
     const { s } = run(input(RESERVE - 100 * MiB, [guest({ id: 'a' })]));
-    expect(s.mode).to.equal('reclaim');
-    const later = { ...input(RESERVE + 0.5 * BAND, [guest({ id: 'a' })]), nowMs: NOW + 10_000 };
+    expect(s.mode).to.equal('critical');
+    const later = { ...input(RESERVE + 1.5 * BAND, [guest({ id: 'a' })]), nowMs: NOW + 10_000 };
     expect(run(later, s).d.balloons[0]!.reason).to.equal('host-pressure');
-    expect(run(input(RESERVE + 0.5 * BAND, [guest({ id: 'a' })])).d.balloons).to.deep.equal([]);
+    expect(run(input(RESERVE + 1.5 * BAND, [guest({ id: 'a' })])).d.balloons).to.deep.equal([]);
+  });
+
+  describe('start grace', () => {
+    const settled: Array<[number, number]> = [[2 * GiB, 2 * GiB], [2 * GiB, 2 * GiB], [2 * GiB, 2 * GiB]];
+    const starting = (reports = settled) => reporting('new', reports, { phaseSinceMs: NOW - 20_000 });
+    it('takes nothing from a guest in its start grace while the node is not critical', () => {
+      expect(run(input(RESERVE + 0.5 * BAND, [starting()])).d.balloons).to.deep.equal([]);
+    });
+    it('under critical pressure takes its unused memory, keeping used + 5 % of its memory and its guaranteed memory', () => {
+      const { d, by } = run(input(RESERVE - 1 * GiB, [starting()]));
+      expect(d.balloons[0]).to.deep.include({ guestId: 'new', reason: 'host-critical' });
+      expect(by.new).to.be.below(8 * GiB);
+      expect(by.new).to.be.at.least(2 * GiB + 0.05 * 8 * GiB - 1024);
+    });
+    it('not before it has a trend (three reports), and keeps 10 s of its growth', () => {
+      expect(run(input(RESERVE - 1 * GiB, [starting(settled.slice(1))])).d.balloons).to.deep.equal([]);
+      // Climbing 100 MiB/s (1 GiB per 10 s): keeps used + 5 % + 1 GiB.
+      const climbing = starting([[1 * GiB, 5 * GiB], [1.5 * GiB, 4.5 * GiB], [2 * GiB, 4 * GiB]]);
+      const by = run(input(RESERVE - 1 * GiB, [climbing])).by;
+      expect(by.new).to.be.closeTo(2 * GiB + 0.05 * 8 * GiB + 1 * GiB, 1024);
+    });
   });
 
   it('follows the lifecycle: nothing inflated while starting, hold while migrating', () => {
