@@ -81,6 +81,18 @@ describe('shim discovery and sidecar sessions', function () {
     expect(registry.all()[0]).to.not.equal(firstSession);
   });
 
+  it('waits for a sidecar that does not know its VM yet (before OnDefineDomain), then takes it', async () => {
+    const agent = await tree.addVm('early');
+    agent.faults.noVmYet = true;
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'));
+    registry.start();
+    expect(await waitFor(() => registry!.all()[0]?.state === 'waiting', 2000)).to.equal(true);
+    expect(registry.all()[0]!.guestState()).to.equal(undefined);
+    agent.faults.noVmYet = false;
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000)).to.equal(true);
+    expect(registry.all()[0]!.id).to.equal('default/early');
+  });
+
   it('refuses a sidecar whose Describe names another pod, and counts it', async () => {
     await tree.addVm('honest');
     await tree.addVm('liar', { podUid: randomUUID() }, randomUUID());
@@ -138,6 +150,12 @@ describe('shim discovery and sidecar sessions', function () {
     expect(session.stateReason).to.equal('stats-silent');
     agent.faults.muteStats = false;
     expect(await waitFor(() => session.usable(Date.now()), 2500)).to.equal(true);
+    // Silent for much longer: the session starts over (Describe, a new stream), then is live again.
+    agent.faults.muteStats = true;
+    const reasons: string[] = [];
+    expect(await waitFor(() => (reasons.push(session.stateReason), session.usable(Date.now()), reasons.includes('stats-silent-reconnect')), 6000)).to.equal(true);
+    agent.faults.muteStats = false;
+    expect(await waitFor(() => session.usable(Date.now()), 4000)).to.equal(true);
   });
 });
 
