@@ -47,10 +47,16 @@ export class NodeExporterProcess {
     throw new Error('node-exporter did not start within 10 s');
   }
 
+  /** SIGSTOP / SIGCONT: a node-exporter that hangs (connections accepted by the kernel, never answered). */
+  freeze(frozen: boolean): void {
+    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
+    child.kill('SIGCONT');
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
