@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { mkdirSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readlinkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { logger } from '../../src/common/log.js';
-import { scanSockets, UNIX_PATH_MAX_BYTES } from '../../src/shim/discovery.js';
+import { scanSockets, SidecarDiscovery, UNIX_PATH_MAX_BYTES } from '../../src/shim/discovery.js';
 import { SidecarRegistry } from '../../src/shim/registry.js';
 import { DEFAULT_SESSION_OPTIONS, type SessionState } from '../../src/shim/session.js';
 import { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
@@ -91,6 +91,27 @@ describe('shim discovery and sidecar sessions', function () {
     agent.faults.noVmYet = false;
     expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000)).to.equal(true);
     expect(registry.all()[0]!.id).to.equal('default/early');
+  });
+
+  it('watches each pod socket directory, and drops the watches of pods that are gone', async () => {
+    for (let i = 0; i < 3; i++) await tree.addVm(`w-${i}`);
+    const found: string[] = [];
+    const gone: string[] = [];
+    const discovery = new SidecarDiscovery({ kubeletRoot: tree.root, rescanMs: 60_000 }, { onAppear: (s) => found.push(s.podUid), onVanish: (p) => gone.push(p) });
+    discovery.start();
+    try {
+      expect(found).to.have.length(3);
+      // pods/, then per pod hook-sidecar-sockets/ and hook-sidecar-0/.
+      expect(discovery.watchCount).to.equal(1 + 3 * 2);
+      const victim = tree.agents[0]!;
+      await victim.stop();
+      rmSync(path.join(tree.root, 'pods', victim.options.podUid), { recursive: true, force: true });
+      discovery.fullScan();
+      expect(gone).to.deep.equal([victim.options.socketPath]);
+      expect(discovery.watchCount).to.equal(1 + 2 * 2);
+    } finally {
+      discovery.stop();
+    }
   });
 
   it('refuses a sidecar whose Describe names another pod, and counts it', async () => {
