@@ -134,13 +134,15 @@ describe('shim discovery and sidecar sessions', function () {
     hanging.faults.hangDescribe = true;
     for (let i = 0; i < 5; i++) await tree.addVm(`ok-${i}`);
     const misses: string[] = [];
-    registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'), { onDeadlineMiss: (_s, call) => misses.push(call) });
+    const session = { ...fast, describeDeadlineMs: 1500 };
+    registry = new SidecarRegistry({ kubeletRoot: tree.root, session }, logger('test'), { onDeadlineMiss: (_s, call) => misses.push(call) });
     const started = Date.now();
     registry.start();
-    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live').length === 5, 2000)).to.equal(true);
-    // The healthy five are live long before the hanging Describe's deadline.
-    expect(Date.now() - started).to.be.lessThan(fast.describeDeadlineMs);
-    expect(await waitFor(() => misses.includes('Describe'), 2000)).to.equal(true);
+    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live').length === 5, 1400)).to.equal(true);
+    // The healthy five are live before the hanging Describe's deadline has even passed.
+    expect(Date.now() - started).to.be.lessThan(session.describeDeadlineMs);
+    expect(misses).to.deep.equal([]);
+    expect(await waitFor(() => misses.includes('Describe'), 3000)).to.equal(true);
     const stuck = registry.all().find((s) => s.found.podUid === hanging.options.podUid)!;
     expect(stuck.state).to.be.oneOf(['stale', 'connecting']);
     expect(stuck.usable(Date.now())).to.equal(false);
@@ -159,7 +161,8 @@ describe('shim discovery and sidecar sessions', function () {
     const t0 = Date.now();
     const outcome = await session.setTarget(GI_1, 'test');
     expect(outcome.kind).to.equal('failed');
-    expect(Date.now() - t0).to.be.lessThan(fast.setTargetDeadlineMs + 200);
+    // It returns at the deadline, not whenever the sidecar answers.
+    expect(Date.now() - t0).to.be.lessThan(fast.setTargetDeadlineMs + 700);
     expect(session.state).to.equal('stale');
     expect(session.usable(Date.now())).to.equal(false);
     expect((await session.setTarget(GI_1, 'test')).kind).to.equal('skipped');
