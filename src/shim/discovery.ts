@@ -185,16 +185,21 @@ export class SidecarDiscovery {
     const podsDir = path.join(this.options.kubeletRoot, 'pods');
     this.watchDir(podsDir, (name) => this.schedulePod(name));
     const seen = new Map<string, FoundSocket>();
+    const pods = new Set<string>();
     for (const podUid of readdirOrEmpty(podsDir)) {
       if (!POD_UID_PATTERN.test(podUid)) continue;
+      pods.add(podUid);
       this.watchPod(podUid);
       for (const socket of scanPod(this.options.kubeletRoot, podUid)) seen.set(socket.socketPath, socket);
     }
     this.reconcile(seen, () => true);
-    // Drop watchers of pods that are gone.
-    for (const dir of [...this.watchers.keys()]) {
-      if (dir !== podsDir && !existsDir(dir)) {
-        this.watchers.get(dir)?.close();
+    // Drop the watchers of pods that are gone (their directories' inotify watches died with them).
+    const podsPrefix = podsDir + path.sep;
+    for (const [dir, watcher] of this.watchers) {
+      if (!dir.startsWith(podsPrefix)) continue;
+      const podUid = dir.slice(podsPrefix.length).split(path.sep, 1)[0]!;
+      if (!pods.has(podUid)) {
+        watcher.close();
         this.watchers.delete(dir);
       }
     }
@@ -270,13 +275,5 @@ export class SidecarDiscovery {
   /** Number of directories watched (bounded by pods × sidecars). */
   get watchCount(): number {
     return this.watchers.size;
-  }
-}
-
-function existsDir(dir: string): boolean {
-  try {
-    return lstatSync(dir).isDirectory();
-  } catch {
-    return false;
   }
 }

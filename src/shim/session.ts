@@ -142,8 +142,12 @@ export class SidecarSession {
    * stats went silent stale (checked here because the loop is the clock).
    */
   usable(nowMs: number): boolean {
-    if (this.state === 'live' && nowMs - this.lastSampleAtMs > this.statsSilenceMs()) {
+    const silence = nowMs - this.lastSampleAtMs;
+    if (this.state === 'live' && silence > this.statsSilenceMs()) {
       this.setState('stale', 'stats-silent');
+    } else if (this.state === 'stale' && this.stateReason === 'stats-silent' && silence > 4 * this.statsSilenceMs()) {
+      // A stream that stays open but silent may be wedged: start the session over.
+      this.retryLater('stats-silent-reconnect');
     }
     return this.state === 'live' && nowMs >= this.skipUntilMs;
   }

@@ -68,11 +68,13 @@ export interface SimulatedFaults {
   hangSetTarget: boolean;
   /** The stats stream stops sending (the connection stays open). */
   muteStats: boolean;
+  /** Describe has no VM yet, as before OnDefineDomain. */
+  noVmYet: boolean;
 }
 
 export class SimulatedAgent extends EventEmitter {
   readonly options: Required<SimulatedAgentOptions>;
-  readonly faults: SimulatedFaults = { hangDescribe: false, hangSetTarget: false, muteStats: false };
+  readonly faults: SimulatedFaults = { hangDescribe: false, hangSetTarget: false, muteStats: false, noVmYet: false };
   readonly received: ReceivedSetTarget[] = [];
   private server: grpc.Server | undefined;
   private readonly streams = new Set<grpc.ServerWritableStream<unknown, WireStatsSample>>();
@@ -192,7 +194,7 @@ export class SimulatedAgent extends EventEmitter {
       api_revision: AGENT_API_REVISION,
       agent_version: `${KUBEMOM_VERSION}-simulated`,
       features: ['stats-stream', 'set-target'],
-      vm: { namespace: o.namespace, name: o.name, uid: o.uid, pod_uid: o.podUid },
+      vm: this.faults.noVmYet ? null : { namespace: o.namespace, name: o.name, uid: o.uid, pod_uid: o.podUid },
       guest_memory_bytes: o.guestMemoryBytes,
       guaranteed_memory_bytes: o.guaranteedMemoryBytes,
       priority: o.priority,

@@ -1,6 +1,6 @@
 /** Test support for the shim: a real node-exporter, agent host processes, test policies. */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,10 +47,16 @@ export class NodeExporterProcess {
     throw new Error('node-exporter did not start within 10 s');
   }
 
+  /** SIGSTOP / SIGCONT: a node-exporter that hangs (connections accepted by the kernel, never answered). */
+  freeze(frozen: boolean): void {
+    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
+    child.kill('SIGCONT');
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
@@ -68,10 +74,14 @@ export class AgentHostProcess {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'testbed', 'simulated-agent-host.js');
     const child = fork(script, [file], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, KUBEMOM_LOG_LEVEL: 'warn' } });
     this.child = child;
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`agent host exited ${code}`)));
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('message', () => resolve());
+        child.once('exit', (code) => reject(new Error(`agent host exited ${code}`)));
+      });
+    } finally {
+      rmSync(file, { force: true });
+    }
   }
 
   async received(): Promise<AgentHostReport> {
