@@ -6,7 +6,7 @@ import { logger } from '../common/log.js';
 import { KUBELET_DEFAULT_EVICTION_HARD, parseEvictionThreshold } from '../shim/host/eviction.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
-import { resolvePolicy } from '../shim/policies.js';
+import { DEFAULT_SHIM_POLICY, resolvePolicy } from '../shim/policies.js';
 import { Shim, type ShimOptions } from '../shim/shim.js';
 
 /** "500ms", "5s", "2m" to milliseconds. */
@@ -100,7 +100,7 @@ export function registerShimCommand(program: Command): void {
     .option('--psi-file <file>', 'memory PSI file (default <proc-root>/pressure/memory; env KUBEMOM_PSI_FILE)', env.KUBEMOM_PSI_FILE)
     .option('--psi-trigger <spec>', 'PSI trigger "<some|full> <stall µs> <window µs>" or "off" (env KUBEMOM_PSI_TRIGGER)', env.KUBEMOM_PSI_TRIGGER ?? 'some 150000 1000000')
     .option('--metrics-address <host:port>', 'address for /metrics, /healthz, /readyz, "" for none (env KUBEMOM_METRICS_ADDRESS)', env.KUBEMOM_METRICS_ADDRESS ?? '0.0.0.0:9470')
-    .option('--policy <name|file>', 'node policy: a built-in name or a policy file (env KUBEMOM_POLICY)', env.KUBEMOM_POLICY ?? 'observe')
+    .option('--policy <name|file>', 'node policy: a built-in name or a policy file (env KUBEMOM_POLICY)', env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
     .option('--period <duration>', 'policy loop period (env KUBEMOM_PERIOD)', env.KUBEMOM_PERIOD ?? '5s')
     .option('--rescan <duration>', 'full rescan period of the kubelet pods directory (env KUBEMOM_RESCAN)', env.KUBEMOM_RESCAN ?? '5s')
     .option('--eviction-hard <thresholds>', "the kubelet's --eviction-hard, e.g. memory.available<100Mi or memory.available<5% (env KUBEMOM_EVICTION_HARD)", env.KUBEMOM_EVICTION_HARD ?? KUBELET_DEFAULT_EVICTION_HARD)

@@ -21,7 +21,9 @@ export type WireClampReason =
   | 'CLAMP_GUEST_NEED'
   | 'CLAMP_GUEST_MEMORY'
   | 'CLAMP_RATE_LIMIT'
-  | 'CLAMP_GUEST_PRESSURE';
+  | 'CLAMP_GUEST_PRESSURE'
+  | 'CLAMP_NO_FRESH_STATS'
+  | 'CLAMP_NOT_RUNNING';
 
 export interface WireDescribeRequest {
   client_api_revision: number;
@@ -47,6 +49,9 @@ export interface WireDescribeResponse {
   policy: string;
   phase: WirePhase;
   stats_period_seconds: number;
+  /** kubemom.io/memory-margin, bytes (0 from sidecars before it was added). */
+  memory_margin_bytes: number;
+  autodeflate: boolean;
 }
 
 export interface WireGuestMemoryStats {
@@ -73,6 +78,11 @@ export interface WireStatsSample {
   balloon_actual_bytes: number;
   balloon_target_bytes: number;
   self_protection_reason: string;
+  /** Where the agent is heading in steps (the clamped request), bytes. */
+  balloon_goal_bytes: number;
+  unreachable_reason: string;
+  /** The agent holds its target on its own because the shim has been silent. */
+  holding: boolean;
 }
 
 export interface WireSetTargetRequest {
@@ -86,6 +96,7 @@ export interface WireSetTargetResponse {
   clamp_detail: string;
   actual_bytes: number;
   phase: WirePhase;
+  goal_bytes: number;
 }
 
 /** The kubemom.v1 API revision this shim implements. */

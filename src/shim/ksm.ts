@@ -20,7 +20,7 @@ import type { Logger } from '../common/log.js';
 import type { KsmControl } from '../balloon/types.js';
 
 /** Controls in the order they are written (merge_across_nodes only takes effect with nothing merged). */
-export const KSM_CONTROLS: readonly KsmControl[] = ['merge_across_nodes', 'sleep_millisecs', 'pages_to_scan', 'run'];
+export const KSM_CONTROLS: readonly KsmControl[] = ['merge_across_nodes', 'sleep_millisecs', 'pages_to_scan', 'advisor_max_cpu', 'run'];
 
 export interface KsmControllerOptions {
   /** Default /sys/kernel/mm/ksm. */
@@ -53,6 +53,8 @@ export class KsmController {
   /** Controls we changed and still own (restored on stop). */
   private readonly owned = new Set<KsmControl>();
   private backoffUntilMs = 0;
+  private initialAdvisorMode: string | undefined;
+  private expectedAdvisorMode: string | undefined;
   private backoffMs: number;
   foreignWrites = 0;
 
@@ -92,6 +94,34 @@ export class KsmController {
       }
     }
     return values;
+  }
+
+  /** The KSM advisor mode in force ("none", "scan-time"), or undefined on kernels without the advisor. */
+  advisorMode(): string | undefined {
+    try {
+      // "[none] scan-time": the bracketed word is the mode in force.
+      return /\[([^\]]+)\]/.exec(readFileSync(path.join(this.options.dir, 'advisor_mode'), 'utf8'))?.[1];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Switches the kernel's KSM advisor (Linux 6.9+) when the policy asks for another
+   * mode; the mode found at start is restored on stop() if it is still ours.
+   */
+  setAdvisorMode(mode: 'none' | 'scan-time', nowMs: number): boolean {
+    const live = this.advisorMode();
+    if (live === undefined || live === mode || this.backingOff(nowMs)) return false;
+    try {
+      writeFileSync(path.join(this.options.dir, 'advisor_mode'), mode);
+    } catch (error) {
+      this.log.warn({ file: 'advisor_mode', value: mode, err: (error as Error).message }, 'KSM write failed');
+      return false;
+    }
+    this.initialAdvisorMode ??= live;
+    this.expectedAdvisorMode = mode;
+    return true;
   }
 
   /** Remembers the current settings so that stop() can restore them. */
@@ -160,6 +190,15 @@ export class KsmController {
         this.log.warn({ file: control, value: initial, err: (error as Error).message }, 'KSM restore failed');
       }
     }
+    if (this.initialAdvisorMode !== undefined && this.advisorMode() === this.expectedAdvisorMode) {
+      try {
+        writeFileSync(path.join(this.options.dir, 'advisor_mode'), this.initialAdvisorMode);
+      } catch (error) {
+        this.log.warn({ file: 'advisor_mode', err: (error as Error).message }, 'KSM restore failed');
+      }
+    }
+    this.initialAdvisorMode = undefined;
+    this.expectedAdvisorMode = undefined;
     this.owned.clear();
     this.expected = {};
     if (Object.keys(restored).length > 0) this.log.info({ restored }, 'KSM restored as found');
@@ -202,13 +241,7 @@ export class KsmController {
   }
 
   private advisorOn(): boolean {
-    try {
-      // "[none] scan-time": the bracketed word is the mode in force.
-      const text = readFileSync(path.join(this.options.dir, 'advisor_mode'), 'utf8');
-      const mode = /\[([^\]]+)\]/.exec(text)?.[1];
-      return mode !== undefined && mode !== 'none';
-    } catch {
-      return false; // kernels before the advisor
-    }
+    const mode = this.advisorMode(); // undefined on kernels before the advisor
+    return mode !== undefined && mode !== 'none';
   }
 }

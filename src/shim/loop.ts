@@ -64,6 +64,11 @@ export interface LoopDependencies<S> {
 
 export interface LoopOptions {
   periodMs: number;
+  /**
+   * An unchanged target is sent again after this long (default 10 s): SetTarget is the
+   * agent's sign that the shim is alive; without it the agent holds its target on its own.
+   */
+  heartbeatMs?: number;
   /** Decision records kept for inspection; default 1000. */
   keepDecisions?: number;
 }
@@ -78,8 +83,8 @@ export class ShimLoop<S> {
   private running: Promise<CycleResult | undefined> | undefined;
   private pendingPressureAt: number | undefined;
   private stopped = true;
-  /** What each sidecar was last asked, to avoid resending an unchanged target. */
-  private readonly lastRequested = new WeakMap<SidecarSession, number>();
+  /** What each sidecar was last asked and when, to avoid resending an unchanged target. */
+  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number }>();
   private readonly now: () => number;
 
   constructor(
@@ -174,11 +179,13 @@ export class ShimLoop<S> {
       byGuest.set(guest.id, session);
       guests.push(guest);
     }
-    const extra: { ksm?: Record<string, number>; ksmShareableBytes?: number; ksmdCpuPercent?: number } = {
+    const advisorMode = ksmValues ? ksm?.advisorMode() : undefined;
+    const extra: { ksm?: Record<string, number>; ksmAdvisorMode?: string; ksmShareableBytes?: number; ksmdCpuPercent?: number } = {
       // QEMU marks all guest RAM mergeable: what KSM could merge is the guests' memory.
       ksmShareableBytes: guests.reduce((sum, g) => sum + g.guestMemoryBytes, 0),
     };
     if (ksmValues) extra.ksm = ksmValues;
+    if (advisorMode !== undefined) extra.ksmAdvisorMode = advisorMode;
     if (ksmdFraction !== undefined) extra.ksmdCpuPercent = ksmdFraction * 100;
     const input: PolicyInput = { nowMs, host: host.state(extra), guests };
 
@@ -190,6 +197,11 @@ export class ShimLoop<S> {
     } catch (error) {
       log.error({ policy: this.deps.policy.name, err: (error as Error).message }, 'policy evaluation failed; no action this cycle');
       this.deps.observer?.onPolicyError?.(error as Error);
+    }
+    if (decisions?.notRun !== undefined) {
+      // The policy could not decide (e.g. no host sample yet): act on nothing this cycle.
+      log.debug({ policy: this.deps.policy.name, why: decisions.notRun }, 'policy did not run; no action this cycle');
+      decisions = undefined;
     }
 
     const records: DecisionRecord[] = [];
@@ -206,12 +218,14 @@ export class ShimLoop<S> {
       }
       const target = Math.round(decision.targetBytes);
       const applied = session.lastApplied?.applied_bytes;
-      if (this.lastRequested.get(session) === target && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
+      const previous = this.lastRequested.get(session);
+      const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= (this.options.heartbeatMs ?? 10_000);
+      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
         record.outcome = 'unchanged';
         this.deps.observer?.onDecisionOutcome?.(record, undefined, session);
         continue;
       }
-      this.lastRequested.set(session, target);
+      this.lastRequested.set(session, { target, atMs: nowMs });
       const call = session.setTarget(target, decision.reason);
       lastSendAt = performance.now();
       pending.push(
@@ -230,6 +244,9 @@ export class ShimLoop<S> {
           this.deps.observer?.onDecisionOutcome?.(record, outcome, session);
         }),
       );
+    }
+    if (decisions?.ksmAdvisorMode !== undefined && ksm?.setAdvisorMode(decisions.ksmAdvisorMode, nowMs)) {
+      log.info({ advisorMode: decisions.ksmAdvisorMode }, 'KSM advisor mode applied');
     }
     if (decisions && ksm && Object.keys(decisions.ksm).length > 0) {
       const applied = ksm.apply(decisions.ksm, nowMs);

@@ -81,6 +81,7 @@ export class ShimMetrics {
   readonly loopRuns = this.counter('kubemom_shim_loop_runs_total', 'Loop cycles run, by trigger (period, pressure).', ['trigger']);
   readonly lastLoop = this.gauge('kubemom_shim_last_loop_timestamp_seconds', 'When the loop last completed, Unix seconds.');
   readonly pressureEvents = this.counter('kubemom_shim_pressure_events_total', 'Memory pressure events that woke the loop.');
+  readonly lowMemoryWakes = this.counter('kubemom_shim_low_memory_wakes_total', 'Times MemAvailable fell under the reclaim line between loop periods and woke the loop.');
   readonly psiMode = this.gauge('kubemom_shim_psi_trigger_mode', '1 for how pressure is watched: kernel (PSI trigger, POLLPRI), polling (fallback) or off.', ['mode']);
   readonly policyErrors = this.counter('kubemom_shim_policy_errors_total', 'Policy evaluations that threw (no controller runs in that cycle).');
   readonly policyInfo = this.gauge('kubemom_shim_policy_info', '1, labelled with the policy in force.', ['policy']);

@@ -1,8 +1,11 @@
 /**
- * The policies `kubemom shim --policy` can name. The policy engine (src/balloon)
- * provides the real ones; `observe` is the shim's own: it decides nothing, so the
- * shim only watches and reports (a safe first step on a new node).
+ * The policies `kubemom shim --policy` can name: the policy engine's built-ins
+ * (`default`, `mom`), a policy file (YAML policy language), or `observe`, the
+ * shim's own policy that decides nothing, so the shim only watches and reports (a
+ * safe first step on a new node).
  */
+import { readFileSync } from 'node:fs';
+import { createPolicy, type PolicyParameters } from '../balloon/registry.js';
 import { InputError } from '../common/errors.js';
 import type { Policy } from '../balloon/types.js';
 
@@ -13,27 +16,23 @@ export const observePolicy: Policy<null> = {
   evaluate: () => ({ decisions: { balloons: [], ksm: {} }, state: null }),
 };
 
-export type PolicyFactory = () => Policy<unknown>;
+/** The default for `--policy`. */
+export const DEFAULT_SHIM_POLICY = 'default';
 
-/** Built-in policies by name. */
-export const SHIM_POLICIES: Record<string, PolicyFactory> = {
-  observe: () => observePolicy as Policy<unknown>,
-};
-
-/** Loads a policy file (YAML policy language); set when the policy language is available. */
-export let policyFileLoader: ((file: string) => Policy<unknown>) | undefined;
-
-export function setPolicyFileLoader(loader: (file: string) => Policy<unknown>): void {
-  policyFileLoader = loader;
-}
-
-/** A policy by built-in name, or from a file when the value looks like a path. */
-export function resolvePolicy(flag: string, value: string): Policy<unknown> {
-  const factory = Object.hasOwn(SHIM_POLICIES, value) ? SHIM_POLICIES[value] : undefined;
-  if (factory) return factory();
-  if (value.includes('/') || /\.ya?ml$/.test(value)) {
-    if (!policyFileLoader) throw new InputError(flag, `"${value}": policy files are not supported by this build; use one of ${Object.keys(SHIM_POLICIES).join(', ')}`);
-    return policyFileLoader(value);
+/**
+ * A policy by built-in name or policy file path. Throws InputError for an unknown
+ * name and PolicyFileErrors (every problem, file:line:col) for an invalid file.
+ */
+export function resolvePolicy(flag: string, spec: string): Policy<unknown> {
+  if (spec === 'observe') return observePolicy as Policy<unknown>;
+  // The shim turns ballooning on: MOM's own default (balloonEnabled 0) only ever grows guests.
+  const params: PolicyParameters = spec === 'mom' ? { balloonEnabled: true } : {};
+  try {
+    return createPolicy(spec, params, (file) => readFileSync(file, 'utf8'));
+  } catch (error) {
+    if (error instanceof InputError && error.field === 'policy') {
+      throw new InputError(flag, `"${spec}" is not a known policy; use one of observe, default, mom, or a policy file ending in .yaml/.yml`);
+    }
+    throw error;
   }
-  throw new InputError(flag, `"${value}" is not a known policy; use one of ${Object.keys(SHIM_POLICIES).join(', ')}, or a policy file path`);
 }

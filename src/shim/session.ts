@@ -166,8 +166,8 @@ export class SidecarSession {
       uid: vm.uid,
       guestMemoryBytes: d.guest_memory_bytes,
       guaranteedMemoryBytes: d.guaranteed_memory_bytes,
-      // kubemom.v1 revision 1 does not carry the margin: the agent applies it itself.
-      marginBytes: 0,
+      // Sidecars before memory_margin_bytes report 0; their agent still applies its margin itself.
+      marginBytes: d.memory_margin_bytes ?? 0,
       priority: d.priority,
       policy: d.policy,
       phase,

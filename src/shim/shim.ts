@@ -7,6 +7,7 @@ import type { Policy } from '../balloon/types.js';
 import type { EvictionThreshold } from './host/eviction.js';
 import { HostMonitor } from './host/host-monitor.js';
 import { KsmdCpuMeter } from './host/ksmd-cpu.js';
+import { LowMemoryWatch } from './host/low-memory-watch.js';
 import { PsiTrigger, type PsiTriggerMode } from './host/psi-trigger.js';
 import { startHttpServer } from './http.js';
 import { KsmController } from './ksm.js';
@@ -33,6 +34,8 @@ export interface ShimOptions {
   /** host:port for /metrics; none: no HTTP server. */
   listen?: { host: string; port: number };
   periodMs: number;
+  /** An unchanged target is resent after this long, as the agent's sign of life (default 10 s). */
+  heartbeatMs?: number;
   rescanMs?: number;
   evictionHard?: EvictionThreshold;
   evictionSoft?: EvictionThreshold;
@@ -49,6 +52,7 @@ export class Shim<S = unknown> {
   readonly ksm: KsmController | undefined;
   readonly loop: ShimLoop<S>;
   readonly psi: PsiTrigger | undefined;
+  readonly lowMemory: LowMemoryWatch;
   httpPort: number | undefined;
   private closeHttp: (() => Promise<void>) | undefined;
   private startedAtMs = Date.now();
@@ -111,6 +115,7 @@ export class Shim<S = unknown> {
       });
     }
     if (options.psiTrigger) this.psi = new PsiTrigger({ file: options.psiFile, ...options.psiTrigger });
+    this.lowMemory = new LowMemoryWatch({ meminfoFile: options.meminfoFile, ...(options.evictionHard ? { evictionHard: options.evictionHard } : {}) });
     bindVmGauges(m, () => this.registry.all());
     this.loop = new ShimLoop<S>(
       {
@@ -147,7 +152,7 @@ export class Shim<S = unknown> {
           },
         },
       },
-      { periodMs: options.periodMs },
+      { periodMs: options.periodMs, ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}) },
     );
   }
 
@@ -168,6 +173,11 @@ export class Shim<S = unknown> {
     } else {
       this.setPsiMode('off');
     }
+    this.lowMemory.on('low', () => {
+      this.metrics.lowMemoryWakes.inc();
+      this.loop.wake(performance.now());
+    });
+    this.lowMemory.start();
     this.loop.start();
     if (this.options.listen) {
       const http = await startHttpServer(this.options.listen, {
@@ -198,6 +208,7 @@ export class Shim<S = unknown> {
     this.stopping = true;
     this.loop.stop();
     this.psi?.stop();
+    this.lowMemory.stop();
     this.host.stop();
     this.registry.stop();
     this.ksm?.stop();

@@ -201,6 +201,8 @@ export class SimulatedAgent extends EventEmitter {
       policy: o.policy,
       phase: this.phase,
       stats_period_seconds: Math.max(1, Math.round(o.statsPeriodMs / 1000)),
+      memory_margin_bytes: o.marginBytes,
+      autodeflate: true,
     };
   }
 
@@ -230,7 +232,7 @@ export class SimulatedAgent extends EventEmitter {
     this.received.push(received);
     if (this.received.length > 1000) this.received.shift();
     this.emit('set-target', received);
-    return { applied_bytes: applied, clamp, clamp_detail: detail, actual_bytes: this.actualBytes, phase: this.phase };
+    return { applied_bytes: applied, clamp, clamp_detail: detail, actual_bytes: this.actualBytes, phase: this.phase, goal_bytes: applied };
   }
 
   /** Moves the balloon toward the target at the configured rate. */
@@ -276,6 +278,9 @@ export class SimulatedAgent extends EventEmitter {
       balloon_actual_bytes: this.actualBytes,
       balloon_target_bytes: this.targetBytes,
       self_protection_reason: '',
+      balloon_goal_bytes: this.targetBytes,
+      unreachable_reason: '',
+      holding: false,
     };
   }
 

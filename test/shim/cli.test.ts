@@ -92,7 +92,7 @@ describe('kubemom shim command', function () {
         await new Promise((r) => setTimeout(r, 150));
       }
       expect(metrics).to.match(/kubemom_shim_sidecars\{state="live"\} 2/);
-      expect(metrics).to.include('kubemom_shim_policy_info{policy="observe"} 1');
+      expect(metrics).to.include('kubemom_shim_policy_info{policy="default"} 1');
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).to.equal(200);
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).to.equal(200);
       const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

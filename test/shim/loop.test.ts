@@ -97,6 +97,21 @@ describe('shim loop with simulated sidecars', function () {
     expect(metricValue(metrics, 'kubemom_shim_sidecar_deadline_misses_total{call="SetTarget"}')).to.equal(1);
   });
 
+  it('resends an unchanged target once the heartbeat is due, so the agent knows the shim is alive', async () => {
+    const agent = await tree.addVm('beat');
+    const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>, { periodMs: 60_000, heartbeatMs: 400 });
+    expect(await waitFor(() => s.registry.all().some((x) => x.state === 'live'), 5000)).to.equal(true);
+    await ((await s.loop.runOnce()) as CycleResult).settled;
+    expect(await waitFor(() => s.registry.all()[0]!.latest?.balloon_target_bytes === agent.target, 3000)).to.equal(true);
+    const quick = (await s.loop.runOnce()) as CycleResult;
+    expect(quick.records.map((r) => r.outcome)).to.deep.equal(['unchanged']);
+    await new Promise((r) => setTimeout(r, 450));
+    const due = (await s.loop.runOnce()) as CycleResult;
+    await due.settled;
+    expect(due.records.map((r) => r.outcome)).to.deep.equal(['applied']);
+    expect(agent.received).to.have.length(2);
+  });
+
   it('exports per-VM and node metrics, health and readiness, and drops a VM when its sidecar goes', async () => {
     const a = await tree.addVm('web', { guestMemoryBytes: 4 * GI, guaranteedMemoryBytes: GI, usedBytes: GI, balloonRateBytesPerSecond: 16 * GI });
     await tree.addVm('db', { guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 1 * GI });

@@ -116,7 +116,7 @@ export class HostMonitor {
   }
 
   /** The policy's HostState around the current history. */
-  state(extra: { ksm?: Record<string, number>; ksmShareableBytes?: number; ksmdCpuPercent?: number }): HostState {
+  state(extra: { ksm?: Record<string, number>; ksmAdvisorMode?: string; ksmShareableBytes?: number; ksmdCpuPercent?: number }): HostState {
     const current = this.history[this.history.length - 1];
     const total = current?.memTotalBytes ?? 0;
     const state: HostState = {
@@ -127,6 +127,7 @@ export class HostMonitor {
     if (this.options.evictionSoft) state.evictionSoftBytes = thresholdBytes(this.options.evictionSoft, total);
     if (extra.ksm) state.ksm = extra.ksm;
     else if (this.snapshot && Object.keys(this.snapshot.ksm).length > 0) state.ksm = this.snapshot.ksm;
+    if (extra.ksmAdvisorMode !== undefined) state.ksmAdvisorMode = extra.ksmAdvisorMode;
     if (extra.ksmShareableBytes !== undefined) state.ksmShareableBytes = extra.ksmShareableBytes;
     if (extra.ksmdCpuPercent !== undefined) state.ksmdCpuPercent = extra.ksmdCpuPercent;
     return state;
