@@ -109,7 +109,7 @@ describe('container image (buildah, local Debian bases)', function () {
 
   it('declares KubeVirt\'s sidecar user 107:107, the sidecar as default command, and the small-heap node flag', () => {
     expect(config.User).to.equal('107:107');
-    expect(config.Entrypoint).to.deep.equal(['/usr/local/bin/node', '--max-semi-space-size=1', '/opt/kubemom/dist/src/cli/main.js']);
+    expect(config.Entrypoint).to.deep.equal(['/usr/local/bin/node', '--lite-mode', '--no-expose-wasm', '--max-semi-space-size=1', '/opt/kubemom/dist/src/cli/kubemom-sidecar.bundle.js']);
     expect(config.Cmd).to.deep.equal(['sidecar']);
   });
 
