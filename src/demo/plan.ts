@@ -72,6 +72,12 @@ export interface DemoPlan {
   statsPeriodSeconds: number;
   /** The simulated guests booted this long before the demo starts (their warm-up is over). */
   bootedBeforeMs: number;
+  /**
+   * Where the simulated guests' balloons stand at the start: the node has been
+   * overcommitted for a while, so they already share what it has (their page cache
+   * fills the rest of what they have).
+   */
+  initialBalloonBytes: number;
   seed: number;
 }
 
@@ -125,8 +131,9 @@ export function demoPlan(options: DemoOptions): DemoPlan {
   // 1.6x overcommit for 8 simulated guests; real guests get a node scaled to them.
   const systemBytes = real ? 256 * MiB : 768 * MiB;
   const vmOverheadBytes = real ? 64 * MiB : 96 * MiB;
-  const perVm = real ? 352 * MiB : 1184 * MiB;
-  const memoryBytes = systemBytes + n * perVm;
+  const perVm = real ? 352 * MiB : 1088 * MiB;
+  // Headroom that does not scale with the VMs, as the reserve does not.
+  const memoryBytes = systemBytes + n * perVm + (real ? 0 : 768 * MiB);
   const evictionHardBytes = 100 * MiB;
   const node: NodeConfig = {
     memoryBytes,
@@ -150,7 +157,7 @@ export function demoPlan(options: DemoOptions): DemoPlan {
     neighbourRampMs: Math.max(500, Math.min(2000, at(0.03))),
     neighbourBytes: real ? 256 * MiB : Math.round(n * 128 * MiB),
   };
-  const bootedBeforeMs = real ? 0 : 20_000;
+  const bootedBeforeMs = real ? 0 : 60_000;
   const guests: DemoGuestPlan[] = [];
   for (let i = 0; i < n; i++) {
     const bursts = i % 2 === 0;
@@ -166,13 +173,16 @@ export function demoPlan(options: DemoOptions): DemoPlan {
       autodeflate: true,
       freePageReporting: true,
       startAtMs: -bootedBeforeMs,
-      // Programs use 15 % of the guest; page cache grows into a third of it (at the
+      // Programs use 15 % of the guest; page cache grows into most of the rest (at the
       // simulator's 32 MiB/s), so the node fills up and the balloon has cache to take.
-      workload: { ...WORKLOAD_DEFAULTS['page-cache'], model: 'page-cache', anon: 0.15, cacheMax: 0.35, fillSeconds: 30 },
+      workload: { ...WORKLOAD_DEFAULTS['page-cache'], model: 'page-cache', anon: 0.15, cacheMax: 0.8, fillSeconds: 60 },
     };
     guests.push({ config, bursts, burstFraction: real ? 0.5 : 0.2 });
   }
-  return { options, node, guests, timeline, periodMs: 2000, statsPeriodSeconds: 1, bootedBeforeMs, seed: 1 };
+  // What the node holds for guests above its reserve and two of the default policy's bands, shared evenly.
+  const room = memoryBytes - systemBytes - n * vmOverheadBytes - node.reserveBytes - 2 * 0.03 * memoryBytes;
+  const initialBalloonBytes = Math.round(Math.min(guestMemory, Math.max(guaranteed, room / n)));
+  return { options, node, guests, timeline, periodMs: 2000, statsPeriodSeconds: 1, bootedBeforeMs, initialBalloonBytes, seed: 1 };
 }
 
 /** The workload of one planned guest. */

@@ -55,7 +55,7 @@ export interface DemoReport {
   overcommitRatio: number;
   reserveBytes: number;
   evictionHardBytes: number;
-  reclaimed: { peakBytes: number; peakAtSeconds: number; endBytes: number; givenBackBytes: number };
+  reclaimed: { startBytes: number; peakBytes: number; peakAtSeconds: number; endBytes: number; givenBackBytes: number };
   /** Sum of balloon actuals / node memory at the peak of reclaim: what the node really backed. */
   backedRatioAtPeak: number;
   node: { minAvailableBytes: number; minAtSeconds: number; secondsUnderReserve: number; secondsUnderEviction: number };
@@ -84,6 +84,7 @@ export class DemoRecorder {
   private peakReclaimAt = 0;
   private backedAtPeak = 0;
   private endReclaim = 0;
+  private startReclaim: number | undefined;
   private firstReclaimAfterMs: number | undefined;
   private fellUnder = false;
   private backAboveAfterMs: number | undefined;
@@ -124,6 +125,7 @@ export class DemoRecorder {
       this.backedAtPeak = backed / view.totalBytes;
     }
     this.endReclaim = reclaimed;
+    this.startReclaim ??= reclaimed;
     this.guestOoms = Math.max(this.guestOoms, view.guestOoms);
   }
 
@@ -146,7 +148,7 @@ export class DemoRecorder {
     return {
       ...base,
       overcommitRatio: base.guestMemoryBytes / base.nodeMemoryBytes,
-      reclaimed: { peakBytes: this.peakReclaim, peakAtSeconds: s(this.peakReclaimAt), endBytes: this.endReclaim, givenBackBytes: Math.max(0, this.peakReclaim - this.endReclaim) },
+      reclaimed: { startBytes: this.startReclaim ?? 0, peakBytes: this.peakReclaim, peakAtSeconds: s(this.peakReclaimAt), endBytes: this.endReclaim, givenBackBytes: Math.max(0, this.peakReclaim - this.endReclaim) },
       backedRatioAtPeak: this.backedAtPeak,
       node: {
         minAvailableBytes: Number.isFinite(this.minAvailable) ? this.minAvailable : 0,
@@ -187,7 +189,7 @@ export function formatReport(r: DemoReport): string[] {
   return [
     `KubeMom demo report (${r.mode} guests, policy ${r.policy}, ${r.vms} VMs, ${r.seconds} s)`,
     `  overcommit:        ${size(r.guestMemoryBytes)} of guest memory on a ${size(r.nodeMemoryBytes)} node = ${r.overcommitRatio.toFixed(2)}x`,
-    `  reclaimed:         peak ${size(r.reclaimed.peakBytes)} at ${r.reclaimed.peakAtSeconds} s (balloons then held ${r.backedRatioAtPeak.toFixed(2)}x the node); ${size(r.reclaimed.givenBackBytes)} given back by the end (${size(r.reclaimed.endBytes)} still reclaimed)`,
+    `  reclaimed:         ${size(r.reclaimed.startBytes)} at the start, peak ${size(r.reclaimed.peakBytes)} at ${r.reclaimed.peakAtSeconds} s (balloons then held ${r.backedRatioAtPeak.toFixed(2)}x the node); ${size(r.reclaimed.givenBackBytes)} given back by the end (${size(r.reclaimed.endBytes)} still reclaimed)`,
     `  node available:    minimum ${size(r.node.minAvailableBytes)} at ${r.node.minAtSeconds} s (reserve ${size(r.reserveBytes)}, eviction ${size(r.evictionHardBytes)}); ${r.node.secondsUnderReserve} s under the reserve, ${r.node.secondsUnderEviction} s under the eviction threshold`,
     `  pressure event:    noisy neighbour at ${p.eventAtSeconds} s; first reclaim ${p.firstReclaimAfterSeconds === undefined ? 'never sent' : `${p.firstReclaimAfterSeconds} s after`}; ${reaction}`,
     `  guest OOM kills:   ${r.guestOoms}`,

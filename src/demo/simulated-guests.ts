@@ -17,7 +17,8 @@ export async function startSimulatedGuests(context: DemoGuestsContext): Promise<
   const { plan } = context;
   const horizon = plan.timeline.durationMs + plan.bootedBeforeMs;
   const guests = plan.guests.map((g) => new SimulatedGuest(g.config, plan.seed, horizon, MEASURED_BALLOON_TIMINGS, plannedWorkload(plan, g)));
-  // The guests booted before the demo: run them up to its start (warm-up over, page cache partly filled).
+  // The guests booted before the demo: run them up to its start (warm-up over, balloons where an overcommitted node keeps them, page cache filling the rest).
+  for (const g of guests) g.balloon.setTarget(plan.initialBalloonBytes);
   for (let t = -plan.bootedBeforeMs; t < 0; t += STEP_MS) for (const g of guests) g.step(t, STEP_MS);
   const byName = new Map(guests.map((g) => [g.config.name, g]));
   const templates = loadTemplates();
