@@ -131,7 +131,7 @@ export function demoPlan(options: DemoOptions): DemoPlan {
   // 1.6x overcommit for 8 simulated guests; real guests get a node scaled to them.
   const systemBytes = real ? 256 * MiB : 768 * MiB;
   const vmOverheadBytes = real ? 64 * MiB : 96 * MiB;
-  const perVm = real ? 352 * MiB : 1088 * MiB;
+  const perVm = real ? 512 * MiB : 1088 * MiB;
   // Headroom that does not scale with the VMs, as the reserve does not.
   const memoryBytes = systemBytes + n * perVm + (real ? 0 : 768 * MiB);
   const evictionHardBytes = 100 * MiB;
@@ -155,7 +155,7 @@ export function demoPlan(options: DemoOptions): DemoPlan {
     neighbourStartMs: at(0.35),
     neighbourEndMs: at(0.6),
     neighbourRampMs: Math.max(500, Math.min(2000, at(0.03))),
-    neighbourBytes: real ? 256 * MiB : Math.round(n * 128 * MiB),
+    neighbourBytes: real ? 192 * MiB : Math.round(n * 128 * MiB),
   };
   const bootedBeforeMs = real ? 0 : 60_000;
   const guests: DemoGuestPlan[] = [];
