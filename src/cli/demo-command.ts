@@ -1,48 +1,84 @@
 /**
- * `kubemom demo`: the main job on an embedded default, no cluster needed. Starts a
- * real sidecar on a KubeVirt-style hook directory, plays virt-launcher against it
- * over gRPC with the bundled KubeVirt VMI and domain, and shows what changed.
+ * `kubemom demo`: the main job on an embedded default, no cluster needed. A demo node
+ * on this machine: the real shim and real sidecars over real sockets, with simulated
+ * QEMU guests behind a real QMP server (or real TCG guests with --real), a scripted
+ * timeline that overcommits the node and puts it under pressure, a live view and a
+ * final report.
  */
 import type { Command } from 'commander';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { packageRoot } from '../common/paths.js';
-import { runSidecar } from '../hook-sidecar/sidecar.js';
-import { discoverHooks, onDefineDomain, shutdownHooks } from '../testbed/hook-manager.js';
+import { InputError } from '../common/errors.js';
+import { checkDemoOptions, type DemoOptions } from '../demo/plan.js';
 
-function memoryLines(xml: string): string[] {
-  const lines = xml.split('\n');
-  return lines.filter((l) => /memballoon|<stats|qemu:commandline|qemu:arg/.test(l)).map((l) => l.trim());
+interface DemoFlags {
+  real?: boolean;
+  vms?: string;
+  seconds: string;
+  policy: string;
+  json?: boolean;
+}
+
+function wholeNumber(flag: string, text: string): number {
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text.trim())) throw new InputError(flag, `"${text}" is not accepted; use a number`);
+  return Number(text);
+}
+
+/** The options from the flags; errors name the flag. */
+export function demoOptionsFromFlags(flags: DemoFlags): DemoOptions {
+  const real = flags.real ?? false;
+  return checkDemoOptions({
+    real,
+    vms: flags.vms === undefined ? (real ? 2 : 8) : wholeNumber('--vms', flags.vms),
+    seconds: wholeNumber('--seconds', flags.seconds),
+    policy: flags.policy,
+  });
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run a sidecar and play virt-launcher against it with the bundled KubeVirt VMI (no cluster needed)')
-    .action(async () => {
+    .description('run a KubeMom node on this machine (real shim and sidecars, simulated guests), overcommit it, put it under pressure, report')
+    .option('--real', 'use real TCG guests from the test bed (libvirt, QEMU) instead of simulated ones')
+    .option('--vms <n>', 'number of VMs (default 8; 2 with --real)')
+    .option('--seconds <s>', 'length of the scripted timeline', '60')
+    .option('--policy <name|file>', 'node policy: default, mom, observe or a policy file', 'default')
+    .option('--json', 'print the final report as JSON on stdout (no live view)')
+    .action(async (flags: DemoFlags) => {
       process.env.KUBEMOM_LOG_LEVEL ??= 'warn';
-      const root = mkdtempSync(path.join(os.tmpdir(), 'kubemom-demo-'));
-      const hooksDir = path.join(root, 'hook-sidecar-0');
-      const domain = readFileSync(path.join(packageRoot, 'fixtures', 'kubevirt-domain.xml'), 'utf8');
-      const vmi = readFileSync(path.join(packageRoot, 'fixtures', 'kubevirt-vmi.json'), 'utf8');
-      const sidecar = await runSidecar({ hooksDir, qemuHooksDir: hooksDir });
+      let options: DemoOptions;
       try {
-        const hooks = await discoverHooks(root, 1);
-        for (const hook of hooks) {
-          console.log(`found hook ${path.relative(root, hook.socketPath)}: name=${hook.name} version=${hook.version} points=${hook.hookPoints.join(',')}`);
+        options = demoOptionsFromFlags(flags);
+      } catch (error) {
+        if (error instanceof InputError) {
+          process.stderr.write(`kubemom demo: ${error.message}\n`);
+          process.exit(1);
         }
-        let xml = domain;
-        for (let call = 1; call <= 3; call++) xml = await onDefineDomain(hooks, xml, vmi);
-        console.log('\nOnDefineDomain (called 3 times, as virt-launcher may) added:');
-        for (const line of memoryLines(xml)) console.log(`  ${line}`);
-        console.log(`\ninput ${domain.length} bytes -> output ${xml.length} bytes; third call byte-identical to the first: ${xml === (await onDefineDomain(hooks, xml, vmi))}`);
-        await shutdownHooks(hooks);
-        await sidecar.stopped;
-        console.log('Shutdown answered; sidecar stopped.');
-      } finally {
-        await sidecar.stop('demo finished');
-        rmSync(root, { recursive: true, force: true });
+        throw error;
       }
+      // Imported here so that other commands do not load the shim, the sidecar and the simulator.
+      const { runDemo, formatReport } = await import('../demo/demo.js');
+      const abort = new AbortController();
+      const onSignal = (): void => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let code = 0;
+      try {
+        const { report } = await runDemo(options, {
+          out: flags.json ? process.stderr : process.stdout,
+          tty: flags.json ? false : process.stdout.isTTY === true,
+          signal: abort.signal,
+        });
+        if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else process.stdout.write(`\n${formatReport(report).join('\n')}\n`);
+        if (report.guestOoms > 0) code = 2;
+      } catch (error) {
+        if (error instanceof InputError) {
+          process.stderr.write(`kubemom demo: ${error.message}\n`);
+          code = 1;
+        } else {
+          process.stderr.write(`kubemom demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+          code = 1;
+        }
+      }
+      process.exit(code);
     });
 }

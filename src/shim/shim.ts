@@ -164,7 +164,9 @@ export class Shim<S = unknown> {
     if (this.psi) {
       const mode = this.psi.start();
       this.setPsiMode(mode);
-      if (mode !== 'kernel') this.log.warn({ reason: this.psi.fallbackReason }, 'PSI trigger unavailable; watching PSI by polling');
+      // Polling asked for (a PSI file that is not the kernel's, as in the demo) is no fault worth a warning.
+      if (mode !== 'kernel' && this.options.psiTrigger?.forcePolling) this.log.info({ reason: this.psi.fallbackReason }, 'watching PSI by polling');
+      else if (mode !== 'kernel') this.log.warn({ reason: this.psi.fallbackReason }, 'PSI trigger unavailable; watching PSI by polling');
       this.psi.on('pressure', () => {
         this.metrics.pressureEvents.inc();
         this.loop.wake(performance.now());

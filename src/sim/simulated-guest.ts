@@ -102,10 +102,12 @@ export class SimulatedGuest {
     seed: number,
     horizonMs: number,
     timings: BalloonTimings,
+    /** A workload made by the caller (the demo's scripted timeline); default: from `config.workload`. */
+    workload?: Workload,
   ) {
     this.id = `${config.namespace}/${config.name}`;
     this.uid = `sim-${config.name}`;
-    this.workload = createWorkload(config.workload, config.memoryBytes, seed, config.name, horizonMs);
+    this.workload = workload ?? createWorkload(config.workload, config.memoryBytes, seed, config.name, horizonMs);
     this.balloon = new BalloonDynamics(config.memoryBytes, timings, Prng.forLabel(seed, `balloon:${config.name}`));
   }
 

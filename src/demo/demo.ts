@@ -1,0 +1,227 @@
+/**
+ * `kubemom demo`: a KubeMom node on one machine, no cluster. The real node shim
+ * (src/shim) with a real policy drives real sidecars (src/hook-sidecar + src/agent)
+ * over real unix sockets; behind each sidecar's QMP side monitor runs a simulated
+ * QEMU whose guest is the simulator's guest model (or, with `--real`, a real TCG
+ * guest from the test bed). The node itself is a model: the demo writes its
+ * meminfo, PSI and vmstat files, which the shim reads like a real node's, so the
+ * node can be overcommitted and put under pressure by a scripted timeline.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
+import type { Policy } from '../balloon/types.js';
+import { parseEvictionThreshold } from '../shim/host/eviction.js';
+import { observePolicy } from '../shim/policies.js';
+import type { SidecarSession } from '../shim/session.js';
+import { Shim } from '../shim/shim.js';
+import { hostSample, nodeMemory, PsiModel } from '../sim/node-model.js';
+import { LiveView } from './display.js';
+import { nodeFiles, writeNodeFiles } from './node-files.js';
+import { demoPlan, neighbourAt, phaseAt, type DemoOptions, type DemoPlan } from './plan.js';
+import { DemoRecorder, formatReport, type DemoReport, type GuestView, type NodeView } from './report.js';
+import { startSimulatedGuests } from './simulated-guests.js';
+
+const readText = (file: string): string => readFileSync(file, 'utf8');
+
+/** What a set of demo guests (simulated or real) offers the demo. */
+export interface DemoGuests {
+  /** VM names, in display order. */
+  readonly names: string[];
+  /** Advances the guests to demo time `tMs` (drives their workloads). */
+  step(tMs: number, dtMs: number): void;
+  /** What the guests hold on the node now, bytes, with virt-launcher's and QEMU's overhead. */
+  heldBytes(): number;
+  /** The guest's need as the demo knows it (undefined: use the guest's own report). */
+  needBytes(name: string): number | undefined;
+  guestOoms(): number;
+  /** Stops every VM and removes its directories. */
+  stop(): Promise<void>;
+}
+
+export interface DemoGuestsContext {
+  plan: DemoPlan;
+  root: string;
+  kubeletRoot: string;
+  /** Demo time now, ms (negative before the start). */
+  clock: () => number;
+}
+
+export interface DemoIo {
+  out: NodeJS.WritableStream;
+  tty: boolean;
+  /** Ends the run early (Ctrl-C); cleanup still runs and a report is made. */
+  signal?: AbortSignal;
+  /** Live view updates per second on a TTY; plain lines come once a second. */
+  refreshMs?: number;
+}
+
+export interface DemoResult {
+  report: DemoReport;
+  /** The demo's scratch directory (removed by the time this resolves). */
+  root: string;
+}
+
+/** The policy by name or file; `default` and `mom` from the policy engine, `observe` from the shim. */
+export function demoPolicy(spec: string): Policy<unknown> {
+  if (spec === 'observe') return observePolicy as Policy<unknown>;
+  const params: PolicyParameters = {};
+  // The demo's guests have been running before the shim sees them: a one-minute start
+  // grace would spend the whole demo waiting. Five seconds keeps the rule visible.
+  if (policyParameterNames(spec, readText).includes('startGraceMs')) params.startGraceMs = 5000;
+  return createPolicy(spec, params, readText);
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+function sessionsByName(shim: Shim): Map<string, SidecarSession> {
+  const map = new Map<string, SidecarSession>();
+  for (const s of shim.registry.all()) {
+    const name = s.describe?.vm?.name;
+    if (name) map.set(name, s);
+  }
+  return map;
+}
+
+/** Runs the demo to its end (or the signal) and cleans up everything it made. */
+export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoResult> {
+  const plan = demoPlan(options);
+  const policy = demoPolicy(options.policy);
+  const root = mkdtempSync(path.join(os.tmpdir(), 'kubemom-demo-'));
+  const kubeletRoot = path.join(root, 'kubelet');
+  const files = nodeFiles(path.join(root, 'node'));
+  const node = plan.node;
+  const psi = new PsiModel(node);
+  const recorder = new DemoRecorder(plan.timeline);
+  let t0 = Number.POSITIVE_INFINITY;
+  const clock = (): number => Date.now() - t0;
+  let guests: DemoGuests | undefined;
+  let shim: Shim | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let lastView: NodeView | undefined;
+
+  const nodeTick = (tMs: number, dtMs: number): NodeView => {
+    const g = guests!;
+    const started = tMs >= 0;
+    if (started) g.step(tMs, dtMs);
+    const neighbour = started ? neighbourAt(plan.timeline, tMs) : 0;
+    const mem = nodeMemory({ ...node, systemBytes: node.systemBytes + neighbour }, g.heldBytes());
+    psi.step(dtMs, mem);
+    const p = psi.read();
+    writeNodeFiles(files, hostSample(node, mem, Date.now(), p), p);
+    const sessions = shim ? sessionsByName(shim) : new Map<string, SidecarSession>();
+    const views: GuestView[] = g.names.map((name) => {
+      const s = sessions.get(name);
+      const latest = s?.latest;
+      const actual = latest && latest.balloon_actual_bytes > 0 ? latest.balloon_actual_bytes : undefined;
+      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.available_bytes : undefined;
+      return {
+        name,
+        memoryBytes: s?.describe?.guest_memory_bytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
+        needBytes: g.needBytes(name) ?? reported,
+        actualBytes: actual,
+        targetBytes: latest && latest.balloon_target_bytes > 0 ? latest.balloon_target_bytes : undefined,
+        session: s?.state ?? 'not found',
+      };
+    });
+    return {
+      tMs,
+      phase: started ? phaseAt(plan.timeline, tMs) : 'starting',
+      totalBytes: node.memoryBytes,
+      availableBytes: mem.availableBytes,
+      reserveBytes: node.reserveBytes,
+      evictionHardBytes: node.evictionHardBytes,
+      neighbourBytes: neighbour,
+      psiSome10: p.someAvg10,
+      guests: views,
+      guestOoms: g.guestOoms(),
+    };
+  };
+
+  const title = `KubeMom demo: ${options.vms} ${options.real ? 'real TCG' : 'simulated'} VMs, policy ${policy.name}`;
+  const view = new LiveView(io.out, io.tty, title);
+  try {
+    const context: DemoGuestsContext = { plan, root, kubeletRoot, clock };
+    if (options.real) {
+      const { startRealGuests } = await import('./real-guests.js');
+      guests = await startRealGuests(context, io.out);
+    } else {
+      guests = await startSimulatedGuests(context);
+    }
+    // The node exists before the shim starts: its files are written first.
+    lastView = nodeTick(-1, 0);
+    shim = new Shim(
+      {
+        kubeletRoot,
+        meminfoFile: files.meminfo,
+        psiFile: files.psi,
+        vmstatFile: files.vmstat,
+        procRoot: files.procRoot,
+        // The shim's shipped trigger; the file is the model's, so it is read by polling.
+        psiTrigger: { kind: 'some', stallUs: 150_000, windowUs: 1_000_000, forcePolling: true },
+        periodMs: plan.periodMs,
+        rescanMs: 1000,
+        evictionHard: parseEvictionThreshold('--eviction-hard', `memory.available<${Math.round(node.evictionHardBytes / 2 ** 20)}Mi`)!,
+        linkParent: root,
+      },
+      policy,
+    );
+    shim.onCycleHook = (result) => {
+      for (const r of result.records) {
+        if (r.outcome === 'unchanged') continue;
+        recorder.decision({ tMs: r.atMs - t0, guest: r.guestId, targetBytes: r.targetBytes, reason: r.reason, trigger: r.trigger });
+      }
+    };
+    await shim.start();
+    // Every sidecar found, described and streaming stats before the story starts.
+    const readyBy = Date.now() + 30_000;
+    const expected = plan.guests.length;
+    while (!io.signal?.aborted) {
+      const live = shim.registry.all().filter((s) => s.state === 'live' && s.latest?.guest).length;
+      if (live >= expected) break;
+      if (Date.now() > readyBy) throw new Error(`only ${live} of ${expected} sidecars went live in the shim within 30 s`);
+      await sleep(100, io.signal);
+    }
+    t0 = Date.now();
+    let last = 0;
+    ticker = setInterval(() => {
+      const now = clock();
+      lastView = nodeTick(now, now - last);
+      last = now;
+      recorder.node(lastView);
+    }, 100);
+    const refreshMs = io.refreshMs ?? (io.tty ? 500 : 1000);
+    while (!io.signal?.aborted && clock() < plan.timeline.durationMs) {
+      await sleep(Math.min(refreshMs, Math.max(1, plan.timeline.durationMs - clock())), io.signal);
+      if (lastView) view.update(lastView, recorder.recent, recorder.decisionCount);
+    }
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await shim?.stop();
+    await guests?.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+  const report = recorder.report({
+    mode: options.real ? 'real' : 'simulated',
+    policy: policy.name,
+    vms: options.vms,
+    seconds: options.seconds,
+    nodeMemoryBytes: node.memoryBytes,
+    guestMemoryBytes: plan.guests.reduce((sum, g) => sum + g.config.memoryBytes, 0),
+    reserveBytes: node.reserveBytes,
+    evictionHardBytes: node.evictionHardBytes,
+  });
+  return { report, root };
+}
+
+export { formatReport };
