@@ -89,6 +89,7 @@ export class ShimMetrics {
   readonly nodeExporterScrape = this.gauge('kubemom_shim_node_exporter_scrape_duration_seconds', 'Duration of the last node-exporter scrape.');
   readonly sidecars = this.gauge('kubemom_shim_sidecars', 'Sidecar sessions by state.', ['state']);
   readonly identityMismatches = this.counter('kubemom_shim_sidecar_identity_mismatches_total', 'Sidecars refused because Describe named another pod than the socket path.');
+  readonly identityConflicts = this.counter('kubemom_shim_sidecar_identity_conflicts_total', 'Sidecars ignored because another sidecar already serves the VM they name.');
   readonly deadlineMisses = this.counter('kubemom_shim_sidecar_deadline_misses_total', 'Sidecar calls that missed their deadline, by call.', ['call']);
 
   constructor(options: { processMetrics?: boolean } = {}) {

@@ -142,6 +142,7 @@ export class Shim<S = unknown> {
             }
           },
           onPolicyError: () => m.policyErrors.inc(),
+          onIdentityConflict: () => m.identityConflicts.inc(),
           onPressure: (_at, latencyMs) => {
             if (latencyMs !== undefined) m.pressureToLastSend.observe(latencyMs / 1000);
           },
