@@ -105,6 +105,21 @@ export class ShimLoop<S> {
     this.timer = undefined;
   }
 
+  /** The policy in force. */
+  get policy(): Policy<S> {
+    return this.deps.policy;
+  }
+
+  /**
+   * Puts another policy in force from the next cycle on (a cycle in progress finishes
+   * with the old one: cycles are synchronous up to their last SetTarget). The new policy
+   * starts from its own initial state.
+   */
+  setPolicy(policy: Policy<S>): void {
+    this.deps.policy = policy;
+    this.state = policy.initialState();
+  }
+
   /** A pressure event: run a cycle now (or right after the one in progress). */
   wake(atPerfMs: number = performance.now()): void {
     if (this.stopped) return;

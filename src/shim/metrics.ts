@@ -83,6 +83,8 @@ export class ShimMetrics {
   readonly pressureEvents = this.counter('kubemom_shim_pressure_events_total', 'Memory pressure events that woke the loop.');
   readonly psiMode = this.gauge('kubemom_shim_psi_trigger_mode', '1 for how pressure is watched: kernel (PSI trigger, POLLPRI), polling (fallback) or off.', ['mode']);
   readonly policyErrors = this.counter('kubemom_shim_policy_errors_total', 'Policy evaluations that threw (no controller runs in that cycle).');
+  readonly policyReloads = this.counter('kubemom_shim_policy_reloads_total', 'Policy reloads (SIGHUP) by result: ok, or error (the last good policy stays in force).', ['result']);
+  readonly policyReloadOk = this.gauge('kubemom_shim_policy_last_reload_success', '1 when the last policy reload succeeded (or none was asked), 0 when it failed.');
   readonly policyInfo = this.gauge('kubemom_shim_policy_info', '1, labelled with the policy in force.', ['policy']);
   readonly nodeExporterUp = this.gauge('kubemom_shim_node_exporter_up', '1 when the last node-exporter scrape was usable.');
   readonly nodeExporterFallbacks = this.counter('kubemom_shim_node_exporter_fallbacks_total', 'Failed node-exporter scrapes (the loop used /proc), by reason.', ['reason']);

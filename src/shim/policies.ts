@@ -3,7 +3,10 @@
  * provides the real ones; `observe` is the shim's own: it decides nothing, so the
  * shim only watches and reports (a safe first step on a new node).
  */
+import { readFileSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
+import { PolicyFileErrors } from '../balloon/lang/policy-file.js';
+import { createPolicy } from '../balloon/registry.js';
 import type { Policy } from '../balloon/types.js';
 
 /** A policy that makes no decision: monitoring only. */
@@ -20,8 +23,27 @@ export const SHIM_POLICIES: Record<string, PolicyFactory> = {
   observe: () => observePolicy as Policy<unknown>,
 };
 
-/** Loads a policy file (YAML policy language); set when the policy language is available. */
-export let policyFileLoader: ((file: string) => Policy<unknown>) | undefined;
+/**
+ * Reads and compiles a policy file (YAML policy language). A missing file or any
+ * problem in it is an InputError naming the flag, with every file:line:col problem.
+ */
+export function loadPolicyFile(flag: string, file: string): Policy<unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new InputError(flag, `cannot read the policy file "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return createPolicy(/\.ya?ml$/i.test(file) ? file : `${file}.yaml`, {}, () => text);
+  } catch (error) {
+    if (error instanceof PolicyFileErrors || error instanceof InputError) throw new InputError(flag, `policy file "${file}" is invalid:\n${error.message}`);
+    throw error;
+  }
+}
+
+/** Loads a policy file; replaceable (tests). */
+export let policyFileLoader: ((file: string) => Policy<unknown>) | undefined = (file) => loadPolicyFile('--policy', file);
 
 export function setPolicyFileLoader(loader: (file: string) => Policy<unknown>): void {
   policyFileLoader = loader;
