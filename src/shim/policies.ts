@@ -21,6 +21,8 @@ export type PolicyFactory = () => Policy<unknown>;
 /** Built-in policies by name. */
 export const SHIM_POLICIES: Record<string, PolicyFactory> = {
   observe: () => observePolicy as Policy<unknown>,
+  default: () => createPolicy('default', {}, () => ''),
+  mom: () => createPolicy('mom', {}, () => ''),
 };
 
 /**
