@@ -128,6 +128,9 @@ export function registerShimCommand(program: Command): void {
         log.info({ signal }, 'stopping');
         void shim.stop().then(() => process.exit(0));
       };
+      // SIGHUP reloads the policy (a file edited in place, a ConfigMap update): a broken
+      // file leaves the last good policy in force (logged, kubemom_shim_policy_reloads_total).
+      process.on('SIGHUP', () => void shim.reloadPolicy(() => resolvePolicy('--policy', flags.policy)));
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });

@@ -62,9 +62,17 @@ export function updateCycleMetrics(
 /** Makes the per-VM gauges read the sessions at scrape time. */
 export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSession[]): void {
   m.bindVms((set) => {
-    for (const session of sessions()) {
+    // One session per VM series: the first claimant, as in the loop, and refused sessions
+    // last, so a sidecar lying about its identity can never overwrite another VM's series.
+    const all = sessions();
+    const ordered = [...all.filter((s) => s.state !== 'refused'), ...all.filter((s) => s.state === 'refused')];
+    const seen = new Set<string>();
+    for (const session of ordered) {
       const labels = vmLabels(session);
       if (!labels) continue;
+      const key = `${labels.namespace}/${labels.name}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
       for (const state of SESSION_STATES) set(m.vmSessionState, { ...labels, state }, state === session.state ? 1 : 0);
       const d = session.describe!;
       set(m.vmGuestMemory, labels, d.guest_memory_bytes);

@@ -48,6 +48,8 @@ export interface LoopObserver {
   onCycle?(result: CycleResult, sessions: readonly SidecarSession[], extra: { ksm?: Record<string, number>; ksmdCpu?: number }): void;
   onDecisionOutcome?(record: DecisionRecord, outcome: SetTargetOutcome | undefined, session: SidecarSession | undefined): void;
   onPolicyError?(error: Error): void;
+  /** `ignored` claims the VM `owner` already serves; it gets no target. */
+  onIdentityConflict?(ignored: SidecarSession, owner: SidecarSession): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
 }
 
@@ -85,6 +87,8 @@ export class ShimLoop<S> {
   private stopped = true;
   /** What each sidecar was last asked and when, to avoid resending an unchanged target. */
   private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number }>();
+  /** Sessions already reported for claiming a VM another session owns. */
+  private readonly conflicted = new WeakSet<SidecarSession>();
   private readonly now: () => number;
 
   constructor(
@@ -104,6 +108,21 @@ export class ShimLoop<S> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** The policy in force. */
+  get policy(): Policy<S> {
+    return this.deps.policy;
+  }
+
+  /**
+   * Puts another policy in force from the next cycle on (a cycle in progress finishes
+   * with the old one: cycles are synchronous up to their last SetTarget). The new policy
+   * starts from its own initial state.
+   */
+  setPolicy(policy: Policy<S>): void {
+    this.deps.policy = policy;
+    this.state = policy.initialState();
   }
 
   /** A pressure event: run a cycle now (or right after the one in progress). */
@@ -128,6 +147,34 @@ export class ShimLoop<S> {
       this.timer = undefined;
       void this.run('period', undefined);
     }, delayMs);
+  }
+
+  /**
+   * Which session owns each VM name. A sidecar's identity is proven only as far as its
+   * socket path goes (the pod); the namespace/name it claims is not. When two sidecars
+   * claim the same VM, the one the shim has known the longest (registry order) keeps it,
+   * even while it is stale, and the newcomer gets no target: a sidecar can never take
+   * over another VM's decisions by claiming its name.
+   */
+  private claimOwners(sessions: readonly SidecarSession[]): Map<string, SidecarSession> {
+    const owners = new Map<string, SidecarSession>();
+    for (const session of sessions) {
+      const vm = session.describe?.vm;
+      if (!vm || !vm.uid || session.state === 'refused' || session.state === 'closed') continue;
+      const id = session.id;
+      const owner = owners.get(id);
+      if (!owner) {
+        owners.set(id, session);
+      } else if (!this.conflicted.has(session)) {
+        this.conflicted.add(session);
+        this.deps.log.warn(
+          { vm: id, kept: owner.found.socketPath, ignored: session.found.socketPath },
+          'two sidecars claim the same VM; the newer one gets no target',
+        );
+        this.deps.observer?.onIdentityConflict?.(session, owner);
+      }
+    }
+    return owners;
   }
 
   private async run(trigger: LoopTrigger, pressureAt: number | undefined): Promise<CycleResult | undefined> {
@@ -170,12 +217,13 @@ export class ShimLoop<S> {
     const ksmdFraction = ksmdCpu?.sample(nowMs);
 
     const sessions = this.deps.sessions();
+    const owners = this.claimOwners(sessions);
     const byGuest = new Map<string, SidecarSession>();
     const guests: GuestState[] = [];
     for (const session of sessions) {
       if (!session.usable(nowMs)) continue;
       const guest = session.guestState();
-      if (!guest || byGuest.has(guest.id)) continue;
+      if (!guest || byGuest.has(guest.id) || owners.get(guest.id) !== session) continue;
       byGuest.set(guest.id, session);
       guests.push(guest);
     }

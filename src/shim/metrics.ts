@@ -84,12 +84,15 @@ export class ShimMetrics {
   readonly lowMemoryWakes = this.counter('kubemom_shim_low_memory_wakes_total', 'Times MemAvailable fell under the reclaim line between loop periods and woke the loop.');
   readonly psiMode = this.gauge('kubemom_shim_psi_trigger_mode', '1 for how pressure is watched: kernel (PSI trigger, POLLPRI), polling (fallback) or off.', ['mode']);
   readonly policyErrors = this.counter('kubemom_shim_policy_errors_total', 'Policy evaluations that threw (no controller runs in that cycle).');
+  readonly policyReloads = this.counter('kubemom_shim_policy_reloads_total', 'Policy reloads (SIGHUP) by result: ok, or error (the last good policy stays in force).', ['result']);
+  readonly policyReloadOk = this.gauge('kubemom_shim_policy_last_reload_success', '1 when the last policy reload succeeded (or none was asked), 0 when it failed.');
   readonly policyInfo = this.gauge('kubemom_shim_policy_info', '1, labelled with the policy in force.', ['policy']);
   readonly nodeExporterUp = this.gauge('kubemom_shim_node_exporter_up', '1 when the last node-exporter scrape was usable.');
   readonly nodeExporterFallbacks = this.counter('kubemom_shim_node_exporter_fallbacks_total', 'Failed node-exporter scrapes (the loop used /proc), by reason.', ['reason']);
   readonly nodeExporterScrape = this.gauge('kubemom_shim_node_exporter_scrape_duration_seconds', 'Duration of the last node-exporter scrape.');
   readonly sidecars = this.gauge('kubemom_shim_sidecars', 'Sidecar sessions by state.', ['state']);
   readonly identityMismatches = this.counter('kubemom_shim_sidecar_identity_mismatches_total', 'Sidecars refused because Describe named another pod than the socket path.');
+  readonly identityConflicts = this.counter('kubemom_shim_sidecar_identity_conflicts_total', 'Sidecars ignored because another sidecar already serves the VM they name.');
   readonly deadlineMisses = this.counter('kubemom_shim_sidecar_deadline_misses_total', 'Sidecar calls that missed their deadline, by call.', ['call']);
 
   constructor(options: { processMetrics?: boolean } = {}) {

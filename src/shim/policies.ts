@@ -5,8 +5,9 @@
  * safe first step on a new node).
  */
 import { readFileSync } from 'node:fs';
-import { createPolicy, type PolicyParameters } from '../balloon/registry.js';
 import { InputError } from '../common/errors.js';
+import { PolicyFileErrors } from '../balloon/lang/policy-file.js';
+import { createPolicy, type PolicyParameters } from '../balloon/registry.js';
 import type { Policy } from '../balloon/types.js';
 
 /** A policy that makes no decision: monitoring only. */
@@ -19,20 +20,35 @@ export const observePolicy: Policy<null> = {
 /** The default for `--policy`. */
 export const DEFAULT_SHIM_POLICY = 'default';
 
+const BUILT_IN = ['observe', 'default', 'mom'];
+
 /**
- * A policy by built-in name or policy file path. Throws InputError for an unknown
- * name and PolicyFileErrors (every problem, file:line:col) for an invalid file.
+ * Reads and compiles a policy file (YAML policy language). A missing file or any
+ * problem in it is an InputError naming the flag, with every file:line:col problem.
  */
-export function resolvePolicy(flag: string, spec: string): Policy<unknown> {
-  if (spec === 'observe') return observePolicy as Policy<unknown>;
-  // The shim turns ballooning on: MOM's own default (balloonEnabled 0) only ever grows guests.
-  const params: PolicyParameters = spec === 'mom' ? { balloonEnabled: true } : {};
+export function loadPolicyFile(flag: string, file: string): Policy<unknown> {
+  let text: string;
   try {
-    return createPolicy(spec, params, (file) => readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
-    if (error instanceof InputError && error.field === 'policy') {
-      throw new InputError(flag, `"${spec}" is not a known policy; use one of observe, default, mom, or a policy file ending in .yaml/.yml`);
-    }
+    throw new InputError(flag, `cannot read the policy file "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return createPolicy(/\.ya?ml$/i.test(file) ? file : `${file}.yaml`, {}, () => text);
+  } catch (error) {
+    if (error instanceof PolicyFileErrors || error instanceof InputError) throw new InputError(flag, `policy file "${file}" is invalid:\n${error.message}`);
     throw error;
   }
+}
+
+/** A policy by built-in name, or from a file when the value looks like a path. */
+export function resolvePolicy(flag: string, value: string): Policy<unknown> {
+  if (value === 'observe') return observePolicy as Policy<unknown>;
+  if (value === 'default' || value === 'mom') {
+    // The shim turns ballooning on: MOM's own default (balloonEnabled 0) only ever grows guests.
+    const params: PolicyParameters = value === 'mom' ? { balloonEnabled: true } : {};
+    return createPolicy(value, params, () => '');
+  }
+  if (value.includes('/') || /\.ya?ml$/.test(value)) return loadPolicyFile(flag, value);
+  throw new InputError(flag, `"${value}" is not a known policy; use one of ${BUILT_IN.join(', ')}, or a policy file path`);
 }

@@ -63,11 +63,12 @@ export class Shim<S = unknown> {
 
   constructor(
     readonly options: ShimOptions,
-    readonly policy: Policy<S>,
+    policy: Policy<S>,
   ) {
     const m = this.metrics;
     const log = this.log;
     m.policyInfo.set({ policy: policy.name }, 1);
+    m.policyReloadOk.set(1);
     this.registry = new SidecarRegistry(
       {
         kubeletRoot: options.kubeletRoot,
@@ -147,6 +148,7 @@ export class Shim<S = unknown> {
             }
           },
           onPolicyError: () => m.policyErrors.inc(),
+          onIdentityConflict: () => m.identityConflicts.inc(),
           onPressure: (_at, latencyMs) => {
             if (latencyMs !== undefined) m.pressureToLastSend.observe(latencyMs / 1000);
           },
@@ -216,6 +218,38 @@ export class Shim<S = unknown> {
     this.ksm?.stop();
     await this.closeHttp?.();
     this.log.info('shim stopped');
+  }
+
+  /** The policy in force. */
+  get policy(): Policy<S> {
+    return this.loop.policy;
+  }
+
+  /**
+   * Loads the policy again (SIGHUP). If `load` throws (a missing or broken file), the
+   * policy in force stays, the error is logged and counted, and
+   * `kubemom_shim_policy_last_reload_success` is 0 until a reload succeeds.
+   */
+  reloadPolicy(load: () => Policy<S>): { ok: true; policy: string } | { ok: false; error: string } {
+    const m = this.metrics;
+    let next: Policy<S>;
+    try {
+      next = load();
+    } catch (error) {
+      const message = (error as Error).message;
+      m.policyReloads.inc({ result: 'error' });
+      m.policyReloadOk.set(0);
+      this.log.error({ err: message, policy: this.policy.name }, 'policy reload failed; the last good policy stays in force');
+      return { ok: false, error: message };
+    }
+    const previous = this.policy.name;
+    this.loop.setPolicy(next);
+    m.policyInfo.remove({ policy: previous });
+    m.policyInfo.set({ policy: next.name }, 1);
+    m.policyReloads.inc({ result: 'ok' });
+    m.policyReloadOk.set(1);
+    this.log.info({ previous, policy: next.name }, 'policy reloaded');
+    return { ok: true, policy: next.name };
   }
 
   healthy(): { ok: boolean; detail: string } {

@@ -1,0 +1,344 @@
+/**
+ * The fault matrix on real parts: the shim (in-process and as `kubemom shim`), real gRPC
+ * SimulatedAgent sidecars (in this process and in a child process that can be frozen or
+ * killed), the real default policy, a real read-only mount for refused KSM writes.
+ *
+ * The host's memory is the one thing modelled here (a meminfo file the test writes, read
+ * through the shim's --proc-root layout): a 24 GiB test machine cannot be made "suddenly
+ * short of memory" for real without putting the test run itself at risk. Real memory
+ * pressure is exercised in test/shim/pressure.test.ts.
+ */
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Shim, type ShimOptions } from '../../src/shim/shim.js';
+import { defaultPolicy } from '../../src/balloon/default-policy.js';
+import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import { packageRoot } from '../../src/common/paths.js';
+import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import { cliPath } from '../support/sidecar-process.js';
+import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
+import { AgentHostProcess, freePort, TestSqueezePolicy } from '../shim/support.js';
+
+const KI = 1024;
+
+/** A /proc-like directory whose meminfo the test sets (the rest copied from the real /proc). */
+class ModelledHost {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'km-host-'));
+  constructor(
+    public totalBytes: number,
+    availableBytes: number,
+  ) {
+    mkdirSync(path.join(this.dir, 'pressure'));
+    copyFileSync('/proc/vmstat', path.join(this.dir, 'vmstat'));
+    writeFileSync(path.join(this.dir, 'pressure', 'memory'), 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
+    this.setAvailable(availableBytes);
+  }
+
+  setAvailable(bytes: number): void {
+    const kb = (b: number): string => `${Math.round(b / KI)} kB`;
+    const lines = readFileSync('/proc/meminfo', 'utf8')
+      .split('\n')
+      .map((l) => {
+        if (l.startsWith('MemTotal:')) return `MemTotal:       ${kb(this.totalBytes)}`;
+        if (l.startsWith('MemAvailable:')) return `MemAvailable:   ${kb(bytes)}`;
+        if (l.startsWith('MemFree:')) return `MemFree:        ${kb(bytes / 2)}`;
+        if (l.startsWith('Cached:')) return `Cached:         ${kb(bytes / 2)}`;
+        return l;
+      });
+    writeFileSync(path.join(this.dir, 'meminfo.tmp'), lines.join('\n'));
+    // rename: the shim never reads a half-written file
+    spawnSync('mv', [path.join(this.dir, 'meminfo.tmp'), path.join(this.dir, 'meminfo')]);
+  }
+
+  options(): Pick<ShimOptions, 'meminfoFile' | 'psiFile' | 'vmstatFile' | 'procRoot'> {
+    return { meminfoFile: path.join(this.dir, 'meminfo'), psiFile: path.join(this.dir, 'pressure', 'memory'), vmstatFile: path.join(this.dir, 'vmstat'), procRoot: '/proc' };
+  }
+
+  close(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function metrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('reliability: fault matrix', function () {
+  this.timeout(90_000);
+  let kubelet: KubeletTree;
+  const shims: Shim<unknown>[] = [];
+  const cleanups: Array<() => Promise<void> | void> = [];
+
+  beforeEach(() => (kubelet = new KubeletTree()));
+  afterEach(async () => {
+    for (const s of shims.splice(0)) await s.stop();
+    for (const c of cleanups.splice(0).reverse()) await c();
+    await kubelet.close();
+  });
+
+  function baseOptions(overrides: Partial<ShimOptions> = {}): ShimOptions {
+    return {
+      kubeletRoot: kubelet.root,
+      meminfoFile: '/proc/meminfo',
+      psiFile: '/proc/pressure/memory',
+      vmstatFile: '/proc/vmstat',
+      procRoot: '/proc',
+      periodMs: 200,
+      rescanMs: 300,
+      session: { describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 300, maxBackoffMs: 1000 },
+      listen: { host: '127.0.0.1', port: 0 },
+      ...overrides,
+    };
+  }
+
+  async function startShim(policy: Policy<unknown>, overrides: Partial<ShimOptions> = {}): Promise<Shim<unknown>> {
+    const s = new Shim(baseOptions(overrides), policy);
+    shims.push(s);
+    await s.start();
+    return s;
+  }
+
+  async function stopShim(s: Shim<unknown>): Promise<void> {
+    shims.splice(shims.indexOf(s), 1);
+    await s.stop();
+  }
+
+  it('a frozen sidecar process (SIGSTOP) misses its deadlines alone: every other sidecar is served each cycle, the loop keeps its period', async () => {
+    const podUid = randomUUID();
+    const config: SimulatedAgentOptions = {
+      socketPath: kubelet.socketPath(podUid), namespace: 'default', name: 'frozen', uid: randomUUID(), podUid,
+      guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 512 * MI, statsPeriodMs: 200,
+    };
+    const host = new AgentHostProcess();
+    await host.start([config]);
+    cleanups.push(async () => {
+      if (host.pid) process.kill(host.pid, 'SIGCONT');
+      await host.kill();
+    });
+    const others = await Promise.all(Array.from({ length: 8 }, (_, i) => kubelet.addVm(`vm-${i}`, { usedBytes: (300 + 50 * i) * MI })));
+    // Alternate between squeezing and growing so that every cycle sends every VM a new target.
+    let squeeze = false;
+    const flipping: Policy<null> = {
+      name: 'test-flip',
+      initialState: () => null,
+      evaluate: (input: PolicyInput) => {
+        squeeze = !squeeze;
+        return {
+          decisions: { balloons: input.guests.map((g) => ({ guestId: g.id, targetBytes: squeeze ? g.guaranteedMemoryBytes : g.guestMemoryBytes, reason: 'test-flip' })), ksm: {} },
+          state: null,
+        };
+      },
+    };
+    const s = await startShim(flipping as Policy<unknown>);
+    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 9, 5000)).to.equal(true);
+    process.kill(host.pid!, 'SIGSTOP');
+    const frozenAt = Date.now();
+    const counts = others.map((a) => a.received.length);
+    const cycles = s.loop.cycles;
+    await new Promise((r) => setTimeout(r, 3000));
+    const frozen = s.registry.all().find((x) => x.found.podUid === podUid)!;
+    expect(frozen.state, 'the frozen sidecar is marked stale').to.equal('stale');
+    // The loop ran at its period (200 ms) all along: at least 10 cycles in 3 s on a loaded 2-core machine.
+    expect(s.loop.cycles - cycles).to.be.at.least(10);
+    for (const [i, a] of others.entries()) expect(a.received.length - counts[i]!, `vm-${i} kept being served`).to.be.at.least(8);
+    // Every SetTarget to a live sidecar answered well within its 300 ms deadline.
+    const late = s.loop.decisions.filter((d) => d.atMs >= frozenAt && d.guestId !== 'default/frozen' && d.outcome !== undefined && d.outcome !== 'applied' && d.outcome !== 'unchanged');
+    expect(late.map((d) => `${d.guestId}:${JSON.stringify(d.outcome)}`)).to.deep.equal([]);
+    // Thawed, it is taken back.
+    process.kill(host.pid!, 'SIGCONT');
+    expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid === podUid && x.state === 'live'), 8000)).to.equal(true);
+  });
+
+  it('a missing PSI file: the shim starts, reports the trigger off or polling, and keeps serving from meminfo', async () => {
+    const agent = await kubelet.addVm('vm');
+    const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>, {
+      psiFile: path.join(kubelet.root, 'no-such-dir', 'memory'),
+      psiTrigger: { kind: 'some', stallUs: 150_000, windowUs: 1_000_000 },
+    });
+    expect(await waitFor(() => agent.received.length > 0 && s.loop.cycles > 5, 5000)).to.equal(true);
+    const text = await metrics(s.httpPort!);
+    expect(metricValue(text, 'kubemom_shim_psi_trigger_mode{mode="kernel"}')).to.equal(0);
+    expect(s.lastCycle!.input.host.history.at(-1)!.psi).to.equal(undefined);
+    expect(s.lastCycle!.input.host.history.at(-1)!.memTotalBytes).to.be.greaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).status).to.equal(200);
+  });
+
+  it('KSM writes refused by the kernel (read-only mount, EROFS): counted, no crash, balloons still served, nothing written', async function () {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'km-ksm-ro-'));
+    for (const f of readdirSync('/sys/kernel/mm/ksm')) {
+      try {
+        writeFileSync(path.join(dir, f), readFileSync(path.join('/sys/kernel/mm/ksm', f)));
+      } catch {
+        // unreadable control: leave it out
+      }
+    }
+    const before = readFileSync(path.join(dir, 'run'), 'utf8');
+    expect(spawnSync('mount', ['--bind', dir, dir]).status, 'bind mount').to.equal(0);
+    cleanups.push(() => {
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    expect(spawnSync('mount', ['-o', 'remount,ro,bind', dir]).status, 'read-only remount').to.equal(0);
+    const agent = await kubelet.addVm('vm');
+    const wantsKsm: Policy<null> = {
+      name: 'test-ksm',
+      initialState: () => null,
+      evaluate: (input: PolicyInput) => ({
+        decisions: { balloons: input.guests.map((g) => ({ guestId: g.id, targetBytes: g.guaranteedMemoryBytes, reason: 'test' })), ksm: { run: before.trim() === '1' ? 0 : 1, pages_to_scan: 321 } },
+        state: null,
+      }),
+    };
+    const s = await startShim(wantsKsm as Policy<unknown>, { ksmDir: dir });
+    expect(await waitFor(() => agent.received.length > 0 && s.loop.cycles > 5, 5000)).to.equal(true);
+    const text = await metrics(s.httpPort!);
+    expect(metricValue(text, 'kubemom_ksm_write_errors_total{file="run"}')).to.be.at.least(1);
+    expect(readFileSync(path.join(dir, 'run'), 'utf8')).to.equal(before);
+    expect((await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).status).to.equal(200);
+    await stopShim(s); // restoring on stop meets the same refusal: must not throw
+  });
+
+  /** Resolves once no agent's target has changed for `quietMs`. */
+  async function settled(agents: SimulatedAgent[], quietMs: number, timeoutMs: number): Promise<boolean> {
+    let last = agents.map((x) => x.target).join();
+    let since = Date.now();
+    return waitFor(() => {
+      const now = agents.map((x) => x.target).join();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+      return Date.now() - since >= quietMs;
+    }, timeoutMs, 50);
+  }
+
+  it('shim restarted: rediscovers every sidecar and resumes without a jump in any target (real default policy, node short)', async () => {
+    // Under the reserve (critical): the default policy reclaims from every guest down to its floor.
+    const host = new ModelledHost(32 * GI, 1 * GI);
+    cleanups.push(() => host.close());
+    const agents = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => kubelet.addVm(`vm-${i}`, { guestMemoryBytes: 4 * GI, guaranteedMemoryBytes: GI, usedBytes: (1200 + 100 * i) * MI, priority: 20 + 10 * i })),
+    );
+    const policy = (): Policy<unknown> => defaultPolicy({ startGraceMs: 0 }) as Policy<unknown>;
+    const a = await startShim(policy(), { ...host.options(), periodMs: 300 });
+    expect(await waitFor(() => agents.every((x) => x.target > 0 && x.target < 4 * GI), 10_000), agents.map((x) => x.target / MI).join()).to.equal(true);
+    expect(await settled(agents, 1500, 15_000), 'targets settle').to.equal(true);
+    const lastBefore = agents.map((x) => x.target);
+    const countBefore = agents.map((x) => x.received.length);
+    await stopShim(a);
+    const b = await startShim(policy(), { ...host.options(), periodMs: 300 });
+    expect(await waitFor(() => b.registry.all().filter((x) => x.state === 'live').length === 6, 5000), 'every sidecar rediscovered').to.equal(true);
+    expect(await waitFor(() => b.loop.cycles >= 10, 8000)).to.equal(true);
+    const after = agents.map((x, i) => x.received.slice(countBefore[i]).map((r) => r.targetBytes));
+    for (const [i, targets] of after.entries()) {
+      for (const t of targets) {
+        // No jump: where the previous shim left it, within the policy's smallest change (16 MiB), never under guaranteed.
+        expect(Math.abs(t - lastBefore[i]!), `vm-${i}: ${t / MI} MiB after restart vs ${lastBefore[i]! / MI} MiB before`).to.be.at.most(16 * MI);
+        expect(t).to.be.at.least(GI);
+      }
+    }
+    expect(agents.map((x) => x.target)).to.deep.equal(lastBefore);
+    expect(b.lastCycle!.input.guests, 'the new shim runs the policy on every VM').to.have.length(6);
+  });
+
+  it('node suddenly short while guests are ballooned: the guest in need gets memory back first, donors are not grown, none under guaranteed', async () => {
+    const host = new ModelledHost(32 * GI, 20 * GI);
+    cleanups.push(() => host.close());
+    const donors = await Promise.all(
+      [10, 50, 90].map((priority) => kubelet.addVm(`p${priority}`, { guestMemoryBytes: 4 * GI, guaranteedMemoryBytes: GI, usedBytes: 1200 * MI, priority })),
+    );
+    const needy = await kubelet.addVm('needy', { guestMemoryBytes: 4 * GI, guaranteedMemoryBytes: GI, usedBytes: 1200 * MI, priority: 90 });
+    const all = [...donors, needy];
+    const s = await startShim(defaultPolicy({ startGraceMs: 0 }) as Policy<unknown>, { ...host.options(), periodMs: 300 });
+    expect(await waitFor(() => s.loop.cycles > 5, 5000)).to.equal(true);
+    expect(all.every((x) => x.received.length === 0), 'calm node: nothing to do').to.equal(true);
+    // The node is suddenly short (under the reserve): reclaim from everyone.
+    host.setAvailable(1 * GI);
+    expect(await waitFor(() => all.every((x) => x.target > 0 && x.target < 3 * GI), 10_000), all.map((x) => x.target / MI).join()).to.equal(true);
+    expect(await settled(all, 1000, 10_000)).to.equal(true);
+    const ballooned = all.map((x) => x.target);
+    // The needy guest's working set now outgrows its balloon (it swaps); the node stays short,
+    // just above the line under which nothing is given back to anyone.
+    needy.setUsedBytes(ballooned[3]! + 256 * MI);
+    host.setAvailable(1.3 * GI);
+    const count = all.map((x) => x.received.length);
+    expect(await waitFor(() => needy.received.slice(count[3]).some((r) => r.targetBytes > ballooned[3]! && r.reason !== ''), 8000), 'the guest in need is given memory').to.equal(true);
+    const given = needy.received.slice(count[3]).find((r) => r.targetBytes > ballooned[3]!)!;
+    // Donors were not grown meanwhile: memory went to the guest in need only.
+    for (const [i, d] of donors.entries()) expect(d.received.slice(count[i]).every((r) => r.targetBytes <= ballooned[i]!), `donor ${i}`).to.equal(true);
+    console.log(`    short node: ballooned ${ballooned.map((v) => v / MI).join(', ')} MiB; needy given ${(given.targetBytes - ballooned[3]!) / MI} MiB (${given.reason})`);
+    // None under guaranteed, ever: what the policy decided and what the shim sent.
+    expect(s.loop.decisions.every((d) => d.targetBytes >= GI)).to.equal(true);
+    for (const x of all) for (const r of x.received) expect(r.targetBytes).to.be.at.least(GI);
+  });
+
+  it('policy reload (SIGHUP) with a broken file keeps the last good policy, reports the error, and takes the next good file', async () => {
+    await kubelet.addVm('vm');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'km-policy-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'policy.yaml');
+    const good = readFileSync(path.join(packageRoot, 'policies', 'mom.yaml'), 'utf8');
+    writeFileSync(file, good);
+    const port = await freePort();
+    const child = spawn(process.execPath, [cliPath, 'shim', '--kubelet-root', kubelet.root, '--metrics-address', `127.0.0.1:${port}`, '--node-exporter-url', '', '--ksm-dir', '', '--period', '200ms', '--policy', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, KUBEMOM_LOG_LEVEL: 'info' },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    cleanups.push(async () => {
+      if (child.exitCode !== null) return;
+      const exit = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exit;
+    });
+    const scrape = async (): Promise<string> => {
+      try {
+        return await metrics(port);
+      } catch {
+        return '';
+      }
+    };
+    let text = '';
+    const until = async (check: (t: string) => boolean): Promise<boolean> => {
+      const end = Date.now() + 8000;
+      while (Date.now() < end) {
+        text = await scrape();
+        if (check(text)) return true;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return false;
+    };
+    expect(await until((t) => t.includes('kubemom_shim_policy_info{policy="mom-yaml"} 1')), stderr).to.equal(true);
+    // Broken: an expression that does not parse.
+    writeFileSync(file, good.replace('target: shrink_size', 'target: shrink_size +* ('));
+    child.kill('SIGHUP');
+    expect(await until((t) => metricValue(t, 'kubemom_shim_policy_reloads_total{result="error"}') === 1), stderr).to.equal(true);
+    expect(metricValue(text, 'kubemom_shim_policy_last_reload_success')).to.equal(0);
+    expect(text).to.include('kubemom_shim_policy_info{policy="mom-yaml"} 1');
+    expect(stderr).to.match(/"msg":"policy reload failed; the last good policy stays in force"/);
+    expect(stderr).to.match(/policy\.yaml:\d+:\d+: /);
+    const runs = metricValue(text, 'kubemom_shim_loop_runs_total{trigger="period"}')!;
+    expect(await until((t) => metricValue(t, 'kubemom_shim_loop_runs_total{trigger="period"}')! > runs + 3), 'the loop runs on').to.equal(true);
+    // Missing file: same.
+    rmSync(file);
+    child.kill('SIGHUP');
+    expect(await until((t) => metricValue(t, 'kubemom_shim_policy_reloads_total{result="error"}') === 2)).to.equal(true);
+    // A good file again, under another name: in force.
+    writeFileSync(file, good.replace('policy: mom-yaml', 'policy: mom-yaml-2'));
+    child.kill('SIGHUP');
+    expect(await until((t) => t.includes('kubemom_shim_policy_info{policy="mom-yaml-2"} 1')), stderr).to.equal(true);
+    expect(text).to.not.include('policy="mom-yaml"}');
+    expect(metricValue(text, 'kubemom_shim_policy_reloads_total{result="ok"}')).to.equal(1);
+    expect(metricValue(text, 'kubemom_shim_policy_last_reload_success')).to.equal(1);
+    expect(child.exitCode).to.equal(null);
+  });
+});
