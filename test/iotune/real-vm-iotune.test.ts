@@ -91,8 +91,9 @@ describe('IO tune on a real guest: throttle through the agent, measured by dd in
     expect(await qemuThrottle(a.vm.domainName)).to.include({ bps: 0, iops_rd: 5000 });
     const after = await guestWriteMiBps(a, 16);
     console.log(`      guest dd write (MiB/s): unthrottled ${before.toFixed(1)}, throttled to 2 MiB/s ${throttled.toFixed(2)}, lifted ${after.toFixed(1)}`);
-    // QEMU's leaky bucket allows a burst of a tenth of the rate, so 8 MiB take at least about 3.9 s.
-    expect(throttled).to.be.within(1.5, 2.3);
+    // A request that finds the bucket not full passes at once (QEMU's leaky bucket), so the first
+    // 1 MiB write is free: 8 MiB take about 3.5 s, 2.3 MiB/s measured. Anything near 2 MiB/s follows the limit.
+    expect(throttled).to.be.within(1.5, 2.7);
     expect(before).to.be.above(throttled * 3);
     expect(after).to.be.above(throttled * 3);
   });

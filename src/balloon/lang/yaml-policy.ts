@@ -6,7 +6,7 @@
  * A rule that reads a value the input lacks (a guest without balloon data) is skipped.
  */
 import { InputError } from '../../common/errors.js';
-import type { BalloonDecision, GuestState, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../types.js';
+import type { BalloonDecision, GuestState, IoDecision, IoRateName, IoRates, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../types.js';
 import { DEFAULT_LIFECYCLE, guardTarget, lifecycleGate, type LifecycleOptions } from '../lifecycle.js';
 import { ksmWrites } from '../mom-ksm.js';
 import { allOf, anyOf, evaluateExpr, MissingValue, type Value } from './expr-eval.js';
@@ -127,6 +127,28 @@ function applyRule(
 
 const KIB = 1024;
 
+/**
+ * The complete IO limits of an opted-in guest: the outputs moved this cycle over the
+ * limits it has now, whole numbers (0 or less is unlimited). Guests that did not opt
+ * in (kubemom.io/io-throttle) get nothing.
+ */
+function ioDecision(guest: GuestState, rates: IoRates, reasons: string[]): IoDecision[] {
+  if (!guest.ioThrottle) return [];
+  const limits: IoRates = {};
+  for (const [name, value] of Object.entries({ ...guest.ioLimits, ...rates }) as Array<[IoRateName, number]>) {
+    const v = Math.trunc(value);
+    if (v > 0) limits[name] = v;
+  }
+  // QEMU takes a total or per-direction rates of one kind, not both: the total wins (it is the tighter intent).
+  for (const kind of ['bytes', 'iops'] as const) {
+    if (limits[`total_${kind}_sec`]) {
+      delete limits[`read_${kind}_sec`];
+      delete limits[`write_${kind}_sec`];
+    }
+  }
+  return [{ guestId: guest.id, limits, reason: [...new Set(reasons)].join('+') }];
+}
+
 /** Parameter values: the file's defaults with overrides checked against the declarations. */
 function resolveParameters(policy: CompiledPolicy, overrides: Record<string, boolean | number>): Map<string, Value> {
   const values = new Map<string, Value>();
@@ -165,6 +187,7 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
     };
     const balloons = new Map<string, { guest: GuestState; value: number; reason: string }>();
     const ksm: Partial<Record<KsmControl, number>> = {};
+    const io = new Map<string, { guest: GuestState; rates: IoRates; reasons: string[] }>();
     for (const block of policy.blocks) {
       if (block.scope === 'Host') {
         const lookup = withParams((name) => { throw new MissingValue(name); });
@@ -179,9 +202,16 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
           if (name.startsWith('guest.')) return g(name.slice(6));
           throw new MissingValue(name);
         });
-        const out = runBlock(block, lookup, () => guest.balloonActualBytes, elapsedS);
+        const out = runBlock(block, lookup, (o) => (o === 'memory.balloon' ? guest.balloonActualBytes : guest.ioLimits?.[o.slice(3) as IoRateName] ?? 0), elapsedS);
         const b = out.get('memory.balloon');
         if (b) balloons.set(guest.id, { guest, ...b });
+        for (const [o, v] of out) {
+          if (!o.startsWith('io.')) continue;
+          const entry = io.get(guest.id) ?? { guest, rates: {}, reasons: [] };
+          entry.rates[o.slice(3) as IoRateName] = v.value;
+          entry.reasons.push(v.reason);
+          io.set(guest.id, entry);
+        }
       }
     }
     for (const guest of input.guests) {
@@ -193,6 +223,8 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
       const target = guardTarget(guest, kib, lifecycle ? lifecycleGate(guest, input.nowMs, lifecycle) : 'free');
       if (target !== undefined) decisions.balloons.push({ guestId, targetBytes: target, reason } satisfies BalloonDecision);
     }
+    const ioDecisions = [...io.values()].flatMap(({ guest, rates, reasons }) => ioDecision(guest, rates, reasons));
+    if (ioDecisions.length > 0) decisions.io = ioDecisions;
     decisions.ksm = input.host.ksm === undefined ? {} : ksmWrites(ksm, input.host.ksm);
     return { decisions, state: { lastNowMs: input.nowMs } };
   };
