@@ -47,6 +47,27 @@ export interface WireDescribeResponse {
   policy: string;
   phase: WirePhase;
   stats_period_seconds: number;
+  /** Revision-1 additions (absent from older sidecars: empty / false / 0). */
+  disks?: WireDiskIoState[];
+  io_throttle?: boolean;
+  vcpus?: number;
+  cpu_limit_millicores?: number;
+  cpu_request_millicores?: number;
+}
+
+/** IoLimits: libvirt iotune names, 0 unlimited. */
+export type WireIoLimits = Record<string, number>;
+
+export interface WireDiskIoState {
+  name: string;
+  qdev: string;
+  owner_limits: WireIoLimits | null;
+  applied: WireIoLimits | null;
+  error: string;
+}
+
+export interface WireSetIoLimitsResponse {
+  disks: WireDiskIoState[];
 }
 
 export interface WireGuestMemoryStats {

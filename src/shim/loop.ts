@@ -9,7 +9,7 @@
  * runs), with a metric and a log line.
  */
 import type { Logger } from '../common/log.js';
-import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
+import type { BalloonDecision, GuestState, IoRates, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
@@ -49,6 +49,13 @@ export interface LoopObserver {
   onDecisionOutcome?(record: DecisionRecord, outcome: SetTargetOutcome | undefined, session: SidecarSession | undefined): void;
   onPolicyError?(error: Error): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
+  onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
+}
+
+/** Equal IO rate sets (absent and 0 are the same: unlimited). */
+export function sameRates(a: IoRates, b: IoRates): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as Array<keyof IoRates>);
+  return [...keys].every((k) => (a[k] ?? 0) === (b[k] ?? 0));
 }
 
 export interface LoopDependencies<S> {
@@ -228,6 +235,19 @@ export class ShimLoop<S> {
             this.lastRequested.delete(session);
           }
           this.deps.observer?.onDecisionOutcome?.(record, outcome, session);
+        }),
+      );
+    }
+    for (const io of decisions?.io ?? []) {
+      const session = byGuest.get(io.guestId);
+      // Only changes are sent: the sidecar keeps the limits until told otherwise.
+      if (!session || sameRates(session.ioLimitsSent, io.limits)) continue;
+      pending.push(
+        session.setIoLimits(io.limits, io.reason).then((outcome) => {
+          const line = { guest: io.guestId, limits: io.limits, reason: io.reason, outcome };
+          if (outcome === 'error') log.warn(line, 'SetIoLimits failed');
+          else log.info(line, 'IO limits decision');
+          this.deps.observer?.onIoDecision?.(io.guestId, outcome);
         }),
       );
     }

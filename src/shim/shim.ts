@@ -26,6 +26,8 @@ export interface ShimOptions {
   ksmBackoffMs?: number;
   meminfoFile: string;
   psiFile: string;
+  /** /proc/pressure/io for IO policies; absent: none. */
+  ioPsiFile?: string;
   vmstatFile: string;
   procRoot: string;
   /** The PSI trigger: kind, stall and window (µs). */
@@ -86,6 +88,7 @@ export class Shim<S = unknown> {
       {
         meminfoFile: options.meminfoFile,
         psiFile: options.psiFile,
+        ...(options.ioPsiFile ? { ioPsiFile: options.ioPsiFile } : {}),
         vmstatFile: options.vmstatFile,
         ...(options.nodeExporterUrl ? { nodeExporterUrl: options.nodeExporterUrl } : {}),
         scrapePeriodMs: options.periodMs,
