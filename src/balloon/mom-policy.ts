@@ -4,6 +4,7 @@
  */
 import type { BalloonDecision, IoDecision, IoRates, Policy, PolicyDecisions, PolicyInput } from './types.js';
 import { momView } from './mom-view.js';
+import { normalizeRates } from './io-pressure.js';
 import { momBalloon } from './mom-balloon.js';
 import { ksmWrites, momKsmControls } from './mom-ksm.js';
 
@@ -53,7 +54,7 @@ export function momIoTune(input: PolicyInput, params: MomParameters): IoDecision
         write_iops_sec: params.ioWriteIopsSec,
       }
     : {};
-  const limits = Object.fromEntries(Object.entries(max).filter(([, v]) => v > 0)) as IoRates;
+  const limits = normalizeRates(max);
   return input.guests.filter((g) => g.ioThrottle).map((g) => ({ guestId: g.id, limits: { ...limits }, reason: params.ioTuneEnabled ? 'iotune-max' : 'iotune-off' }));
 }
 

@@ -13,6 +13,7 @@ import { allOf, anyOf, evaluateExpr, MissingValue, type Value } from './expr-eva
 import type { Expr } from './expr-parse.js';
 import type { CompiledBlock, CompiledPolicy, CompiledRule } from './policy-file.js';
 import { guestLookup, hostLookup } from './variables.js';
+import { normalizeRates } from '../io-pressure.js';
 
 export interface YamlPolicyState {
   /** The previous evaluation's time (for elapsed time in functions and rate limits). */
@@ -134,18 +135,7 @@ const KIB = 1024;
  */
 function ioDecision(guest: GuestState, rates: IoRates, reasons: string[]): IoDecision[] {
   if (!guest.ioThrottle) return [];
-  const limits: IoRates = {};
-  for (const [name, value] of Object.entries({ ...guest.ioLimits, ...rates }) as Array<[IoRateName, number]>) {
-    const v = Math.trunc(value);
-    if (v > 0) limits[name] = v;
-  }
-  // QEMU takes a total or per-direction rates of one kind, not both: the total wins (it is the tighter intent).
-  for (const kind of ['bytes', 'iops'] as const) {
-    if (limits[`total_${kind}_sec`]) {
-      delete limits[`read_${kind}_sec`];
-      delete limits[`write_${kind}_sec`];
-    }
-  }
+  const limits = normalizeRates({ ...guest.ioLimits, ...rates });
   return [{ guestId: guest.id, limits, reason: [...new Set(reasons)].join('+') }];
 }
 
