@@ -48,7 +48,8 @@ function limited(rates: IoRates | undefined): boolean {
   return Object.values(rates ?? {}).some((v) => (v ?? 0) > 0);
 }
 
-function same(a: IoRates, b: IoRates | undefined): boolean {
+/** Equal rate sets (absent and 0 both unlimited). */
+export function sameRates(a: IoRates, b: IoRates | undefined): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b ?? {})]) as Set<keyof IoRates>;
   return [...keys].every((k) => (a[k] ?? 0) === (b?.[k] ?? 0));
 }
@@ -69,7 +70,7 @@ export function decideIoPressure(sample: HostSample | undefined, guests: readonl
     const throttled = limited(g.ioLimits);
     if (pressure || (throttled && !calm)) {
       const want = throttleFor(g.priority, p);
-      if (!same(want, g.ioLimits)) out.push({ guestId: g.id, limits: want, reason: 'io-pressure' });
+      if (!sameRates(want, g.ioLimits)) out.push({ guestId: g.id, limits: want, reason: 'io-pressure' });
     } else if (throttled && calm) {
       out.push({ guestId: g.id, limits: {}, reason: 'io-calm' });
     }

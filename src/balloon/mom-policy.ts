@@ -4,7 +4,7 @@
  */
 import type { BalloonDecision, IoDecision, IoRates, Policy, PolicyDecisions, PolicyInput } from './types.js';
 import { momView } from './mom-view.js';
-import { normalizeRates } from './io-pressure.js';
+import { normalizeRates, sameRates } from './io-pressure.js';
 import { momBalloon } from './mom-balloon.js';
 import { ksmWrites, momKsmControls } from './mom-ksm.js';
 
@@ -40,7 +40,7 @@ export const MOM_DEFAULT_PARAMETERS: MomParameters = {
 
 /**
  * vdsm's 05-iotune.policy: with ioTuneEnabled every disk's limits are set to the policy's
- * maximum, otherwise to 0 (unlimited). Here for every VM that opted in to node IO
+ * maximum, otherwise to 0 (unlimited); decided when they differ from the VM's current ones. Here for every VM that opted in to node IO
  * throttling (kubemom.io/io-throttle); the owner's own limits still apply under both.
  */
 export function momIoTune(input: PolicyInput, params: MomParameters): IoDecision[] {
@@ -55,7 +55,10 @@ export function momIoTune(input: PolicyInput, params: MomParameters): IoDecision
       }
     : {};
   const limits = normalizeRates(max);
-  return input.guests.filter((g) => g.ioThrottle).map((g) => ({ guestId: g.id, limits: { ...limits }, reason: params.ioTuneEnabled ? 'iotune-max' : 'iotune-off' }));
+  // As with KSM, only values that differ from the live ones are decided (MOM re-sends them every cycle).
+  return input.guests
+    .filter((g) => g.ioThrottle && !sameRates(limits, g.ioLimits ?? {}))
+    .map((g) => ({ guestId: g.id, limits: { ...limits }, reason: params.ioTuneEnabled ? 'iotune-max' : 'iotune-off' }));
 }
 
 /** MOM keeps no state between cycles beyond its monitors' histories, which are inputs here. */

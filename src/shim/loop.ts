@@ -9,7 +9,8 @@
  * runs), with a metric and a log line.
  */
 import type { Logger } from '../common/log.js';
-import type { BalloonDecision, GuestState, IoRates, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
+import { sameRates } from '../balloon/io-pressure.js';
+import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
@@ -52,11 +53,6 @@ export interface LoopObserver {
   onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
 }
 
-/** Equal IO rate sets (absent and 0 are the same: unlimited). */
-export function sameRates(a: IoRates, b: IoRates): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as Array<keyof IoRates>);
-  return [...keys].every((k) => (a[k] ?? 0) === (b[k] ?? 0));
-}
 
 export interface LoopDependencies<S> {
   policy: Policy<S>;
