@@ -58,10 +58,10 @@ describe('IO tune end to end: the shim throttles a real guest under IO pressure 
     });
     await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING', 60_000, true);
     dir = mkdtempSync(path.join(os.tmpdir(), 'km-shim-io-'));
-    // The kubelet's view of the pod: the sidecar's socket in its emptyDir.
-    const sockDir = path.join(dir, 'kubelet', 'pods', POD_UID, 'volumes', 'kubernetes.io~empty-dir', 'hook-sidecar-sockets', 'hook-sidecar-0');
-    mkdirSync(sockDir, { recursive: true });
-    symlinkSync(a.vm.sidecar.server.socketPath, path.join(sockDir, 'kubemom.sock'));
+    // The kubelet's view of the pod: the sidecar's hook directory (a symlink to the real one) in its emptyDir.
+    const socketsDir = path.join(dir, 'kubelet', 'pods', POD_UID, 'volumes', 'kubernetes.io~empty-dir', 'hook-sidecar-sockets');
+    mkdirSync(socketsDir, { recursive: true });
+    symlinkSync(path.dirname(a.vm.sidecar.server.socketPath), path.join(socketsDir, 'hook-sidecar-0'));
     psiFile = path.join(dir, 'simulated-io-pressure');
     writeFileSync(psiFile, psiText(0, 0));
   });
