@@ -53,8 +53,11 @@ export function matchDisks(blocks: readonly QmpBlockInfo[], disks: readonly Doma
   return out;
 }
 
+/** Equal throttles; a burst length of 1 s is QEMU's default, the same as none. */
 function same(a: IoLimits, b: IoLimits): boolean {
-  return formatIoLimits(normalizeIoLimits(a)) === formatIoLimits(normalizeIoLimits(b));
+  const canonical = (l: IoLimits): string =>
+    formatIoLimits(Object.fromEntries(Object.entries(normalizeIoLimits(l)).filter(([k, v]) => !(k.endsWith('_max_length') && v === 1))));
+  return canonical(a) === canonical(b);
 }
 
 /**
