@@ -16,7 +16,7 @@ export function agentClient(socketPath: string): AgentClient {
 }
 
 /** Calls a unary RPC with a deadline. */
-export function unary<T>(client: AgentClient, method: 'Describe' | 'SetTarget', request: object, deadlineMs = 5000): Promise<T> {
+export function unary<T>(client: AgentClient, method: 'Describe' | 'SetTarget' | 'SetIoLimits', request: object, deadlineMs = 5000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const fn = client[method] as (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: T) => void) => void;
     fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));

@@ -15,11 +15,41 @@ import { Broadcast } from './broadcast.js';
 import type { ClampReason, GuardConfig } from './guard.js';
 import { PHASE_ENUM } from './lifecycle.js';
 import { VmAgent, type AgentSample, type VmAgentOptions } from './vm-agent.js';
+import type { DiskIoState } from './io-tune.js';
+import { IO_LIMIT_FIELDS, IO_RATE_FIELDS, isUnlimited, type IoLimits } from '../common/io-limits.js';
+
+/** The IoLimits message (every field present, 0 unlimited). */
+export function ioLimitsMessage(limits: IoLimits): Record<string, number> {
+  return Object.fromEntries(IO_LIMIT_FIELDS.map((f) => [f, limits[f] ?? 0]));
+}
+
+/** The DiskIoState message. */
+export function diskIoMessage(d: DiskIoState): Record<string, unknown> {
+  return { name: d.name, qdev: d.qdev, owner_limits: ioLimitsMessage(d.ownerLimits), applied: ioLimitsMessage(d.applied), error: d.error };
+}
+
+/** SetIoLimits' `limits`, checked: only the six sustained rates, whole numbers. */
+export function policyIoLimits(message: Record<string, unknown> | null | undefined): IoLimits | string {
+  const out: IoLimits = {};
+  for (const f of IO_LIMIT_FIELDS) {
+    const v = message?.[f] ?? 0;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return `limits.${f}: ${String(v)} is not accepted; use a whole number >= 0`;
+    if (v === 0) continue;
+    if (!(IO_RATE_FIELDS as readonly string[]).includes(f)) return `limits.${f}: is not accepted from a policy; accepted: ${IO_RATE_FIELDS.join(', ')} (bursts are the owner's, kubemom.io/io-limits.<disk>)`;
+    out[f] = v;
+  }
+  for (const kind of ['bytes', 'iops']) {
+    if (out[`total_${kind}_sec` as keyof IoLimits] && (out[`read_${kind}_sec` as keyof IoLimits] || out[`write_${kind}_sec` as keyof IoLimits])) {
+      return `limits.total_${kind}_sec: cannot be combined with read_${kind}_sec or write_${kind}_sec`;
+    }
+  }
+  return out;
+}
 
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
 /** Optional capabilities a shim may rely on when listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits'] as const;
 
 const CLAMP_ENUM: Record<ClampReason, string> = {
   none: 'CLAMP_NONE',
@@ -115,6 +145,8 @@ export class AgentService {
       guaranteedBytes: config.settings.guaranteedMemoryBytes,
       marginBytes: config.settings.memoryMarginBytes,
       statsPeriodSeconds: config.settings.statsPeriodSeconds,
+      disks: config.disks ?? [],
+      ioLimits: config.settings.ioLimits ?? {},
       // Converted once, then fanned out to every stream.
       onSample: (sample) => this.broadcast.publish(sampleMessage(sample)),
       log: this.log,
@@ -147,6 +179,11 @@ export class AgentService {
       stats_period_seconds: c?.settings.statsPeriodSeconds ?? 0,
       memory_margin_bytes: c?.settings.memoryMarginBytes ?? 0,
       autodeflate: c?.settings.autodeflate ?? false,
+      disks: (this.agent?.disks ?? []).map(diskIoMessage),
+      io_throttle: c?.settings.ioThrottle ?? false,
+      vcpus: c?.cpu?.vcpus ?? 0,
+      cpu_limit_millicores: c?.cpu?.limitMillicores ?? 0,
+      cpu_request_millicores: c?.cpu?.requestMillicores ?? 0,
     };
   }
 
@@ -191,6 +228,27 @@ export class AgentService {
               actual_bytes: r.actualBytes ?? 0,
               phase: PHASE_ENUM[r.phase],
             }),
+          (err: unknown) => callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) }),
+        );
+      },
+      SetIoLimits: (call: grpc.ServerUnaryCall<{ limits: Record<string, unknown> | null; reason: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const agent = this.agent;
+        if (!agent || !this.config) {
+          callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
+          return;
+        }
+        const limits = policyIoLimits(call.request.limits);
+        if (typeof limits === 'string') {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: limits });
+          return;
+        }
+        // The VM owner decides whether a node policy may slow its disks; lifting is always allowed.
+        if (!isUnlimited(limits) && !this.config.settings.ioThrottle) {
+          callback({ code: grpc.status.FAILED_PRECONDITION, details: 'this VM did not opt in to node IO throttling (kubemom.io/io-throttle is not "true")' });
+          return;
+        }
+        agent.setIoLimits(limits, String(call.request.reason ?? '').slice(0, MAX_REASON)).then(
+          (disks) => callback(null, { disks: disks.map(diskIoMessage) }),
           (err: unknown) => callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) }),
         );
       },

@@ -25,6 +25,9 @@ import {
 } from './guard.js';
 import { findBalloonPath, isStale, parseGuestStats, withRates, type GuestMemoryStats } from './guest-stats.js';
 import { phaseOf, runStateAfterEvent, type Phase } from './lifecycle.js';
+import { applyIoLimits, type DiskIoState } from './io-tune.js';
+import type { IoLimits } from '../common/io-limits.js';
+import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
 
 /** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
 export interface AgentSample {
@@ -57,6 +60,10 @@ export interface VmAgentOptions {
   guaranteedBytes: number;
   marginBytes: number;
   statsPeriodSeconds: number;
+  /** The VMI's disks (their `ua-` aliases are QEMU's qdev ids); none: no IO tune. */
+  disks?: readonly DomainDisk[];
+  /** kubemom.io/io-limits.<disk>: the owner's limits, applied as soon as QEMU answers. */
+  ioLimits?: Readonly<Record<string, IoLimits>>;
   /** Overrides of the guard's defaults (tests, benchmarks). */
   guard?: Partial<GuardConfig>;
   /** Called with every sample (the kubemom.v1 service streams them). */
@@ -123,6 +130,9 @@ export class VmAgent {
   private latestSample: AgentSample | undefined;
   /** Serialises everything that reads or sends balloon state. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The node policy's limits for every disk (SetIoLimits); {} is none. */
+  private policyIo: IoLimits = {};
+  private diskStates: DiskIoState[] = [];
 
   constructor(private readonly options: VmAgentOptions) {
     this.periodMs = options.statsPeriodSeconds * 1000;
@@ -213,6 +223,45 @@ export class VmAgent {
     });
   }
 
+  /** Each disk's IO state as of the last apply (owner limits only until QEMU answered). */
+  get disks(): DiskIoState[] {
+    if (this.diskStates.length > 0) return this.diskStates;
+    return (this.options.disks ?? []).map((d) => ({ name: d.name, qdev: '', ownerLimits: this.options.ioLimits?.[d.name] ?? {}, applied: {}, error: 'not applied yet' }));
+  }
+
+  /** The node policy's current IO limits. */
+  get policyIoLimits(): IoLimits {
+    return this.policyIo;
+  }
+
+  /**
+   * SetIoLimits: the node policy's limits for every disk ({} lifts them), combined with
+   * the owner's and applied at once when QEMU answers (else on the next connection).
+   */
+  setIoLimits(policy: IoLimits, reason: string): Promise<DiskIoState[]> {
+    this.policyIo = policy;
+    return this.serial(async () => {
+      if (!(this.view.reachable && this.qmp.state === 'ready')) {
+        return this.disks.map((d) => ({ ...d, error: `QMP ${this.qmp.state}: applied when QEMU answers` }));
+      }
+      await this.applyIo();
+      this.log.info({ policy, reason, disks: this.diskStates.map((d) => ({ name: d.name, applied: d.applied, error: d.error || undefined })) }, 'SetIoLimits');
+      return this.diskStates;
+    });
+  }
+
+  private async applyIo(): Promise<void> {
+    const disks = this.options.disks ?? [];
+    if (disks.length === 0) return;
+    try {
+      this.diskStates = await applyIoLimits(this.qmp, disks, this.options.ioLimits ?? {}, this.policyIo, { timeoutMs: this.commandTimeoutMs });
+      for (const d of this.diskStates) if (d.error) this.log.warn({ disk: d.name, err: d.error }, 'disk not throttled');
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'IO limits not applied');
+      this.diskStates = this.disks.map((d) => ({ ...d, error: errorText(err) }));
+    }
+  }
+
   // ---- QMP session ----
 
   private onConnected(): void {
@@ -245,6 +294,8 @@ export class VmAgent {
     try {
       const status = await this.qmp.queryStatus();
       this.view.runState = status.status;
+      // A new QEMU has no throttles: the owner's (and the policy's) limits go first.
+      await this.applyIo();
       const path = findBalloonPath(await this.qmp.qomList('/machine/peripheral'));
       if (!path) {
         this.view.unreachableReason = 'QEMU has no virtio-balloon device under /machine/peripheral';

@@ -17,6 +17,7 @@
  * - follows the VM lifecycle (no inflation while starting, hold while migrating; in
  *   the start grace only under critical node pressure, and never below a generous floor).
  */
+import { decideIoPressure, IO_PRESSURE_DEFAULTS } from './io-pressure.js';
 import { InputError } from '../common/errors.js';
 import { guardTarget, inStartGrace, lifecycleGate } from './lifecycle.js';
 import { guestSignals } from './guest-signals.js';
@@ -86,6 +87,8 @@ export const DEFAULT_PARAMETERS = {
   /** KSM scan budget without the advisor: pages_to_scan x 1000 / sleep_millisecs pages per second. */
   ksmMaxPagesPerSecond: 5000,
   ksmSleepMs: 20,
+  /** IO tune (io-pressure.ts): throttle opted-in VMs by priority while IO PSI some avg10 >= ioPsiThrottle. */
+  ...IO_PRESSURE_DEFAULTS,
 };
 
 export type DefaultParameters = typeof DEFAULT_PARAMETERS;
@@ -339,6 +342,8 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   }
   const decisions: PolicyDecisions = { balloons, ksm: {}, skipped };
   decideKsm(input, p, mode, decisions);
+  const io = decideIoPressure(h, input.guests, p);
+  if (io.length > 0) decisions.io = io;
   return { decisions, state: { lastNowMs: input.nowMs, mode, distressUntil } };
 }
 

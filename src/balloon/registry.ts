@@ -20,7 +20,13 @@ function momParameters(params: PolicyParameters): Partial<MomParameters> {
     if (!(k in MOM_DEFAULT_PARAMETERS)) {
       throw new InputError(`parameters.${k}`, `is not a parameter of policy mom; accepted: ${Object.keys(MOM_DEFAULT_PARAMETERS).join(', ')}`);
     }
-    out[k as keyof MomParameters] = typeof v === 'boolean' ? v : v !== 0;
+    const key = k as keyof MomParameters;
+    if (typeof MOM_DEFAULT_PARAMETERS[key] === 'number') {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InputError(`parameters.${k}`, `is ${v}; accepted: a whole number >= 0 (0 is unlimited)`);
+      (out as Record<string, number | boolean>)[key] = v;
+    } else {
+      (out as Record<string, number | boolean>)[key] = typeof v === 'boolean' ? v : v !== 0;
+    }
   }
   return out;
 }

@@ -51,6 +51,27 @@ export interface GuestState {
   targetBytes?: number;
   /** Recent samples, oldest first; the caller bounds its length. */
   history: GuestSample[];
+  /** kubemom.io/io-throttle: the VM lets the node policy throttle its disks. */
+  ioThrottle?: boolean;
+  /** The node policy's IO limits the VM's disks have now (the last accepted SetIoLimits; {} none). */
+  ioLimits?: IoRates;
+  /** The VM's disks and their owner's limits (kubemom.io/io-limits.<disk>). */
+  disks?: Array<{ name: string; ownerLimits: Partial<Record<string, number>> }>;
+  /** vCPUs (domain <vcpu>), when known. */
+  vcpus?: number;
+  /** The pod's CPU limit (spec.domain.resources.limits.cpu), millicores, when set. */
+  cpuLimitMillicores?: number;
+}
+
+/** The sustained IO rates a policy sets for every disk of a VM; an absent or 0 field is unlimited. */
+export type IoRates = Partial<Record<IoRateName, number>>;
+export type IoRateName = 'total_bytes_sec' | 'read_bytes_sec' | 'write_bytes_sec' | 'total_iops_sec' | 'read_iops_sec' | 'write_iops_sec';
+
+/** A VM's IO limits as the policy wants them now: the complete set ({} lifts every limit). */
+export interface IoDecision {
+  guestId: string;
+  limits: IoRates;
+  reason: string;
 }
 
 /** Pressure stall information from /proc/pressure/memory. */
@@ -79,6 +100,8 @@ export interface HostSample {
   swapInPages?: number;
   swapOutPages?: number;
   psi?: Psi;
+  /** /proc/pressure/io, when the kernel has it. */
+  ioPsi?: Psi;
 }
 
 /**
@@ -129,6 +152,8 @@ export interface PolicyDecisions {
    * missing); then `balloons` and `ksm` are empty and no controller acts, as in MOM.
    */
   notRun?: string;
+  /** IO limits for VMs that opted in (kubemom.io/io-throttle); absent when the policy sets none. */
+  io?: IoDecision[];
   /** Guests the policy left out this cycle and why (e.g. no balloon data yet). */
   skipped?: Array<{ guestId: string; reason: string }>;
 }

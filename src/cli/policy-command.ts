@@ -11,6 +11,7 @@ import { checkPolicy, PolicyFileErrors } from '../balloon/lang/policy-file.js';
 import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
 import { parseReplay, runReplay } from '../balloon/replay.js';
 import type { PolicyInput } from '../balloon/types.js';
+import { vmCpuTune } from '../balloon/mom-cputune.js';
 
 const MAX_INPUT_BYTES = 256 * 1024 * 1024;
 
@@ -119,7 +120,10 @@ export function registerPolicyCommand(program: Command): void {
         }
         const p = createPolicy(opts.policy, opts.param, readText);
         const { decisions } = p.evaluate(input, p.initialState());
-        process.stdout.write(`${JSON.stringify(decisions, null, 2)}\n`);
+        // MOM's CPU tune (04-cputune) for every guest whose vCPU count is known: what it would
+        // set beside the pod CPU limit Kubernetes applies (reported, never written).
+        const cpuTune = input.guests.filter((g) => typeof g.vcpus === 'number' && g.vcpus > 0).map((g) => vmCpuTune(g.id, g.vcpus!, g.cpuLimitMillicores, input.host.cpuCount));
+        process.stdout.write(`${JSON.stringify(cpuTune.length > 0 ? { ...decisions, cpuTune } : decisions, null, 2)}\n`);
       }),
     );
 }

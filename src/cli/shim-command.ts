@@ -39,6 +39,7 @@ interface ShimFlags {
   ksmDir: string;
   procRoot: string;
   psiFile?: string;
+  ioPsiFile?: string;
   psiTrigger: string;
   metricsAddress: string;
   policy: string;
@@ -60,6 +61,7 @@ export function shimOptionsFromFlags(flags: ShimFlags): ShimOptions {
     meminfoFile: path.join(flags.procRoot, 'meminfo'),
     vmstatFile: path.join(flags.procRoot, 'vmstat'),
     psiFile: flags.psiFile ?? path.join(flags.procRoot, 'pressure', 'memory'),
+    ioPsiFile: flags.ioPsiFile ?? path.join(flags.procRoot, 'pressure', 'io'),
     procRoot: flags.procRoot,
     periodMs: parseDuration('--period', flags.period),
     rescanMs: parseDuration('--rescan', flags.rescan),
@@ -98,6 +100,7 @@ export function registerShimCommand(program: Command): void {
     .option('--ksm-dir <dir>', 'KSM sysfs directory, "" to leave KSM alone (env KUBEMOM_KSM_DIR)', env.KUBEMOM_KSM_DIR ?? '/sys/kernel/mm/ksm')
     .option('--proc-root <dir>', 'where meminfo, vmstat and the ksmd thread are read (env KUBEMOM_PROC_ROOT)', env.KUBEMOM_PROC_ROOT ?? '/proc')
     .option('--psi-file <file>', 'memory PSI file (default <proc-root>/pressure/memory; env KUBEMOM_PSI_FILE)', env.KUBEMOM_PSI_FILE)
+    .option('--io-psi-file <file>', 'IO PSI file for IO policies (default <proc-root>/pressure/io; env KUBEMOM_IO_PSI_FILE)', env.KUBEMOM_IO_PSI_FILE)
     .option('--psi-trigger <spec>', 'PSI trigger "<some|full> <stall µs> <window µs>" or "off" (env KUBEMOM_PSI_TRIGGER)', env.KUBEMOM_PSI_TRIGGER ?? 'some 150000 1000000')
     .option('--metrics-address <host:port>', 'address for /metrics, /healthz, /readyz, "" for none (env KUBEMOM_METRICS_ADDRESS)', env.KUBEMOM_METRICS_ADDRESS ?? '0.0.0.0:9470')
     .option('--policy <name|file>', 'node policy: a built-in name or a policy file (env KUBEMOM_POLICY)', env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)

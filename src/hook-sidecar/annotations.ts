@@ -7,6 +7,7 @@
  */
 import { InputError } from '../common/errors.js';
 import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
+import { IO_LIMITS_ACCEPTED, parseIoLimits, type IoLimits } from '../common/io-limits.js';
 
 export const ANNOTATION_PREFIX = 'kubemom.io/';
 export const DEFAULT_MEMORY_MARGIN_BYTES = 64 * 2 ** 20;
@@ -27,7 +28,16 @@ export interface VmSettings {
   policy: string;
   /** Free memory the agent always leaves the guest above its current use, bytes. */
   memoryMarginBytes: number;
+  /** The VM owner's per-disk IO limits by the VMI's disk name (kubemom.io/io-limits.<disk>). */
+  ioLimits: Record<string, IoLimits>;
+  /** kubemom.io/io-throttle: the node policy may throttle this VM's disks under IO pressure. */
+  ioThrottle: boolean;
 }
+
+/** The per-disk annotation's prefix; the VMI's disk name follows it. */
+export const IO_LIMITS_PREFIX = 'kubemom.io/io-limits.';
+/** A KubeVirt disk name (a DNS label) that fits an annotation name (63 characters) after "io-limits.". */
+const DISK_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,51}[A-Za-z0-9])?$/;
 
 export interface AnnotationSpec {
   key: string;
@@ -80,9 +90,22 @@ export const ANNOTATIONS: readonly AnnotationSpec[] = [
     defaultText: '64Mi, or an eighth of the guest memory if that is less',
     description: 'Free memory always left to the guest above what it uses now; the balloon never squeezes past it.',
   },
+  {
+    key: 'kubemom.io/io-limits.<disk>',
+    accepted: IO_LIMITS_ACCEPTED,
+    defaultText: 'none (unlimited)',
+    description: "IO limits of the VMI's disk <disk> (spec.domain.devices.disks[].name), set through QEMU's block throttling; a node policy can only lower them.",
+  },
+  {
+    key: 'kubemom.io/io-throttle',
+    accepted: '"true" or "false"',
+    defaultText: 'false',
+    description: "Let the node policy throttle this VM's disks while the node is under IO pressure (by priority), and lift it after.",
+  },
 ];
 
-const KNOWN = new Set(ANNOTATIONS.map((a) => a.key));
+const KNOWN = new Set(ANNOTATIONS.map((a) => a.key).filter((k) => !k.includes('<')));
+const KNOWN_TEXT = ANNOTATIONS.map((a) => a.key).join(', ');
 
 function field(key: string): string {
   return `vmi.metadata.annotations["${key}"]`;
@@ -90,6 +113,29 @@ function field(key: string): string {
 
 function acceptedFor(key: string): string {
   return ANNOTATIONS.find((a) => a.key === key)!.accepted;
+}
+
+/**
+ * Parses every `kubemom.io/io-limits.<disk>`. `diskNames` are the VM's disks (from the
+ * domain's `ua-<disk>` aliases); undefined skips the existence check.
+ */
+function readIoLimits(annotations: Record<string, string>, diskNames: readonly string[] | undefined): Record<string, IoLimits> {
+  const out: Record<string, IoLimits> = {};
+  for (const [key, text] of Object.entries(annotations)) {
+    if (!key.startsWith(IO_LIMITS_PREFIX)) continue;
+    const disk = key.slice(IO_LIMITS_PREFIX.length);
+    if (!DISK_NAME.test(disk)) {
+      throw new InputError(field(key), `"${disk}" is not a disk name; use kubemom.io/io-limits.<disk> with the name of a disk in spec.domain.devices.disks (letters, digits, "-", "_", ".", at most 53 characters)`);
+    }
+    if (diskNames !== undefined && !diskNames.includes(disk)) {
+      const known = diskNames.length > 0 ? diskNames.join(', ') : 'none (no disk carries a ua-<name> alias in the domain)';
+      throw new InputError(field(key), `the VM has no disk "${disk}"; its disks are: ${known}`);
+    }
+    const parsed = parseIoLimits(text);
+    if ('error' in parsed) throw new InputError(field(key), parsed.error);
+    out[disk] = parsed.limits;
+  }
+  return out;
 }
 
 function parseBool(key: string, text: string): boolean {
@@ -120,10 +166,11 @@ export function readSettings(
   annotations: Record<string, string>,
   guestMemoryBytes: number,
   requestedMemoryBytes: number | undefined,
+  diskNames?: readonly string[],
 ): VmSettings {
   for (const key of Object.keys(annotations)) {
-    if (key.startsWith(ANNOTATION_PREFIX) && !KNOWN.has(key)) {
-      throw new InputError(field(key), `is not a KubeMom annotation; accepted keys: ${[...KNOWN].join(', ')}`);
+    if (key.startsWith(ANNOTATION_PREFIX) && !KNOWN.has(key) && !key.startsWith(IO_LIMITS_PREFIX)) {
+      throw new InputError(field(key), `is not a KubeMom annotation; accepted keys: ${KNOWN_TEXT}`);
     }
   }
   const get = (key: string): string | undefined => annotations[key];
@@ -155,6 +202,7 @@ export function readSettings(
   const periodText = get('kubemom.io/stats-period');
   const autodeflateText = get('kubemom.io/autodeflate');
   const fprText = get('kubemom.io/free-page-reporting');
+  const throttleText = get('kubemom.io/io-throttle');
   return {
     guaranteedMemoryBytes: guaranteed,
     priority: priorityText === undefined ? 50 : parseIntIn('kubemom.io/priority', priorityText, 0, 100),
@@ -163,5 +211,7 @@ export function readSettings(
     freePageReporting: fprText === undefined ? undefined : parseBool('kubemom.io/free-page-reporting', fprText),
     policy,
     memoryMarginBytes: margin,
+    ioLimits: readIoLimits(annotations, diskNames),
+    ioThrottle: throttleText === undefined ? false : parseBool('kubemom.io/io-throttle', throttleText),
   };
 }

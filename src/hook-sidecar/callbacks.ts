@@ -9,7 +9,8 @@ import { InputError } from '../common/errors.js';
 import { readSettings } from './annotations.js';
 import { domainMemoryBytes, parseDomain, rewriteDomain } from './domain-rewrite.js';
 import { parseVmi } from './vmi.js';
-import { QMP_SUBDIR, saveVmConfig, type VmConfig } from './vm-config.js';
+import { QMP_SUBDIR, saveVmConfig, type VmConfig, type VmCpu } from './vm-config.js';
+import { domainDisks, domainVcpus } from './domain-facts.js';
 
 export const HOOK_NAME = 'kubemom';
 export const HOOK_VERSIONS = ['v1alpha3', 'v1alpha2', 'v1alpha1'] as const;
@@ -61,7 +62,11 @@ export function defineDomain(
   if (vmi.hugepagesPageSize !== undefined) {
     throw new InputError('vmi.spec.domain.memory.hugepages', `is set (pageSize ${vmi.hugepagesPageSize}); hugepage-backed guest memory cannot be ballooned, so KubeMom does not accept such VMs`);
   }
-  const settings = readSettings(vmi.annotations, guestMemoryBytes, vmi.requestedMemoryBytes);
+  const disks = domainDisks(parsed.domain);
+  const settings = readSettings(vmi.annotations, guestMemoryBytes, vmi.requestedMemoryBytes, disks.map((d) => d.name));
+  const cpu: VmCpu = { vcpus: domainVcpus(parsed.domain) };
+  if (vmi.cpuLimitMillicores !== undefined) cpu.limitMillicores = vmi.cpuLimitMillicores;
+  if (vmi.cpuRequestMillicores !== undefined) cpu.requestMillicores = vmi.cpuRequestMillicores;
   const socketName = qmpSocketName(vmi.uid);
   const xml = rewriteDomain(parsed, { settings, qmpSocketPath: path.posix.join(paths.qemuHooksDir, QMP_SUBDIR, socketName) });
   const config: VmConfig = {
@@ -69,6 +74,8 @@ export function defineDomain(
     guestMemoryBytes,
     settings,
     qmpSocketPath: path.join(paths.hooksDir, QMP_SUBDIR, socketName),
+    disks,
+    cpu,
   };
   return { xml, config };
 }

@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { VmSettings } from './annotations.js';
+import type { DomainDisk } from './domain-facts.js';
 
 export interface VmIdentity {
   namespace: string;
@@ -21,6 +22,20 @@ export interface VmConfig {
   settings: VmSettings;
   /** The QMP side monitor's socket as this sidecar sees it. */
   qmpSocketPath: string;
+  /** The VMI's disks as the domain names them (`ua-<name>` aliases); absent in configs saved by older sidecars. */
+  disks?: DomainDisk[];
+  /** vCPUs and the pod's CPU resources, for CPU-tune reporting; absent in older configs. */
+  cpu?: VmCpu;
+}
+
+/** What Kubernetes applies to the VM's CPU (KubeVirt copies these to the virt-launcher pod). */
+export interface VmCpu {
+  /** Domain `<vcpu>`. */
+  vcpus: number;
+  /** spec.domain.resources.limits.cpu, millicores. */
+  limitMillicores?: number;
+  /** spec.domain.resources.requests.cpu, millicores. */
+  requestMillicores?: number;
 }
 
 /**

@@ -18,6 +18,31 @@ export interface VmiFacts {
   guestMemoryBytes?: number;
   /** spec.domain.memory.hugepages.pageSize, when the guest is backed by hugepages. */
   hugepagesPageSize?: string;
+  /** spec.domain.resources.limits.cpu in millicores (the pod's CPU limit), when set. */
+  cpuLimitMillicores?: number;
+  /** spec.domain.resources.requests.cpu in millicores, when set. */
+  cpuRequestMillicores?: number;
+}
+
+const CPU_ACCEPTED = 'a CPU quantity such as "2", "1.5" or "500m"';
+
+/** A Kubernetes CPU quantity in millicores (rounded up, as Kubernetes does), or an error. */
+export function parseCpuMillicores(text: string): number | { error: string } {
+  const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m?)$/.exec(text.trim());
+  if (!m) return { error: `"${text}" is not ${CPU_ACCEPTED}` };
+  const value = Math.ceil(Number(m[1]) * (m[2] === 'm' ? 1 : 1000) - 1e-9);
+  if (!Number.isSafeInteger(value)) return { error: `"${text}" is too large` };
+  return value;
+}
+
+function optionalCpu(root: Json, path: string[]): number | undefined {
+  const value = dig(root, path);
+  if (value === undefined || value === null) return undefined;
+  const field = `vmi.${path.join('.')}`;
+  if (typeof value !== 'string' && typeof value !== 'number') throw new InputError(field, `must be ${CPU_ACCEPTED}`);
+  const parsed = parseCpuMillicores(String(value));
+  if (typeof parsed !== 'number') throw new InputError(field, parsed.error);
+  return parsed;
 }
 
 type Json = Record<string, unknown>;
@@ -87,6 +112,10 @@ export function parseVmi(raw: Buffer | string): VmiFacts {
   if (requested !== undefined) facts.requestedMemoryBytes = requested;
   const guest = optionalQuantity(doc, ['spec', 'domain', 'memory', 'guest']);
   if (guest !== undefined) facts.guestMemoryBytes = guest;
+  const cpuLimit = optionalCpu(doc, ['spec', 'domain', 'resources', 'limits', 'cpu']);
+  if (cpuLimit !== undefined) facts.cpuLimitMillicores = cpuLimit;
+  const cpuRequest = optionalCpu(doc, ['spec', 'domain', 'resources', 'requests', 'cpu']);
+  if (cpuRequest !== undefined) facts.cpuRequestMillicores = cpuRequest;
   const pageSize = dig(doc, ['spec', 'domain', 'memory', 'hugepages', 'pageSize']);
   if (typeof pageSize === 'string') facts.hugepagesPageSize = pageSize;
   return facts;

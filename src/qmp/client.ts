@@ -28,6 +28,7 @@ import { LineSplitter } from './framing.js';
 import { decodeMessage, encodeCommand, KNOWN_EVENTS } from './protocol.js';
 import type {
   QmpBalloonInfo,
+  QmpBlockInfo,
   QmpCommandOptions,
   QmpCommandRunner,
   QmpEvent,
@@ -260,6 +261,16 @@ export class QmpClient implements QmpCommandRunner {
   /** `qom-get`: one property's value, unchecked (the caller knows its shape). */
   qomGet(path: string, property: string, options?: QmpCommandOptions): Promise<unknown> {
     return commands.qomGet(this, path, property, options);
+  }
+
+  /** `query-block`: block backends with their guest devices and throttle values. */
+  queryBlock(options?: QmpCommandOptions): Promise<QmpBlockInfo[]> {
+    return commands.queryBlock(this, options);
+  }
+
+  /** `block_set_io_throttle`: sets a disk's IO limits (see commands.blockSetIoThrottle). */
+  blockSetIoThrottle(args: Readonly<Record<string, string | number>>, options?: QmpCommandOptions): Promise<void> {
+    return commands.blockSetIoThrottle(this, args, options);
   }
 
   /** `qom-set`: sets one property. */

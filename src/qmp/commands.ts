@@ -5,7 +5,7 @@
  */
 import { InputError } from '../common/errors.js';
 import { QmpProtocolError } from './errors.js';
-import type { QmpBalloonInfo, QmpCommandOptions, QmpCommandRunner, QmpObjectProperty, QmpStatusInfo } from './types.js';
+import type { QmpBalloonInfo, QmpBlockInfo, QmpCommandOptions, QmpCommandRunner, QmpObjectProperty, QmpStatusInfo } from './types.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -78,4 +78,34 @@ export async function qomSet(qmp: QmpCommandRunner, path: string, property: stri
   nonEmpty('qom-set.property', property);
   if (value === undefined) throw new InputError('qom-set.value', 'must be a JSON value, got undefined');
   await qmp.execute('qom-set', { path, property, value }, options);
+}
+
+/** `query-block`: the block backends and the guest devices they are attached to. */
+export async function queryBlock(qmp: QmpCommandRunner, options?: QmpCommandOptions): Promise<QmpBlockInfo[]> {
+  const r = await qmp.execute('query-block', undefined, options);
+  if (!Array.isArray(r)) throw bad('query-block', 'return', 'a list', r);
+  return r.map((item: unknown, i): QmpBlockInfo => {
+    if (!isObject(item)) throw bad('query-block', `return[${i}]`, 'an object', item);
+    const { device, qdev, inserted } = item;
+    if (typeof device !== 'string') throw bad('query-block', `return[${i}].device`, 'a string', device);
+    if (qdev !== undefined && typeof qdev !== 'string') throw bad('query-block', `return[${i}].qdev`, 'a string', qdev);
+    if (inserted !== undefined && !isObject(inserted)) throw bad('query-block', `return[${i}].inserted`, 'an object', inserted);
+    return { device, ...(qdev !== undefined ? { qdev } : {}), ...(inserted !== undefined ? { inserted } : {}) };
+  });
+}
+
+/**
+ * `block_set_io_throttle`. `args` must carry `id` (a qdev id or QOM path) and the six
+ * sustained rates (bps, bps_rd, bps_wr, iops, iops_rd, iops_wr; 0 is unlimited).
+ */
+export async function blockSetIoThrottle(qmp: QmpCommandRunner, args: Readonly<Record<string, string | number>>, options?: QmpCommandOptions): Promise<void> {
+  const id = args['id'];
+  if (typeof id !== 'string' || id.length === 0) throw new InputError('block_set_io_throttle.id', 'must be a non-empty string (a qdev id or QOM path)');
+  for (const key of ['bps', 'bps_rd', 'bps_wr', 'iops', 'iops_rd', 'iops_wr']) {
+    const v = args[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new InputError(`block_set_io_throttle.${key}`, `must be a whole number >= 0, got ${String(v)}`);
+    }
+  }
+  await qmp.execute('block_set_io_throttle', args, options);
 }

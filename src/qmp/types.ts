@@ -67,6 +67,16 @@ export interface QmpBalloonInfo {
   readonly actual: number;
 }
 
+/** One entry of `query-block` (the fields KubeMom reads). */
+export interface QmpBlockInfo {
+  /** The legacy drive name; "" under -blockdev (what libvirt uses). */
+  readonly device: string;
+  /** The guest device's qdev id or QOM path, e.g. "/machine/peripheral/ua-data/virtio-backend"; absent without one. */
+  readonly qdev?: string;
+  /** The medium's properties, including its throttle values; absent for an empty drive. */
+  readonly inserted?: Readonly<Record<string, unknown>>;
+}
+
 /** One entry of `qom-list`. */
 export interface QmpObjectProperty {
   readonly name: string;

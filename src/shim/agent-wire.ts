@@ -52,6 +52,27 @@ export interface WireDescribeResponse {
   /** kubemom.io/memory-margin, bytes (0 from sidecars before it was added). */
   memory_margin_bytes: number;
   autodeflate: boolean;
+  /** Revision-1 additions (absent from older sidecars: empty / false / 0). */
+  disks?: WireDiskIoState[];
+  io_throttle?: boolean;
+  vcpus?: number;
+  cpu_limit_millicores?: number;
+  cpu_request_millicores?: number;
+}
+
+/** IoLimits: libvirt iotune names, 0 unlimited. */
+export type WireIoLimits = Record<string, number>;
+
+export interface WireDiskIoState {
+  name: string;
+  qdev: string;
+  owner_limits: WireIoLimits | null;
+  applied: WireIoLimits | null;
+  error: string;
+}
+
+export interface WireSetIoLimitsResponse {
+  disks: WireDiskIoState[];
 }
 
 export interface WireGuestMemoryStats {

@@ -1,5 +1,7 @@
 /** Sets the per-cycle gauges: host memory as the policy saw it, KSM, and each VM. */
+import os from 'node:os';
 import type { PolicyInput } from '../balloon/types.js';
+import { vmCpuTune } from '../balloon/mom-cputune.js';
 import type { HostSource } from './host/host-monitor.js';
 import { ShimMetrics } from './metrics.js';
 import { SESSION_STATES, type SidecarSession } from './session.js';
@@ -78,6 +80,16 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       set(m.vmGuestMemory, labels, d.guest_memory_bytes);
       set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
       set(m.vmPriority, labels, d.priority);
+      if (d.vcpus) {
+        const t = vmCpuTune('', d.vcpus, d.cpu_limit_millicores || undefined, os.availableParallelism());
+        if (t.kubernetesLimitCores !== undefined) set(m.vmCpuLimit, { ...labels, source: 'kubernetes' }, t.kubernetesLimitCores);
+        if (t.momLimitCores !== undefined) set(m.vmCpuLimit, { ...labels, source: 'mom' }, t.momLimitCores);
+        set(m.vmMomVcpuQuota, labels, t.quota > 0 ? t.quota / 1e6 : -1);
+        set(m.vmMomVcpuPeriod, labels, t.period / 1e6);
+      }
+      for (const disk of d.disks ?? []) {
+        for (const [limit, value] of Object.entries(disk.applied ?? {})) if (value > 0) set(m.vmIoLimit, { ...labels, disk: disk.name, limit }, value);
+      }
       const s = session.latest;
       if (!s) continue;
       if (s.balloon_actual_bytes > 0) {

@@ -9,6 +9,7 @@
  * runs), with a metric and a log line.
  */
 import type { Logger } from '../common/log.js';
+import { sameRates } from '../balloon/io-pressure.js';
 import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
@@ -51,7 +52,9 @@ export interface LoopObserver {
   /** `ignored` claims the VM `owner` already serves; it gets no target. */
   onIdentityConflict?(ignored: SidecarSession, owner: SidecarSession): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
+  onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
 }
+
 
 export interface LoopDependencies<S> {
   policy: Policy<S>;
@@ -295,6 +298,19 @@ export class ShimLoop<S> {
     }
     if (decisions?.ksmAdvisorMode !== undefined && ksm?.setAdvisorMode(decisions.ksmAdvisorMode, nowMs)) {
       log.info({ advisorMode: decisions.ksmAdvisorMode }, 'KSM advisor mode applied');
+    }
+    for (const io of decisions?.io ?? []) {
+      const session = byGuest.get(io.guestId);
+      // Only changes are sent: the sidecar keeps the limits until told otherwise.
+      if (!session || sameRates(session.ioLimitsSent, io.limits)) continue;
+      pending.push(
+        session.setIoLimits(io.limits, io.reason).then((outcome) => {
+          const line = { guest: io.guestId, limits: io.limits, reason: io.reason, outcome };
+          if (outcome === 'error') log.warn(line, 'SetIoLimits failed');
+          else log.info(line, 'IO limits decision');
+          this.deps.observer?.onIoDecision?.(io.guestId, outcome);
+        }),
+      );
     }
     if (decisions && ksm && Object.keys(decisions.ksm).length > 0) {
       const applied = ksm.apply(decisions.ksm, nowMs);

@@ -33,6 +33,10 @@ export class ShimMetrics {
   readonly vmGuestSwapOut = this.gauge('kubemom_vm_guest_swap_out_bytes', 'Bytes the guest swapped out since it booted (cumulative, resets with the guest).', VM);
   readonly vmGuestMajorFaults = this.gauge('kubemom_vm_guest_major_faults', 'Guest major page faults since it booted (cumulative, resets with the guest).', VM);
   readonly vmPriority = this.gauge('kubemom_vm_priority', 'kubemom.io/priority (0..100, lower gives memory back first).', VM);
+  readonly vmCpuLimit = this.gauge('kubemom_vm_cpu_limit_cores', "The VM's CPU limit in cores: source=kubernetes is the pod limit Kubernetes applies (spec.domain.resources.limits.cpu), source=mom what MOM's CPU tune would give its vCPUs (vcpus x quota / period). No series: unlimited.", [...VM, 'source']);
+  readonly vmMomVcpuQuota = this.gauge('kubemom_vm_mom_vcpu_quota_seconds', "MOM's per-vCPU CFS quota for this VM's CPU limit, seconds per period (-1: unlimited); never written, reported only.", VM);
+  readonly vmMomVcpuPeriod = this.gauge('kubemom_vm_mom_vcpu_period_seconds', "MOM's CFS period for this VM's vCPUs, seconds.", VM);
+  readonly vmIoLimit = this.gauge('kubemom_vm_io_limit', 'IO limits QEMU applies now, per disk and limit (libvirt iotune names: bytes or operations per second); no series: unlimited.', [...VM, 'disk', 'limit']);
   readonly vmSessionState = this.gauge('kubemom_vm_session_state', '1 for the current state of the shim session with the VM sidecar.', [...VM, 'state']);
   readonly vmDecisions = new VmCounter(this.registry, 'kubemom_vm_decisions_total', 'Balloon decisions the policy made, by reason.', 'reason');
   readonly vmSetTargets = new VmCounter(this.registry, 'kubemom_vm_set_target_total', 'SetTarget calls by outcome (applied, deadline, error, skipped-in-flight, skipped-not-live).', 'outcome');

@@ -9,12 +9,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import type { Logger } from '../common/log.js';
-import type { GuestSample, GuestState, Phase } from '../balloon/types.js';
+import type { GuestSample, GuestState, IoRates, Phase } from '../balloon/types.js';
 import {
   AGENT_API_REVISION,
   AGENT_CHANNEL_OPTIONS,
   agentClientConstructor,
   type WireDescribeResponse,
+  type WireSetIoLimitsResponse,
   type WirePhase,
   type WireSetTargetResponse,
   type WireStatsSample,
@@ -174,9 +175,48 @@ export class SidecarSession {
       phaseSinceMs: this.phaseSinceMs,
       history: this.history,
     };
+    if (d.features?.includes('io-limits')) {
+      state.ioThrottle = d.io_throttle === true;
+      state.ioLimits = { ...this.ioLimitsSent };
+      state.disks = (d.disks ?? []).map((disk) => ({ name: disk.name, ownerLimits: nonZero(disk.owner_limits) }));
+    }
+    if (d.vcpus) state.vcpus = d.vcpus;
+    if (d.cpu_limit_millicores) state.cpuLimitMillicores = d.cpu_limit_millicores;
     if (latest && latest.balloon_actual_bytes > 0) state.balloonActualBytes = latest.balloon_actual_bytes;
     if (latest && latest.balloon_target_bytes > 0) state.targetBytes = latest.balloon_target_bytes;
     return state;
+  }
+
+  /** The policy IO limits the sidecar last accepted ({}: none). */
+  ioLimitsSent: IoRates = {};
+  private ioInFlight = false;
+
+  /**
+   * Sends the policy's IO limits for the VM's disks (only to sidecars with the
+   * "io-limits" feature), with the SetTarget deadline. Resolves with the outcome.
+   */
+  setIoLimits(limits: IoRates, reason: string): Promise<'applied' | 'skipped' | 'error'> {
+    if (this.state !== 'live' || this.ioInFlight || !this.describe?.features?.includes('io-limits')) return Promise.resolve('skipped');
+    this.ioInFlight = true;
+    const deadline = new Date(Date.now() + this.options.setTargetDeadlineMs);
+    return new Promise((resolve) => {
+      (this.client as unknown as Record<string, (req: object, opts: object, cb: (e: grpc.ServiceError | null, r?: WireSetIoLimitsResponse) => void) => void>)['SetIoLimits']!.call(
+        this.client,
+        { limits, reason },
+        { deadline },
+        (error: grpc.ServiceError | null, response?: WireSetIoLimitsResponse) => {
+          this.ioInFlight = false;
+          if (error) {
+            resolve('error');
+            return;
+          }
+          // The metrics show what QEMU applies now.
+          if (this.describe && response?.disks) this.describe.disks = response.disks;
+          this.ioLimitsSent = { ...limits };
+          resolve('applied');
+        },
+      );
+    });
   }
 
   /** Sends a target with a deadline. At most one call is in flight per sidecar. */
@@ -328,4 +368,9 @@ export class SidecarSession {
     this.state = to;
     this.hooks.onStateChange(this, from, to, why);
   }
+}
+
+/** The non-zero fields of an IoLimits message. */
+function nonZero(limits: Record<string, number> | null | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => typeof v === 'number' && v > 0));
 }

@@ -27,6 +27,8 @@ export interface ShimOptions {
   ksmBackoffMs?: number;
   meminfoFile: string;
   psiFile: string;
+  /** /proc/pressure/io for IO policies; absent: none. */
+  ioPsiFile?: string;
   vmstatFile: string;
   procRoot: string;
   /** The PSI trigger: kind, stall and window (µs). */
@@ -91,6 +93,7 @@ export class Shim<S = unknown> {
       {
         meminfoFile: options.meminfoFile,
         psiFile: options.psiFile,
+        ...(options.ioPsiFile ? { ioPsiFile: options.ioPsiFile } : {}),
         vmstatFile: options.vmstatFile,
         ...(options.nodeExporterUrl ? { nodeExporterUrl: options.nodeExporterUrl } : {}),
         scrapePeriodMs: options.periodMs,

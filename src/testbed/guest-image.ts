@@ -24,7 +24,7 @@ import path from 'node:path';
 import { logger } from '../common/log.js';
 import { packageRoot } from '../common/paths.js';
 import { run } from './exec.js';
-import { AGENT_SCRIPT, GUEST_MODULES, INIT_SCRIPT } from './guest-scripts.js';
+import { AGENT_SCRIPT, GUEST_MODULE_DIRS, GUEST_MODULES, INIT_SCRIPT } from './guest-scripts.js';
 
 export interface GuestImage {
   /** Kernel release, e.g. 6.1.0-56-cloud-amd64. */
@@ -93,9 +93,9 @@ async function downloadKernel(dir: string): Promise<void> {
     // Keep only what the guest needs: the kernel and the virtio modules (the package is 100 MB unpacked).
     copyFileSync(path.join(unpacked, 'boot', vmlinuz), path.join(tmp, 'vmlinuz'));
     mkdirSync(path.join(tmp, 'modules'));
-    const virtioDir = path.join(unpacked, 'lib', 'modules', release, 'kernel', 'drivers', 'virtio');
+    const kernelTree = path.join(unpacked, 'lib', 'modules', release, 'kernel');
     for (const name of GUEST_MODULES) {
-      copyFileSync(path.join(virtioDir, `${name}.ko`), path.join(tmp, 'modules', `${name}.ko`));
+      copyFileSync(path.join(kernelTree, GUEST_MODULE_DIRS[name] ?? 'drivers/virtio', `${name}.ko`), path.join(tmp, 'modules', `${name}.ko`));
     }
     writeFileSync(path.join(tmp, 'release'), `${release}\n`);
     rmSync(debs, { recursive: true, force: true });
@@ -105,7 +105,8 @@ async function downloadKernel(dir: string): Promise<void> {
 }
 
 async function ensureKernel(cacheDir: string): Promise<KernelCache> {
-  const dir = path.join(cacheDir, 'kernel');
+  // The module list is part of the name: a cache made for fewer modules is never taken for this one.
+  const dir = path.join(cacheDir, `kernel-${createHash('sha256').update(GUEST_MODULES.join(',')).digest('hex').slice(0, 8)}`);
   if (!existsSync(path.join(dir, 'release'))) await downloadKernel(dir);
   return {
     release: readFileSync(path.join(dir, 'release'), 'utf8').trim(),

@@ -35,7 +35,11 @@ export const GUEST_MODULES = [
   'virtio_pci_modern_dev',
   'virtio_pci',
   'virtio_balloon',
+  'virtio_blk',
 ] as const;
+
+/** Where each module lives under the kernel's `kernel/` tree (default drivers/virtio). */
+export const GUEST_MODULE_DIRS: Readonly<Record<string, string>> = { virtio_blk: 'drivers/block' };
 
 export const INIT_SCRIPT = `#!/bin/sh
 # PID 1 of the KubeMom test guest.

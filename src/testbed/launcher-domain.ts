@@ -25,6 +25,26 @@ export interface LauncherDomainInput {
   statsPeriodSeconds?: number;
   /** KubeVirt turns free page reporting on unless something disables it. */
   freePageReporting?: boolean;
+  /** Raw image files attached as virtio disks vda, vdb, ... with KubeVirt's `ua-<name>` alias. */
+  disks?: ReadonlyArray<{ name: string; path: string }>;
+}
+
+/** The guest device of the i-th virtio disk (vda, vdb, ...). */
+export function virtioDiskDev(index: number): string {
+  return `vd${String.fromCharCode(97 + index)}`;
+}
+
+/** A virtio disk as virt-launcher writes one for a VMI disk (raw file, user alias). */
+function diskXml(disk: { name: string; path: string }, index: number): string[] {
+  const e = escape;
+  return [
+    `\t\t<disk device="disk" type="file" model="virtio-non-transitional">`,
+    `\t\t\t<source file="${e(disk.path)}"></source>`,
+    `\t\t\t<target bus="virtio" dev="${virtioDiskDev(index)}"></target>`,
+    `\t\t\t<driver error_policy="stop" name="qemu" type="raw" discard="unmap"></driver>`,
+    `\t\t\t<alias name="ua-${e(disk.name)}"></alias>`,
+    `\t\t</disk>`,
+  ];
 }
 
 /** virt-launcher's domain name: `<namespace>_<name>`. */
@@ -61,6 +81,7 @@ export function launcherDomainXml(input: LauncherDomainInput): string {
     `\t</sysinfo>`,
     `\t<devices>`,
     `\t\t<controller type="usb" index="0" model="none"></controller>`,
+    ...(input.disks ?? []).flatMap((d, i) => diskXml(d, i)),
     `\t\t<serial type="unix">`,
     `\t\t\t<target port="0"></target>`,
     `\t\t\t<source mode="bind" path="${e(input.serialSocketPath)}"></source>`,
@@ -98,6 +119,10 @@ export interface TestVmiOptions {
   requestMiB?: number;
   /** Extra metadata.annotations (kubemom.io/* and others). */
   annotations?: Record<string, string>;
+  /** Names of virtio disks (spec.domain.devices.disks). */
+  disks?: readonly string[];
+  /** spec.domain.resources.limits.cpu, e.g. "500m". */
+  cpuLimit?: string;
 }
 
 /** A KubeVirt-style VMI for the test guest, with the KubeMom sidecar requested as a cluster would. */
@@ -116,11 +141,14 @@ export function testVmi(options: TestVmiOptions): Record<string, unknown> {
     },
     spec: {
       domain: {
-        resources: { requests: { memory: `${options.requestMiB ?? options.memoryMiB}Mi` } },
+        resources: {
+          requests: { memory: `${options.requestMiB ?? options.memoryMiB}Mi` },
+          ...(options.cpuLimit !== undefined ? { limits: { cpu: options.cpuLimit } } : {}),
+        },
         memory: { guest: `${options.memoryMiB}Mi` },
         cpu: { cores: 1, sockets: 1, threads: 1 },
         machine: { type: 'q35' },
-        devices: {},
+        devices: options.disks ? { disks: options.disks.map((name) => ({ name, disk: { bus: 'virtio' } })) } : {},
       },
     },
     status: { phase: 'Scheduled' },

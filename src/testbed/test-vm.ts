@@ -5,7 +5,7 @@
  * result in libvirt, and undoes all of it in destroy().
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../common/log.js';
 import { runSidecar, type RunningSidecar, type SidecarOptions } from '../hook-sidecar/sidecar.js';
@@ -34,6 +34,13 @@ export interface StartTestVmOptions {
   requestMiB?: number;
   /** VMI annotations, such as kubemom.io/*. */
   annotations?: Record<string, string>;
+  /**
+   * Disks: each a sparse raw image file of `sizeMiB`, attached as a virtio disk (vda, vdb, ...
+   * in this order) with KubeVirt's alias `ua-<name>`, and listed in the VMI.
+   */
+  disks?: ReadonlyArray<{ name: string; sizeMiB: number }>;
+  /** spec.domain.resources.limits.cpu of the VMI, e.g. "500m". */
+  cpuLimit?: string;
   /** A whole VMI to use instead of one made from the options above (its uid must be unique). */
   vmi?: Record<string, unknown>;
   /** Passed to runSidecar (for example the kubemom.v1 agent's services). */
@@ -78,6 +85,8 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
       ...(options.namespace ? { namespace: options.namespace } : {}),
       ...(options.requestMiB !== undefined ? { requestMiB: options.requestMiB } : {}),
       ...(options.annotations ? { annotations: options.annotations } : {}),
+      ...(options.disks ? { disks: options.disks.map((d) => d.name) } : {}),
+      ...(options.cpuLimit !== undefined ? { cpuLimit: options.cpuLimit } : {}),
     });
   const vmiJson = JSON.stringify(vmiObject);
   const vmi = parseVmi(vmiJson);
@@ -100,6 +109,16 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
   const initrdPath = path.join(bootDir, 'initrd');
   copyFileSync(image.kernelPath, kernelPath);
   copyFileSync(image.initrdPath, initrdPath);
+  const diskDir = path.join(dir, 'disks');
+  mkdirSync(diskDir, { mode: 0o755 });
+  const disks = (options.disks ?? []).map((d) => {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(d.name)) throw new Error(`disks[].name "${d.name}" is not a DNS label`);
+    const file = path.join(diskDir, `${d.name}.img`);
+    // Sparse: costs no space until the guest writes. libvirt gives it to QEMU's user at start.
+    writeFileSync(file, '');
+    truncateSync(file, d.sizeMiB * 2 ** 20);
+    return { name: d.name, path: file };
+  });
   const serialSocketPath = path.join(consoleDir, 'serial0');
   const consoleLogPath = path.join(consoleDir, 'serial0.log');
   const domainName = launcherDomainName(vmi);
@@ -132,6 +151,7 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
       cmdline: image.cmdline,
       serialSocketPath,
       serialLogPath: consoleLogPath,
+      disks,
     });
     const domainXml = await onDefineDomain(hooks, launcherXml, vmiJson);
     await virsh.defineDomain(domainXml, path.join(dir, 'domain.xml'));

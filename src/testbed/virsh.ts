@@ -53,3 +53,9 @@ export async function removeDomain(name: string): Promise<void> {
 export async function validateDomainXml(file: string): Promise<void> {
   await run('virt-xml-validate', [file, 'domain'], { timeoutMs: 30_000 });
 }
+
+/** Runs one QMP command on libvirt's own monitor of a running domain; returns its `return` value. */
+export async function qemuMonitorCommand(name: string, command: string, args?: Record<string, unknown>): Promise<unknown> {
+  const out = await virsh(['qemu-monitor-command', name, JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })]);
+  return (JSON.parse(out) as { return: unknown }).return;
+}

@@ -51,7 +51,7 @@ describe('kubemom policy (CLI)', () => {
     expect(r.code).to.equal(1);
     expect(r.err.trim().split('\n')).to.deep.equal([
       `${bad}:4:28: rules[0].target: expression ends too early; expected a value`,
-      `${bad}:5:13: rules[1].output: is "ksm.run"; accepted in scope VM: memory.balloon`,
+      `${bad}:5:13: rules[1].output: is "ksm.run"; accepted in scope VM: memory.balloon, io.total_bytes_sec, io.read_bytes_sec, io.write_bytes_sec, io.total_iops_sec, io.read_iops_sec, io.write_iops_sec`,
     ]);
   });
 

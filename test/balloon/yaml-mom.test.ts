@@ -22,7 +22,8 @@ function both(doc: unknown): { ts: unknown; yaml: unknown } {
 
 describe('policies/mom.yaml', () => {
   it('compiles', () => {
-    expect(momYaml.blocks.map((b) => b.scope)).to.deep.equal(['VM', 'Host']);
+    // Balloon (02), KSM (03), IO tune (05).
+    expect(momYaml.blocks.map((b) => b.scope)).to.deep.equal(['VM', 'Host', 'VM']);
   });
 
   it('decides as the TypeScript mom on a pressure replay with feedback', () => {

@@ -7,7 +7,7 @@ import { ANNOTATIONS } from '../../src/hook-sidecar/annotations.js';
 describe('README', () => {
   const readme = readFileSync(path.join(packageRoot, 'README.md'), 'utf8');
   it('documents every kubemom.io annotation the sidecar accepts, and no other', () => {
-    const documented = [...readme.matchAll(/^\| `(kubemom\.io\/[a-z-]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...readme.matchAll(/^\| `(kubemom\.io\/[a-z.<>-]+)` \|/gm)].map((m) => m[1]);
     expect(documented).to.deep.equal(ANNOTATIONS.map((a) => a.key));
   });
   it('starts with the demo and the test command that .ci/run runs', () => {

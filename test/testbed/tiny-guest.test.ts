@@ -65,7 +65,7 @@ describe('a tiny guest under libvirt with the sidecar-rewritten domain', functio
   });
 
   it("loads the guest's balloon driver", async () => {
-    expect(await vm.console.run('ls /sys/bus/virtio/drivers')).to.include('virtio_balloon');
+    expect(await vm.console.run('ls -1 /sys/bus/virtio/drivers')).to.include('virtio_balloon');
   });
 
   it("answers meminfo with the guest's /proc/meminfo", async () => {

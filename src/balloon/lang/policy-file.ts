@@ -28,8 +28,11 @@ export type Scope = 'Host' | 'VM';
 export type RuleFunction = 'constant' | 'linear' | 'exponential';
 
 /** Outputs per scope: the balloon (bytes) for VMs, KSM controls for the host. */
+/** IO outputs (VM scope): the policy's sustained rate for every disk of an opted-in VM, 0 = unlimited. */
+export const IO_OUTPUTS = ['io.total_bytes_sec', 'io.read_bytes_sec', 'io.write_bytes_sec', 'io.total_iops_sec', 'io.read_iops_sec', 'io.write_iops_sec'] as const;
+
 export const OUTPUTS: Record<Scope, readonly string[]> = {
-  VM: ['memory.balloon'],
+  VM: ['memory.balloon', ...IO_OUTPUTS],
   Host: ['ksm.run', 'ksm.pages_to_scan', 'ksm.sleep_millisecs', 'ksm.merge_across_nodes'],
 };
 

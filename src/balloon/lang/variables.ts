@@ -29,6 +29,10 @@ export const HOST_SAMPLED: Record<string, HostField> = {
   psi_some_avg60: (s) => s.psi?.someAvg60,
   psi_full_avg10: (s) => s.psi?.fullAvg10,
   psi_full_avg60: (s) => s.psi?.fullAvg60,
+  io_psi_some_avg10: (s) => s.ioPsi?.someAvg10,
+  io_psi_some_avg60: (s) => s.ioPsi?.someAvg60,
+  io_psi_full_avg10: (s) => s.ioPsi?.fullAvg10,
+  io_psi_full_avg60: (s) => s.ioPsi?.fullAvg60,
 };
 
 /** Host values read once per cycle. */
@@ -66,6 +70,10 @@ export const GUEST_STATIC: Record<string, ExprType> = {
   has_balloon: 'bool',
   has_stats: 'bool',
   samples: 'number',
+  io_throttle: 'bool',
+  disks: 'number',
+  vcpus: 'number',
+  cpu_limit: 'number',
 };
 
 /** The type of a `host.*` / `guest.*` name, or undefined when it does not exist in the scope. */
@@ -169,6 +177,10 @@ export function guestLookup(guest: GuestState, nowMs: number): (field: string) =
       case 'has_balloon': return guest.balloonActualBytes !== undefined;
       case 'has_stats': return current?.freeBytes !== undefined;
       case 'samples': return guest.history.length;
+      case 'io_throttle': return guest.ioThrottle ?? false;
+      case 'disks': return guest.disks?.length ?? 0;
+      case 'vcpus': return present(guest.vcpus, what);
+      case 'cpu_limit': return present(guest.cpuLimitMillicores === undefined ? undefined : guest.cpuLimitMillicores / 1000, what);
     }
     throw new MissingValue(what);
   };

@@ -6,13 +6,14 @@
  * A rule that reads a value the input lacks (a guest without balloon data) is skipped.
  */
 import { InputError } from '../../common/errors.js';
-import type { BalloonDecision, GuestState, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../types.js';
+import type { BalloonDecision, GuestState, IoDecision, IoRateName, IoRates, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../types.js';
 import { DEFAULT_LIFECYCLE, guardTarget, lifecycleGate, type LifecycleOptions } from '../lifecycle.js';
 import { ksmWrites } from '../mom-ksm.js';
 import { allOf, anyOf, evaluateExpr, MissingValue, type Value } from './expr-eval.js';
 import type { Expr } from './expr-parse.js';
 import type { CompiledBlock, CompiledPolicy, CompiledRule } from './policy-file.js';
 import { guestLookup, hostLookup } from './variables.js';
+import { normalizeRates } from '../io-pressure.js';
 
 export interface YamlPolicyState {
   /** The previous evaluation's time (for elapsed time in functions and rate limits). */
@@ -127,6 +128,17 @@ function applyRule(
 
 const KIB = 1024;
 
+/**
+ * The complete IO limits of an opted-in guest: the outputs moved this cycle over the
+ * limits it has now, whole numbers (0 or less is unlimited). Guests that did not opt
+ * in (kubemom.io/io-throttle) get nothing.
+ */
+function ioDecision(guest: GuestState, rates: IoRates, reasons: string[]): IoDecision[] {
+  if (!guest.ioThrottle) return [];
+  const limits = normalizeRates({ ...guest.ioLimits, ...rates });
+  return [{ guestId: guest.id, limits, reason: [...new Set(reasons)].join('+') }];
+}
+
 /** Parameter values: the file's defaults with overrides checked against the declarations. */
 function resolveParameters(policy: CompiledPolicy, overrides: Record<string, boolean | number>): Map<string, Value> {
   const values = new Map<string, Value>();
@@ -165,6 +177,7 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
     };
     const balloons = new Map<string, { guest: GuestState; value: number; reason: string }>();
     const ksm: Partial<Record<KsmControl, number>> = {};
+    const io = new Map<string, { guest: GuestState; rates: IoRates; reasons: string[] }>();
     for (const block of policy.blocks) {
       if (block.scope === 'Host') {
         const lookup = withParams((name) => { throw new MissingValue(name); });
@@ -179,9 +192,16 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
           if (name.startsWith('guest.')) return g(name.slice(6));
           throw new MissingValue(name);
         });
-        const out = runBlock(block, lookup, () => guest.balloonActualBytes, elapsedS);
+        const out = runBlock(block, lookup, (o) => (o === 'memory.balloon' ? guest.balloonActualBytes : guest.ioLimits?.[o.slice(3) as IoRateName] ?? 0), elapsedS);
         const b = out.get('memory.balloon');
         if (b) balloons.set(guest.id, { guest, ...b });
+        for (const [o, v] of out) {
+          if (!o.startsWith('io.')) continue;
+          const entry = io.get(guest.id) ?? { guest, rates: {}, reasons: [] };
+          entry.rates[o.slice(3) as IoRateName] = v.value;
+          entry.reasons.push(v.reason);
+          io.set(guest.id, entry);
+        }
       }
     }
     for (const guest of input.guests) {
@@ -193,6 +213,8 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
       const target = guardTarget(guest, kib, lifecycle ? lifecycleGate(guest, input.nowMs, lifecycle) : 'free');
       if (target !== undefined) decisions.balloons.push({ guestId, targetBytes: target, reason } satisfies BalloonDecision);
     }
+    const ioDecisions = [...io.values()].flatMap(({ guest, rates, reasons }) => ioDecision(guest, rates, reasons));
+    if (ioDecisions.length > 0) decisions.io = ioDecisions;
     decisions.ksm = input.host.ksm === undefined ? {} : ksmWrites(ksm, input.host.ksm);
     return { decisions, state: { lastNowMs: input.nowMs } };
   };

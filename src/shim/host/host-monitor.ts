@@ -23,6 +23,8 @@ export type HostSource = 'node-exporter' | 'proc';
 export interface HostMonitorOptions {
   meminfoFile: string;
   psiFile: string;
+  /** IO PSI (/proc/pressure/io); none: no IO pressure signal. */
+  ioPsiFile?: string;
   vmstatFile: string;
   /** node-exporter's /metrics URL; none means /proc only. */
   nodeExporterUrl?: string;
@@ -106,6 +108,13 @@ export class HostMonitor {
       sample.psi = readPsi(this.options.psiFile);
     } catch {
       // No PSI on this kernel: the policy works without it.
+    }
+    if (this.options.ioPsiFile) {
+      try {
+        sample.ioPsi = readPsi(this.options.ioPsiFile);
+      } catch {
+        // No IO PSI: IO rules that need it are skipped.
+      }
     }
     this.addSwap(sample);
     if (source !== this.source) this.observer.onSource?.(source);
