@@ -7,19 +7,28 @@
  * VmRSS and RssAnon of the sidecar are read from /proc/PID/status every 10 s. Baseline
  * in the same run: the same sidecar process, idle, before its VM exists.
  *
- *   node dist/bench/sidecar-soak.js [--minutes N] [--baseline-seconds S]
+ *   node dist/bench/sidecar-soak.js [--minutes N] [--baseline-seconds S] [--heap-snapshots DIR]
  *
  * Prints the series, first- vs last-minute means, the least-squares slope and the
  * last/first ratio, and flags growth; asserts nothing.
+ *
+ * --heap-snapshots DIR (investigation): runs the same bundle with the launcher's flags plus
+ * `--heapsnapshot-signal`, takes a snapshot when idle, after the first minute and at the end,
+ * and prints which classes of live objects grew. Snapshots cost memory themselves, so the
+ * RSS series of such a run is not the figure to quote.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { agentClient, unary, type AgentClient } from '../src/agent/client.js';
 import { qemuUser } from '../src/testbed/users.js';
 import { sidecarHooksDir } from '../src/testbed/test-vm.js';
 import { Testbed } from '../src/testbed/testbed.js';
 import { isMain, mib, printTable, readProcMemory, startSidecarProcess, type ProcMemory, type SidecarProcess } from './support/bench-support.js';
-import { sidecarLauncherLaunch } from './support/launchers.js';
+import { diffHeapSnapshots, summarizeHeapSnapshot } from './support/heap-snapshot.js';
+import { bundleLaunch, sidecarLauncherLaunch } from './support/launchers.js';
+import { packageRoot } from '../src/common/paths.js';
 
 const MiB = 2 ** 20;
 const SAMPLE_EVERY_MS = 10_000;
@@ -38,6 +47,33 @@ export interface SoakOptions {
   minutes?: number;
   /** How long the idle sidecar is sampled before the VM starts (default 60 s). */
   baselineSeconds?: number;
+  /** Investigation: take heap snapshots into this directory (see the file comment). */
+  heapSnapshotDir?: string;
+}
+
+/** The Node flags bin/kubemom-sidecar passes, read from the script so they cannot drift. */
+function launcherNodeFlags(): string[] {
+  const script = readFileSync(path.join(packageRoot, 'bin', 'kubemom-sidecar'), 'utf8');
+  const match = /^exec node (.*) "\$entry"/m.exec(script);
+  if (!match) throw new Error('bin/kubemom-sidecar: no `exec node <flags> "$entry"` line');
+  return match[1]!.trim().split(/\s+/);
+}
+
+/** Signals the sidecar to write a heap snapshot and waits until the file is complete. */
+async function takeHeapSnapshot(pid: number, dir: string): Promise<string> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let lastSize = -1;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`no heap snapshot from pid ${pid} in ${dir} within 120 s`);
+    await sleep(500);
+    const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (!file) continue;
+    const size = statSync(path.join(dir, file)).size;
+    if (size > 0 && size === lastSize) return path.join(dir, file);
+    lastSize = size;
+  }
 }
 
 interface Point {
@@ -143,13 +179,22 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
   try {
     const qemu = qemuUser();
     const dir = sidecarHooksDir();
-    sidecar = await startSidecarProcess(sidecarLauncherLaunch(), {
+    const snapshotDir = options.heapSnapshotDir ? path.resolve(options.heapSnapshotDir) : undefined;
+    if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
+    const launch = snapshotDir
+      ? bundleLaunch([...launcherNodeFlags(), '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`])
+      : sidecarLauncherLaunch();
+    sidecar = await startSidecarProcess(launch, {
       dir,
       // QEMU sees the hook dir where the sidecar does (not under /var/run/kubevirt-hooks/$CONTAINER_NAME).
       extraArgs: ['--qemu-hooks-dir', dir.hooksDir, '--qmp-dir-owner', `${qemu.uid}:${qemu.gid}`, '--pod-uid', randomUUID()],
     });
     const pid = sidecar.pid;
-    console.log(`# sidecar-soak: bin/kubemom-sidecar (pid ${pid}), ${GUEST_MIB} MiB TCG guest, stats period 1 s, ` +
+    const snapshots: { label: string; file: string }[] = [];
+    const snapshot = async (label: string): Promise<void> => {
+      if (snapshotDir) snapshots.push({ label, file: await takeHeapSnapshot(pid, snapshotDir) });
+    };
+    console.log(`# sidecar-soak: ${snapshotDir ? 'the sidecar bundle with the launcher\'s flags + --heapsnapshot-signal' : 'bin/kubemom-sidecar'} (pid ${pid}), ${GUEST_MIB} MiB TCG guest, stats period 1 s, ` +
       `WatchStats subscribed, SetTarget every ${SET_TARGET_EVERY_MS / 1000} s alternating ${TARGETS_MIB.join('/')} MiB, ` +
       `/proc/${pid}/status every ${SAMPLE_EVERY_MS / 1000} s for ${minutes} min`);
 
@@ -159,6 +204,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
       await sleep(SAMPLE_EVERY_MS);
       baseline.push(readProcMemory(pid));
     }
+    await snapshot('idle, before the VM');
 
     const vm = await bed.startVm({
       name: 'soak',
@@ -197,6 +243,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
     const end = started + minutes * 60_000;
     for (let next = started + SAMPLE_EVERY_MS; next <= end; next += SAMPLE_EVERY_MS) {
       await sleep(Math.max(0, next - Date.now()));
+      if (next - started === 60_000) await snapshot('after the first minute');
       points.push({
         t: Math.round((Date.now() - started) / 1000),
         mem: readProcMemory(pid),
@@ -205,6 +252,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
         actualMiB: watcher.actualBytes === undefined ? undefined : watcher.actualBytes / MiB,
       });
     }
+    await snapshot('at the end');
     clearInterval(setTargetTimer);
     setTargetTimer = undefined;
 
@@ -237,6 +285,8 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
     );
     console.log(`verdict: GROWTH when the slope after the first minute exceeds ${GROWTH_SLOPE_KIB_PER_MIN} KiB/min and last/1st exceeds ${GROWTH_RATIO}`);
 
+    if (snapshots.length > 0) printSnapshotDiffs(snapshots);
+
     watcher.close();
     client.close();
     client = undefined;
@@ -253,6 +303,21 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
   }
 }
 
+function printSnapshotDiffs(snapshots: { label: string; file: string }[]): void {
+  const summaries = snapshots.map((s) => ({ ...s, ...summarizeHeapSnapshot(s.file) }));
+  console.log('');
+  for (const s of summaries) console.log(`heap snapshot ${s.label}: ${(s.totalBytes / 1024).toFixed(0)} KiB live (${s.file})`);
+  for (let i = 1; i < summaries.length; i++) {
+    const from = summaries[i - 1]!;
+    const to = summaries[i]!;
+    console.log(`\nlive objects, ${from.label} -> ${to.label}: ${((to.totalBytes - from.totalBytes) / 1024).toFixed(1)} KiB`);
+    printTable(
+      ['class', 'count delta', 'KiB delta'],
+      diffHeapSnapshots(from.classes, to.classes).map((r) => [r.key.slice(0, 70), String(r.countDelta), (r.bytesDelta / 1024).toFixed(1)]),
+    );
+  }
+}
+
 function flag(name: string): number | undefined {
   const i = process.argv.indexOf(name);
   if (i < 0) return undefined;
@@ -264,6 +329,13 @@ function flag(name: string): number | undefined {
 if (isMain(import.meta.url)) {
   const minutes = flag('--minutes');
   const baselineSeconds = flag('--baseline-seconds');
-  await runSoakBench({ ...(minutes ? { minutes } : {}), ...(baselineSeconds ? { baselineSeconds } : {}) });
+  const snapshotsAt = process.argv.indexOf('--heap-snapshots');
+  const heapSnapshotDir = snapshotsAt > 0 ? process.argv[snapshotsAt + 1] : undefined;
+  if (snapshotsAt > 0 && !heapSnapshotDir) throw new Error('--heap-snapshots: a directory is required');
+  await runSoakBench({
+    ...(minutes ? { minutes } : {}),
+    ...(baselineSeconds ? { baselineSeconds } : {}),
+    ...(heapSnapshotDir ? { heapSnapshotDir } : {}),
+  });
   process.exit(0);
 }
