@@ -7,7 +7,7 @@
  * VmRSS and RssAnon of the sidecar are read from /proc/PID/status every 10 s. Baseline
  * in the same run: the same sidecar process, idle, before its VM exists.
  *
- *   node dist/bench/sidecar-soak.js [--minutes N] [--baseline-seconds S] [--heap-snapshots DIR]
+ *   node dist/bench/sidecar-soak.js [--minutes N] [--baseline-seconds S] [--heap-snapshots DIR] [--node-flags "FLAGS"]
  *
  * Prints the series, first- vs last-minute means, the least-squares slope and the
  * last/first ratio, and flags growth; asserts nothing.
@@ -16,6 +16,9 @@
  * `--heapsnapshot-signal`, takes a snapshot when idle, after the first minute and at the end,
  * and prints which classes of live objects grew. Snapshots cost memory themselves, so the
  * RSS series of such a run is not the figure to quote.
+ *
+ * --node-flags "FLAGS" (investigation): the same bundle with the launcher's flags plus these
+ * (e.g. "--trace-gc"); the sidecar's stdout is passed through.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -49,6 +52,8 @@ export interface SoakOptions {
   baselineSeconds?: number;
   /** Investigation: take heap snapshots into this directory (see the file comment). */
   heapSnapshotDir?: string;
+  /** Investigation: extra Node flags for the sidecar (the bundle with the launcher's flags plus these). */
+  nodeFlags?: string[];
 }
 
 /** The Node flags bin/kubemom-sidecar passes, read from the script so they cannot drift. */
@@ -82,7 +87,8 @@ interface Point {
   mem: ProcMemory;
   statsReceived: number;
   setTargets: number;
-  actualMiB: number | undefined;
+  /** Completed balloon moves so far (see StatsWatcher.arrivals). */
+  moves: number;
 }
 
 /** Least-squares slope of y over x. */
@@ -127,7 +133,8 @@ class StatsWatcher {
       this.received++;
       this.lastPhase = String(sample.phase);
       const actual = Number(sample.balloon_actual_bytes);
-      if (actual > 0 && actual !== this.actualBytes && TARGETS_MIB.some((t) => t * MiB === actual)) this.arrivals++;
+      // The first report is where the balloon starts, not a move.
+      if (actual > 0 && this.actualBytes !== undefined && actual !== this.actualBytes && TARGETS_MIB.some((t) => t * MiB === actual)) this.arrivals++;
       if (actual > 0) this.actualBytes = actual;
     });
     stream.on('error', (error: Error) => {
@@ -181,11 +188,14 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
     const dir = sidecarHooksDir();
     const snapshotDir = options.heapSnapshotDir ? path.resolve(options.heapSnapshotDir) : undefined;
     if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
-    const launch = snapshotDir
-      ? bundleLaunch([...launcherNodeFlags(), '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`])
-      : sidecarLauncherLaunch();
+    const extraFlags = [
+      ...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : []),
+      ...(options.nodeFlags ?? []),
+    ];
+    const launch = extraFlags.length > 0 ? bundleLaunch([...launcherNodeFlags(), ...extraFlags]) : sidecarLauncherLaunch();
     sidecar = await startSidecarProcess(launch, {
       dir,
+      inheritStdout: (options.nodeFlags ?? []).length > 0,
       // QEMU sees the hook dir where the sidecar does (not under /var/run/kubevirt-hooks/$CONTAINER_NAME).
       extraArgs: ['--qemu-hooks-dir', dir.hooksDir, '--qmp-dir-owner', `${qemu.uid}:${qemu.gid}`, '--pod-uid', randomUUID()],
     });
@@ -194,7 +204,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
     const snapshot = async (label: string): Promise<void> => {
       if (snapshotDir) snapshots.push({ label, file: await takeHeapSnapshot(pid, snapshotDir) });
     };
-    console.log(`# sidecar-soak: ${snapshotDir ? 'the sidecar bundle with the launcher\'s flags + --heapsnapshot-signal' : 'bin/kubemom-sidecar'} (pid ${pid}), ${GUEST_MIB} MiB TCG guest, stats period 1 s, ` +
+    console.log(`# sidecar-soak: ${extraFlags.length > 0 ? `the sidecar bundle with the launcher's flags + ${extraFlags.join(' ')}` : 'bin/kubemom-sidecar'} (pid ${pid}), ${GUEST_MIB} MiB TCG guest, stats period 1 s, ` +
       `WatchStats subscribed, SetTarget every ${SET_TARGET_EVERY_MS / 1000} s alternating ${TARGETS_MIB.join('/')} MiB, ` +
       `/proc/${pid}/status every ${SAMPLE_EVERY_MS / 1000} s for ${minutes} min`);
 
@@ -238,7 +248,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
       mem,
       statsReceived: 0,
       setTargets: 0,
-      actualMiB: undefined,
+      moves: 0,
     }));
     const end = started + minutes * 60_000;
     for (let next = started + SAMPLE_EVERY_MS; next <= end; next += SAMPLE_EVERY_MS) {
@@ -249,7 +259,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
         mem: readProcMemory(pid),
         statsReceived: watcher.received,
         setTargets,
-        actualMiB: watcher.actualBytes === undefined ? undefined : watcher.actualBytes / MiB,
+        moves: watcher.arrivals,
       });
     }
     await snapshot('at the end');
@@ -257,7 +267,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
     setTargetTimer = undefined;
 
     printTable(
-      ['t s', 'RSS MiB', 'RssAnon MiB', 'RssFile MiB', 'stats recv', 'SetTarget', 'actual MiB'],
+      ['t s', 'RSS MiB', 'RssAnon MiB', 'RssFile MiB', 'stats recv', 'SetTarget', 'balloon moves'],
       points.map((p) => [
         String(p.t),
         mib(p.mem.rssKiB),
@@ -265,7 +275,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
         mib(p.mem.rssFileKiB),
         String(p.statsReceived),
         String(p.setTargets),
-        p.actualMiB === undefined ? '-' : p.actualMiB.toFixed(0),
+        String(p.moves),
       ]),
     );
     const live = points.filter((p) => p.t > 0);
@@ -281,7 +291,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
       `stats samples received ${watcher.received} in ${elapsedS.toFixed(0)} s (${(watcher.received / elapsedS).toFixed(2)}/s), ` +
         `stream restarts ${watcher.restarts}${watcher.lastError ? ` (last error: ${watcher.lastError})` : ''}, last phase ${watcher.lastPhase}; ` +
         `SetTarget ${setTargets} sent, ${setTargetErrors} failed${lastSetTargetError ? ` (${lastSetTargetError})` : ''}, ` +
-        `clamps ${[...clamps].map(([k, v]) => `${k}=${v}`).join(' ')}; balloon arrived at a target ${watcher.arrivals} times`,
+        `clamps ${[...clamps].map(([k, v]) => `${k}=${v}`).join(' ')}; balloon moves completed ${watcher.arrivals}`,
     );
     console.log(`verdict: GROWTH when the slope after the first minute exceeds ${GROWTH_SLOPE_KIB_PER_MIN} KiB/min and last/1st exceeds ${GROWTH_RATIO}`);
 
@@ -332,10 +342,14 @@ if (isMain(import.meta.url)) {
   const snapshotsAt = process.argv.indexOf('--heap-snapshots');
   const heapSnapshotDir = snapshotsAt > 0 ? process.argv[snapshotsAt + 1] : undefined;
   if (snapshotsAt > 0 && !heapSnapshotDir) throw new Error('--heap-snapshots: a directory is required');
+  const nodeFlagsAt = process.argv.indexOf('--node-flags');
+  const nodeFlags = nodeFlagsAt > 0 ? (process.argv[nodeFlagsAt + 1] ?? '').split(/\s+/).filter(Boolean) : undefined;
+  if (nodeFlagsAt > 0 && !nodeFlags?.length) throw new Error('--node-flags: give the flags as one argument, e.g. --node-flags "--trace-gc"');
   await runSoakBench({
     ...(minutes ? { minutes } : {}),
     ...(baselineSeconds ? { baselineSeconds } : {}),
     ...(heapSnapshotDir ? { heapSnapshotDir } : {}),
+    ...(nodeFlags ? { nodeFlags } : {}),
   });
   process.exit(0);
 }

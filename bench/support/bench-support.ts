@@ -66,6 +66,8 @@ export interface SidecarProcessOptions {
    * root. Default: a fresh private directory under the OS temp dir.
    */
   dir?: { root: string; hooksDir: string };
+  /** Pass the sidecar's stdout through to ours (e.g. V8's --trace-gc lines); default: discarded. */
+  inheritStdout?: boolean;
 }
 
 /** The command line that starts a sidecar: node flags, then the entry script and its arguments. */
@@ -96,7 +98,7 @@ export async function startSidecarProcess(launch: SidecarLaunch, timeoutOrOption
   const hooksDir = options.dir?.hooksDir ?? path.join(root, 'hook-sidecar-0');
   const socketPath = path.join(hooksDir, SOCKET_NAME);
   const child = spawn(launch.command ?? process.execPath, [...launch.args, 'sidecar', '--hooks-dir', hooksDir, ...(options.extraArgs ?? [])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', options.inheritStdout ? 'inherit' : 'ignore', 'pipe'],
     env: { ...process.env, ...launch.env },
   });
   let stderr = '';
