@@ -47,8 +47,27 @@ export interface SidecarProcess {
   /** The hook socket, `<hooksDir>/kubemom.sock`. */
   socketPath: string;
   hooksDir: string;
-  /** SIGTERM, wait for exit, remove the temporary directory. */
+  /** The last few KiB the sidecar wrote to stderr (its logs), to explain failures. */
+  stderrTail(): string;
+  /** Resolves with the exit code, or the signal's name, once the process has ended. */
+  exited: Promise<number | string>;
+  /** SIGTERM (if still running), wait for exit, remove the temporary directory. */
   stop(): Promise<void>;
+}
+
+/** Where and how startSidecarProcess runs the sidecar, beyond the launch command. */
+export interface SidecarProcessOptions {
+  /** Default 15 s. */
+  timeoutMs?: number;
+  /** Arguments after `sidecar --hooks-dir DIR` (e.g. `--qmp-dir-owner`, `--pod-uid`). */
+  extraArgs?: string[];
+  /**
+   * A directory the caller made; the hook dir is `<root>/hook-sidecar-0` and stop() removes
+   * root. Default: a fresh private directory under the OS temp dir.
+   */
+  dir?: { root: string; hooksDir: string };
+  /** Pass the sidecar's stdout through to ours (e.g. V8's --trace-gc lines); default: discarded. */
+  inheritStdout?: boolean;
 }
 
 /** The command line that starts a sidecar: node flags, then the entry script and its arguments. */
@@ -72,12 +91,14 @@ function waitForExit(child: ChildProcess): Promise<void> {
  * until its socket exists (the server registers every service before binding).
  * Its logs go nowhere: they are part of the cost measured, not of the output.
  */
-export async function startSidecarProcess(launch: SidecarLaunch, timeoutMs = 15_000): Promise<SidecarProcess> {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'kubemom-bench-'));
-  const hooksDir = path.join(root, 'hook-sidecar-0');
+export async function startSidecarProcess(launch: SidecarLaunch, timeoutOrOptions: number | SidecarProcessOptions = {}): Promise<SidecarProcess> {
+  const options = typeof timeoutOrOptions === 'number' ? { timeoutMs: timeoutOrOptions } : timeoutOrOptions;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const root = options.dir?.root ?? mkdtempSync(path.join(os.tmpdir(), 'kubemom-bench-'));
+  const hooksDir = options.dir?.hooksDir ?? path.join(root, 'hook-sidecar-0');
   const socketPath = path.join(hooksDir, SOCKET_NAME);
-  const child = spawn(launch.command ?? process.execPath, [...launch.args, 'sidecar', '--hooks-dir', hooksDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(launch.command ?? process.execPath, [...launch.args, 'sidecar', '--hooks-dir', hooksDir, ...(options.extraArgs ?? [])], {
+    stdio: ['ignore', options.inheritStdout ? 'inherit' : 'ignore', 'pipe'],
     env: { ...process.env, ...launch.env },
   });
   let stderr = '';
@@ -85,6 +106,7 @@ export async function startSidecarProcess(launch: SidecarLaunch, timeoutMs = 15_
     // Keep only the tail, to explain a failed start without growing without bound.
     stderr = (stderr + chunk.toString('utf8')).slice(-4000);
   });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await waitForExit(child);
@@ -99,7 +121,7 @@ export async function startSidecarProcess(launch: SidecarLaunch, timeoutMs = 15_
     await sleep(10);
   }
   if (child.pid === undefined) throw new Error('sidecar process has no pid');
-  return { pid: child.pid, socketPath, hooksDir, stop };
+  return { pid: child.pid, socketPath, hooksDir, stderrTail: () => stderr, exited, stop };
 }
 
 export interface ProcMemory {

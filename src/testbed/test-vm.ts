@@ -10,6 +10,7 @@ import path from 'node:path';
 import { logger } from '../common/log.js';
 import { runSidecar, type RunningSidecar, type SidecarOptions } from '../hook-sidecar/sidecar.js';
 import { QMP_CHARDEV_ID } from '../hook-sidecar/domain-rewrite.js';
+import { SOCKET_NAME } from '../hook-sidecar/server.js';
 import { loadVmConfig } from '../hook-sidecar/vm-config.js';
 import { parseVmi } from '../hook-sidecar/vmi.js';
 import type { GuestImage } from './guest-image.js';
@@ -49,6 +50,36 @@ export interface StartTestVmOptions {
   waitForAgent?: boolean;
 }
 
+/** startVm with a sidecar the caller runs as its own process. */
+export interface StartExternalSidecarVmOptions extends Omit<StartTestVmOptions, 'sidecar'> {
+  /**
+   * A sidecar already running as its own process (a real pod's situation; benches measure
+   * its memory this way). The test bed then starts no sidecar of its own: it discovers this
+   * one, calls its OnDefineDomain, and in destroy() sends it Shutdown as virt-launcher does,
+   * which ends it; starting and reaping the process stay with the caller.
+   */
+  externalSidecar: ExternalSidecar;
+}
+
+/**
+ * Where an externally started sidecar serves. It must have been started with
+ * `--hooks-dir <hooksDir> --qemu-hooks-dir <hooksDir>` (QEMU runs on this machine, not in a
+ * compute container) and `--qmp-dir-owner` set to QEMU's user (`qemuUser()`), so QEMU can
+ * create the QMP socket. The parent of hooksDir plays virt-launcher's hooks root: it must
+ * hold only sidecar directories, and QEMU must be able to traverse it (mode 0711 or wider).
+ * `sidecarHooksDir()` makes such a directory.
+ */
+export interface ExternalSidecar {
+  hooksDir: string;
+}
+
+/** A fresh `<root>/hook-sidecar-0` for an external sidecar; the caller removes `root` when done. */
+export function sidecarHooksDir(): { root: string; hooksDir: string } {
+  const root = mkdtempSync(VM_DIR_PREFIX);
+  chmodSync(root, 0o711);
+  return { root, hooksDir: path.join(root, SIDECAR_CONTAINER) };
+}
+
 export interface TestVm {
   domainName: string;
   vmi: { namespace: string; name: string; uid: string; json: string };
@@ -63,6 +94,9 @@ export interface TestVm {
   /** Everything the guest printed on its serial console (written by virtlogd). */
   consoleLogPath: string;
   console: GuestConsole;
+  /** The sidecar's hook socket (`<hooksDir>/kubemom.sock`), where kubemom.v1 is served too. */
+  sidecarSocketPath: string;
+  /** The in-process sidecar the test bed started. */
   sidecar: RunningSidecar;
   hooks: DiscoveredHook[];
   /** Destroys and undefines the domain, stops the sidecar (Shutdown, as virt-launcher), removes the directory. Idempotent. */
@@ -73,8 +107,21 @@ function randomSuffix(): string {
   return randomUUID().slice(0, 6);
 }
 
+/** A test guest whose sidecar runs as its own process (`externalSidecar`): there is no in-process sidecar. */
+export type ExternalSidecarTestVm = Omit<TestVm, 'sidecar'>;
+
 /** Starts one test guest under libvirt through the sidecar's OnDefineDomain. */
-export async function startTestVm(image: GuestImage, options: StartTestVmOptions): Promise<TestVm> {
+export async function startTestVm(image: GuestImage, options: StartExternalSidecarVmOptions): Promise<ExternalSidecarTestVm>;
+export async function startTestVm(image: GuestImage, options: StartTestVmOptions): Promise<TestVm>;
+export async function startTestVm(
+  image: GuestImage,
+  options: StartTestVmOptions | StartExternalSidecarVmOptions,
+): Promise<TestVm | ExternalSidecarTestVm> {
+  const external = 'externalSidecar' in options ? options.externalSidecar : undefined;
+  const inProcess = 'sidecar' in options ? options.sidecar : undefined;
+  if (external && inProcess) {
+    throw new Error('startVm: `sidecar` configures the in-process sidecar and cannot be combined with `externalSidecar`');
+  }
   const log = logger('testbed');
   const vmiObject =
     options.vmi ??
@@ -96,9 +143,9 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
   // QEMU (libvirt-qemu) must traverse it to reach the kernel, the console and the QMP directory.
   chmodSync(dir, 0o711);
   // virt-launcher treats every file one level below the hooks root as a hook socket: nothing else may live there.
-  const hooksRoot = path.join(dir, 'hooks');
-  const hooksDir = path.join(hooksRoot, SIDECAR_CONTAINER);
-  mkdirSync(hooksRoot, { mode: 0o711 });
+  const hooksDir = external?.hooksDir ?? path.join(dir, 'hooks', SIDECAR_CONTAINER);
+  const hooksRoot = path.dirname(hooksDir);
+  if (!external) mkdirSync(hooksRoot, { mode: 0o711 });
   const bootDir = path.join(dir, 'boot');
   const consoleDir = path.join(dir, 'console');
   mkdirSync(bootDir, { mode: 0o755 });
@@ -142,7 +189,7 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
   };
 
   try {
-    sidecar = await runSidecar({ hooksDir, qemuHooksDir: hooksDir, qmpDirOwner: qemu, ...options.sidecar });
+    if (!external) sidecar = await runSidecar({ hooksDir, qemuHooksDir: hooksDir, qmpDirOwner: qemu, ...inProcess });
     hooks = await discoverHooks(hooksRoot, 1);
     const launcherXml = launcherDomainXml({
       vmi,
@@ -165,7 +212,7 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
     const config = loadVmConfig(hooksDir);
     if (!config) throw new Error(`the sidecar saved no VM config in ${hooksDir} after OnDefineDomain`);
     const qmpSocketPath = config.qmpSocketPath;
-    return {
+    const vm = {
       domainName,
       vmi: { namespace: vmi.namespace, name: vmi.name, uid: vmi.uid, json: vmiJson },
       dir,
@@ -174,10 +221,11 @@ export async function startTestVm(image: GuestImage, options: StartTestVmOptions
       domainXml,
       consoleLogPath,
       console,
-      sidecar,
+      sidecarSocketPath: path.join(hooksDir, SOCKET_NAME),
       hooks,
       destroy,
     };
+    return sidecar ? { ...vm, sidecar } : vm;
   } catch (error) {
     await destroy().catch((cleanupError: unknown) => log.warn({ err: cleanupError }, 'cleanup after a failed VM start failed'));
     throw error;

@@ -13,7 +13,14 @@ import { acquireLibvirt, type DaemonLease } from './daemons.js';
 import { run } from './exec.js';
 import { ensureGuestImage, type GuestImage } from './guest-image.js';
 import { ensurePackages } from './packages.js';
-import { startTestVm, VM_DIR_PREFIX, type StartTestVmOptions, type TestVm } from './test-vm.js';
+import {
+  startTestVm,
+  VM_DIR_PREFIX,
+  type StartExternalSidecarVmOptions,
+  type ExternalSidecarTestVm,
+  type StartTestVmOptions,
+  type TestVm,
+} from './test-vm.js';
 import * as virsh from './virsh.js';
 
 export interface TestbedSetupOptions {
@@ -22,7 +29,7 @@ export interface TestbedSetupOptions {
 }
 
 export class Testbed {
-  private readonly vms = new Set<TestVm>();
+  private readonly vms = new Set<TestVm | ExternalSidecarTestVm>();
   private tornDown = false;
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
@@ -60,8 +67,13 @@ export class Testbed {
     return new Testbed(image, lease);
   }
 
-  /** Starts a test guest through the sidecar's OnDefineDomain; teardown() destroys it if the caller does not. */
-  async startVm(options: StartTestVmOptions): Promise<TestVm> {
+  /**
+   * Starts a test guest through the sidecar's OnDefineDomain; teardown() destroys it if the
+   * caller does not. With `externalSidecar`, the sidecar is a process the caller started.
+   */
+  async startVm(options: StartExternalSidecarVmOptions): Promise<ExternalSidecarTestVm>;
+  async startVm(options: StartTestVmOptions): Promise<TestVm>;
+  async startVm(options: StartTestVmOptions | StartExternalSidecarVmOptions): Promise<TestVm | ExternalSidecarTestVm> {
     if (this.tornDown) throw new Error('the test bed has been torn down');
     const vm = await startTestVm(this.image, options);
     this.vms.add(vm);
