@@ -50,6 +50,8 @@ export interface SimulatedAgentOptions {
   balloonRateBytesPerSecond?: number;
   /** Free memory the agent always leaves above use; default 64 MiB. */
   marginBytes?: number;
+  /** Page cache the guest holds, bytes (at most what it has available); default -1: min(128 MiB, half of what is available). */
+  cacheBytes?: number;
   /** When the VM entered its phase (Unix ms), as the agent reports it; default when constructed. 0 plays an older sidecar. */
   phaseSinceMs?: number;
   /** Report the phase as begun at or before phaseSinceMs (a restarted sidecar); default false. */
@@ -99,6 +101,7 @@ export class SimulatedAgent extends EventEmitter {
       statsPeriodMs: 1000,
       balloonRateBytesPerSecond: 512 * MI,
       marginBytes: 64 * MI,
+      cacheBytes: -1,
       phaseSinceMs: Date.now(),
       phaseBeganEarlier: false,
       ...options,
@@ -266,8 +269,8 @@ export class SimulatedAgent extends EventEmitter {
 
   sample(nowMs: number): WireStatsSample {
     const o = this.options;
-    const cache = Math.min(128 * MI, Math.max(0, this.actualBytes - o.usedBytes) / 2);
     const available = Math.max(0, this.actualBytes - o.usedBytes);
+    const cache = o.cacheBytes >= 0 ? Math.min(o.cacheBytes, available) : Math.min(128 * MI, available / 2);
     return {
       sampled_at_unix_ms: nowMs,
       phase: this.phase,
