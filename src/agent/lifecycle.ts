@@ -34,6 +34,30 @@ export function phaseOf(input: LifecycleInput): Phase {
   return input.driverReported ? 'running' : 'starting';
 }
 
+/** When the VM entered its current phase, as the agent knows it. */
+export interface PhaseSince {
+  phase: Phase;
+  /** When the agent first saw this phase (Unix ms). */
+  sinceMs: number;
+  /**
+   * The VM was already in this phase when the agent first looked at its QEMU (a
+   * restarted sidecar, a QMP reconnect): it entered it at or before `sinceMs`, how
+   * much earlier the agent cannot tell (QMP reports no uptime).
+   */
+  beganEarlier: boolean;
+}
+
+/**
+ * The phase record after an observation. A phase that did not change keeps its
+ * record. A change seen on the agent's first complete look at a QEMU connection is one
+ * the agent did not witness, so it is marked as having begun earlier; any later change
+ * is dated now (the agent samples every stats period, so to within one period).
+ */
+export function trackPhase(previous: PhaseSince | undefined, phase: Phase, nowMs: number, firstLook: boolean): PhaseSince {
+  if (previous && previous.phase === phase) return previous;
+  return { phase, sinceMs: nowMs, beganEarlier: firstLook };
+}
+
 /** The run state an event implies, or undefined when it says nothing about it. */
 export function runStateAfterEvent(event: string, current: string | undefined): string | undefined {
   switch (event) {

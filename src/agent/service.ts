@@ -81,6 +81,8 @@ export function sampleMessage(s: AgentSample): Record<string, unknown> {
   return {
     sampled_at_unix_ms: s.sampledAtMs,
     phase: PHASE_ENUM[s.phase],
+    phase_since_unix_ms: s.phaseSinceMs,
+    phase_began_earlier: s.phaseBeganEarlier,
     guest: s.guest
       ? {
           total_bytes: s.guest.totalBytes,
@@ -166,6 +168,7 @@ export class AgentService {
 
   describe(): Record<string, unknown> {
     const c = this.config;
+    const since = this.agent?.phaseSince();
     return {
       api_revision: API_REVISION,
       agent_version: KUBEMOM_VERSION,
@@ -175,7 +178,7 @@ export class AgentService {
       guaranteed_memory_bytes: c?.settings.guaranteedMemoryBytes ?? 0,
       priority: c?.settings.priority ?? 0,
       policy: c?.settings.policy ?? '',
-      phase: this.agent ? PHASE_ENUM[this.agent.phase] : 'PHASE_UNSPECIFIED',
+      phase: since ? PHASE_ENUM[since.phase] : 'PHASE_UNSPECIFIED',
       stats_period_seconds: c?.settings.statsPeriodSeconds ?? 0,
       memory_margin_bytes: c?.settings.memoryMarginBytes ?? 0,
       autodeflate: c?.settings.autodeflate ?? false,
@@ -184,6 +187,8 @@ export class AgentService {
       vcpus: c?.cpu?.vcpus ?? 0,
       cpu_limit_millicores: c?.cpu?.limitMillicores ?? 0,
       cpu_request_millicores: c?.cpu?.requestMillicores ?? 0,
+      phase_since_unix_ms: since?.sinceMs ?? 0,
+      phase_began_earlier: since?.beganEarlier ?? false,
     };
   }
 

@@ -24,7 +24,7 @@ import {
   type Observation,
 } from './guard.js';
 import { findBalloonPath, isStale, parseGuestStats, withRates, type GuestMemoryStats } from './guest-stats.js';
-import { phaseOf, runStateAfterEvent, type Phase } from './lifecycle.js';
+import { phaseOf, runStateAfterEvent, trackPhase, type Phase, type PhaseSince } from './lifecycle.js';
 import { applyIoLimits, type DiskIoState } from './io-tune.js';
 import type { IoLimits } from '../common/io-limits.js';
 import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
@@ -33,6 +33,10 @@ import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
 export interface AgentSample {
   sampledAtMs: number;
   phase: Phase;
+  /** When the VM entered `phase` (Unix ms), as the agent saw it. */
+  phaseSinceMs: number;
+  /** The VM was already in `phase` when the agent first looked: it entered it at or before phaseSinceMs. */
+  phaseBeganEarlier: boolean;
   guest: GuestMemoryStats | undefined;
   stale: boolean;
   balloonActualBytes: number | undefined;
@@ -127,6 +131,9 @@ export class VmAgent {
   private wake: (() => void) | undefined;
   private following: Promise<void> | undefined;
   private lastPhase: Phase | undefined;
+  private phaseRecord: PhaseSince | undefined;
+  /** The agent has read QEMU's state and guest stats at least once on this QMP connection. */
+  private lookedSinceConnect = false;
   private latestSample: AgentSample | undefined;
   /** Serialises everything that reads or sends balloon state. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -184,6 +191,15 @@ export class VmAgent {
   /** The phase now. */
   get phase(): Phase {
     return phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
+  }
+
+  /**
+   * The phase now and when the VM entered it. A change the agent did not witness (the
+   * phase QEMU is found in on a connection's first look) is marked as begun earlier.
+   */
+  phaseSince(): PhaseSince {
+    this.phaseRecord = trackPhase(this.phaseRecord, this.phase, this.now(), !this.lookedSinceConnect);
+    return this.phaseRecord;
   }
 
   /** QEMU's `actual` as last read (query-balloon or BALLOON_CHANGE). */
@@ -267,6 +283,8 @@ export class VmAgent {
   private onConnected(): void {
     // A new connection may be a new QEMU (restart): forget everything about the old one.
     this.view = { ...freshView(''), reachable: true };
+    // Possibly a QEMU that ran before this connection: its phase start is not known.
+    this.lookedSinceConnect = false;
     this.guardState = { ...INITIAL_GUARD_STATE, ...(this.guardState.lastShimContactMs !== undefined ? { lastShimContactMs: this.guardState.lastShimContactMs } : {}) };
     this.log.info({ socket: this.options.qmpSocketPath }, 'QMP connected');
     void this.serial(() => this.setUp()).then(() => this.wake?.());
@@ -330,6 +348,7 @@ export class VmAgent {
   }
 
   private async sampleOnce(): Promise<void> {
+    let looked = false;
     if (this.view.reachable && this.qmp.state === 'ready') {
       if (!this.view.balloonPath) await this.setUp();
       const path = this.view.balloonPath;
@@ -343,6 +362,7 @@ export class VmAgent {
             this.view.stats = withRates(raw, this.view.stats);
             this.view.driverReported = true;
           }
+          looked = true;
         }
         this.view.answering = true;
         this.view.unreachableReason = '';
@@ -362,6 +382,8 @@ export class VmAgent {
     const decision = tick(this.guardConfig, this.guardState, this.observation());
     await this.apply(decision);
     this.publish();
+    // Phase changes after this first full look (status and stats) are ones the agent saw happen.
+    if (looked) this.lookedSinceConnect = true;
   }
 
   private observation(): Observation {
@@ -378,9 +400,12 @@ export class VmAgent {
 
   private publish(): void {
     const obs = this.observation();
+    const since = this.phaseSince();
     const sample: AgentSample = {
       sampledAtMs: obs.nowMs,
       phase: obs.phase,
+      phaseSinceMs: since.sinceMs,
+      phaseBeganEarlier: since.beganEarlier,
       guest: obs.phase === 'gone' ? undefined : this.view.stats,
       stale: obs.stale,
       balloonActualBytes: this.view.actualBytes,

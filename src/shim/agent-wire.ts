@@ -58,6 +58,10 @@ export interface WireDescribeResponse {
   vcpus?: number;
   cpu_limit_millicores?: number;
   cpu_request_millicores?: number;
+  /** When the VM entered `phase`, Unix ms; 0 or absent: unknown (older sidecars). */
+  phase_since_unix_ms?: number;
+  /** The VM entered `phase` at or before phase_since_unix_ms (the agent did not see the change). */
+  phase_began_earlier?: boolean;
 }
 
 /** IoLimits: libvirt iotune names, 0 unlimited. */
@@ -104,6 +108,10 @@ export interface WireStatsSample {
   unreachable_reason: string;
   /** The agent holds its target on its own because the shim has been silent. */
   holding: boolean;
+  /** When the VM entered `phase`, Unix ms; 0 or absent: unknown (older sidecars). */
+  phase_since_unix_ms?: number;
+  /** The VM entered `phase` at or before phase_since_unix_ms (the agent did not see the change). */
+  phase_began_earlier?: boolean;
 }
 
 export interface WireSetTargetRequest {

@@ -69,6 +69,30 @@ export interface SessionHooks {
   onSample(session: SidecarSession): void;
 }
 
+/**
+ * When the VM entered its phase, for the policy (its start grace, `phase_age`). The
+ * agent's report wins: it survives a shim restart, where the shim's own observation
+ * starts at discovery. When the agent says the phase began earlier than it could see
+ * (a restarted sidecar), the older of its time and the shim's own is kept, still a time
+ * the VM is known to have been in the phase. Sidecars without the field (0) leave the
+ * shim's own observation: the previous value while the phase holds, else now.
+ */
+export function phaseSinceMs(input: {
+  phase: Phase;
+  previousPhase: Phase | undefined;
+  previousSinceMs: number;
+  agentSinceMs: number | undefined;
+  agentBeganEarlier: boolean | undefined;
+  nowMs: number;
+}): number {
+  const own = input.phase === input.previousPhase ? input.previousSinceMs : input.nowMs;
+  const agent = input.agentSinceMs ?? 0;
+  if (!(agent > 0)) return own;
+  // Same clock on the node; a time in the future (a skewed or lying sidecar) counts as now.
+  const reported = Math.min(agent, input.nowMs);
+  return input.agentBeganEarlier ? Math.min(reported, own) : reported;
+}
+
 const PHASES: Record<WirePhase, Phase> = {
   PHASE_UNSPECIFIED: 'starting',
   PHASE_STARTING: 'starting',
@@ -172,7 +196,8 @@ export class SidecarSession {
       priority: d.priority,
       policy: d.policy,
       phase,
-      phaseSinceMs: this.phaseSinceMs,
+      // Before the first sample, Describe's report (if any) dates the phase.
+      phaseSinceMs: latest || !d.phase_since_unix_ms ? this.phaseSinceMs : Math.min(d.phase_since_unix_ms, this.now()),
       history: this.history,
     };
     if (d.features?.includes('io-limits')) {
@@ -303,10 +328,15 @@ export class SidecarSession {
     this.latest = sample;
     this.lastSampleAtMs = now;
     const phase = PHASES[sample.phase];
-    if (phase !== this.lastPhase) {
-      this.lastPhase = phase;
-      this.phaseSinceMs = now;
-    }
+    this.phaseSinceMs = phaseSinceMs({
+      phase,
+      previousPhase: this.lastPhase,
+      previousSinceMs: this.phaseSinceMs,
+      agentSinceMs: sample.phase_since_unix_ms,
+      agentBeganEarlier: sample.phase_began_earlier,
+      nowMs: now,
+    });
+    this.lastPhase = phase;
     const g = sample.guest;
     const entry: GuestSample = { atMs: sample.sampled_at_unix_ms || now, balloonActualBytes: sample.balloon_actual_bytes };
     if (g) {

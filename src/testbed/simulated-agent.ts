@@ -50,6 +50,12 @@ export interface SimulatedAgentOptions {
   balloonRateBytesPerSecond?: number;
   /** Free memory the agent always leaves above use; default 64 MiB. */
   marginBytes?: number;
+  /** Page cache the guest holds, bytes (at most what it has available); default -1: min(128 MiB, half of what is available). */
+  cacheBytes?: number;
+  /** When the VM entered its phase (Unix ms), as the agent reports it; default when constructed. 0 plays an older sidecar. */
+  phaseSinceMs?: number;
+  /** Report the phase as begun at or before phaseSinceMs (a restarted sidecar); default false. */
+  phaseBeganEarlier?: boolean;
 }
 
 /** One SetTarget call as the agent received it. */
@@ -95,6 +101,9 @@ export class SimulatedAgent extends EventEmitter {
       statsPeriodMs: 1000,
       balloonRateBytesPerSecond: 512 * MI,
       marginBytes: 64 * MI,
+      cacheBytes: -1,
+      phaseSinceMs: Date.now(),
+      phaseBeganEarlier: false,
       ...options,
     };
     this.actualBytes = options.guestMemoryBytes;
@@ -176,8 +185,12 @@ export class SimulatedAgent extends EventEmitter {
     this.options.usedBytes = bytes;
   }
 
+  /** A phase change the agent sees happen now. */
   setPhase(phase: WirePhase): void {
+    if (phase === this.phase) return;
     this.phase = phase;
+    this.options.phaseSinceMs = Date.now();
+    this.options.phaseBeganEarlier = false;
   }
 
   get actual(): number {
@@ -203,6 +216,8 @@ export class SimulatedAgent extends EventEmitter {
       stats_period_seconds: Math.max(1, Math.round(o.statsPeriodMs / 1000)),
       memory_margin_bytes: o.marginBytes,
       autodeflate: true,
+      phase_since_unix_ms: o.phaseSinceMs,
+      phase_began_earlier: o.phaseBeganEarlier,
     };
   }
 
@@ -254,8 +269,8 @@ export class SimulatedAgent extends EventEmitter {
 
   sample(nowMs: number): WireStatsSample {
     const o = this.options;
-    const cache = Math.min(128 * MI, Math.max(0, this.actualBytes - o.usedBytes) / 2);
     const available = Math.max(0, this.actualBytes - o.usedBytes);
+    const cache = o.cacheBytes >= 0 ? Math.min(o.cacheBytes, available) : Math.min(128 * MI, available / 2);
     return {
       sampled_at_unix_ms: nowMs,
       phase: this.phase,
@@ -281,6 +296,8 @@ export class SimulatedAgent extends EventEmitter {
       balloon_goal_bytes: this.targetBytes,
       unreachable_reason: '',
       holding: false,
+      phase_since_unix_ms: o.phaseSinceMs,
+      phase_began_earlier: o.phaseBeganEarlier,
     };
   }
 

@@ -29,6 +29,15 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
     await a?.close();
   });
 
+  it('dates the running phase from when it saw the guest driver report (not begun earlier), also in Describe', async () => {
+    const running = a.watcher.samples.filter((s) => s.phase === 'PHASE_RUNNING');
+    const since = running[0]!['phase_since_unix_ms'] as number;
+    expect(since).to.be.greaterThan(0).and.at.most(running[0]!['sampled_at_unix_ms'] as number);
+    for (const s of running) expect(s).to.include({ phase_since_unix_ms: since, phase_began_earlier: false });
+    const d = await unary<Record<string, unknown>>(a.client, 'Describe', {});
+    expect(d).to.include({ phase: 'PHASE_RUNNING', phase_since_unix_ms: since, phase_began_earlier: false });
+  });
+
   it('reports a paused guest, refuses to take memory from it, and follows its resume', async () => {
     await virsh('suspend', a.vm.domainName);
     await a.watcher.waitFor('phase PAUSED', (s) => s.phase === 'PHASE_PAUSED', 5000);
@@ -36,8 +45,12 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
     expect(r.clamp).to.equal('CLAMP_NOT_RUNNING');
     expect(r.phase).to.equal('PHASE_PAUSED');
     expect(r.applied_bytes).to.equal(384 * MiB);
+    const resumedAt = Date.now();
     await virsh('resume', a.vm.domainName);
-    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING', 5000);
+    const resumed = await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING', 5000);
+    // Running again since the resume, which the agent saw.
+    expect(resumed['phase_since_unix_ms']).to.be.within(resumedAt, resumed['sampled_at_unix_ms'] as number);
+    expect(resumed['phase_began_earlier']).to.equal(false);
   });
 
   it('times out on a frozen QEMU (SIGSTOP), reports it gone with the reason, and recovers on SIGCONT', async () => {
@@ -65,8 +78,12 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
     expect(r.clamp).to.equal('CLAMP_NOT_RUNNING');
     await new Promise((res) => setTimeout(res, 3000));
     expect(a.watcher.latest?.phase).to.equal('PHASE_GONE');
+    const startedAt = Date.now();
     await virsh('start', a.vm.domainName);
     const back = await a.watcher.waitFor('phase RUNNING after restart', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000);
+    // The new QEMU's guest is running since its driver first reported, seen by the agent.
+    expect(back['phase_since_unix_ms']).to.be.within(startedAt, back['sampled_at_unix_ms'] as number);
+    expect(back['phase_began_earlier']).to.equal(false);
     // A new QEMU starts with its full memory; the agent forgot the old target.
     expect(back['balloon_actual_bytes']).to.equal(384 * MiB);
     expect(back['balloon_target_bytes']).to.equal(0);

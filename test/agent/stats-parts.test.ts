@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { findBalloonPath, isStale, parseGuestStats, withRates } from '../../src/agent/guest-stats.js';
-import { phaseOf, runStateAfterEvent } from '../../src/agent/lifecycle.js';
+import { phaseOf, runStateAfterEvent, trackPhase } from '../../src/agent/lifecycle.js';
 import { podUidFromMountinfo } from '../../src/agent/pod-uid.js';
 
 const UNSET = 18446744073709551615; // QEMU's uint64 -1 as JSON.parse reads it
@@ -102,6 +102,27 @@ describe('agent lifecycle phases', () => {
     expect(runStateAfterEvent('RESUME', 'paused')).to.equal('running');
     expect(runStateAfterEvent('SHUTDOWN', 'running')).to.equal('shutdown');
     expect(runStateAfterEvent('BALLOON_CHANGE', 'running')).to.equal('running');
+  });
+  it('dates a phase change it sees from the moment it saw it, and keeps the date while the phase holds', () => {
+    // A fresh VM: QEMU in prelaunch at the first look, then the guest driver reports.
+    const starting = trackPhase(undefined, 'starting', 1_000, true);
+    expect(starting).to.deep.equal({ phase: 'starting', sinceMs: 1_000, beganEarlier: true });
+    const running = trackPhase(starting, 'running', 31_000, false);
+    expect(running).to.deep.equal({ phase: 'running', sinceMs: 31_000, beganEarlier: false });
+    expect(trackPhase(running, 'running', 500_000, false)).to.equal(running);
+    // Paused and resumed: the resume is a change the agent saw.
+    const paused = trackPhase(running, 'paused', 600_000, false);
+    expect(trackPhase(paused, 'running', 605_000, false)).to.deep.equal({ phase: 'running', sinceMs: 605_000, beganEarlier: false });
+  });
+  it('marks a phase it finds on its first look (a restarted sidecar) as begun at or before that look', () => {
+    // A restarted agent: nothing connected yet, then the first full look finds the guest running with stats.
+    const gone = trackPhase(undefined, 'gone', 10_000, true);
+    expect(gone.beganEarlier).to.equal(true);
+    const found = trackPhase(gone, 'running', 10_200, true);
+    expect(found).to.deep.equal({ phase: 'running', sinceMs: 10_200, beganEarlier: true });
+    // Still running later: the record (and its "began earlier") stays; later changes are seen.
+    expect(trackPhase(found, 'running', 90_000, false)).to.equal(found);
+    expect(trackPhase(found, 'paused', 95_000, false)).to.deep.equal({ phase: 'paused', sinceMs: 95_000, beganEarlier: false });
   });
 });
 

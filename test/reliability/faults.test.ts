@@ -22,46 +22,7 @@ import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/si
 import { cliPath } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
 import { AgentHostProcess, freePort, TestSqueezePolicy } from '../shim/support.js';
-
-const KI = 1024;
-
-/** A /proc-like directory whose meminfo the test sets (the rest copied from the real /proc). */
-class ModelledHost {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'km-host-'));
-  constructor(
-    public totalBytes: number,
-    availableBytes: number,
-  ) {
-    mkdirSync(path.join(this.dir, 'pressure'));
-    copyFileSync('/proc/vmstat', path.join(this.dir, 'vmstat'));
-    writeFileSync(path.join(this.dir, 'pressure', 'memory'), 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
-    this.setAvailable(availableBytes);
-  }
-
-  setAvailable(bytes: number): void {
-    const kb = (b: number): string => `${Math.round(b / KI)} kB`;
-    const lines = readFileSync('/proc/meminfo', 'utf8')
-      .split('\n')
-      .map((l) => {
-        if (l.startsWith('MemTotal:')) return `MemTotal:       ${kb(this.totalBytes)}`;
-        if (l.startsWith('MemAvailable:')) return `MemAvailable:   ${kb(bytes)}`;
-        if (l.startsWith('MemFree:')) return `MemFree:        ${kb(bytes / 2)}`;
-        if (l.startsWith('Cached:')) return `Cached:         ${kb(bytes / 2)}`;
-        return l;
-      });
-    writeFileSync(path.join(this.dir, 'meminfo.tmp'), lines.join('\n'));
-    // rename: the shim never reads a half-written file
-    spawnSync('mv', [path.join(this.dir, 'meminfo.tmp'), path.join(this.dir, 'meminfo')]);
-  }
-
-  options(): Pick<ShimOptions, 'meminfoFile' | 'psiFile' | 'vmstatFile' | 'procRoot'> {
-    return { meminfoFile: path.join(this.dir, 'meminfo'), psiFile: path.join(this.dir, 'pressure', 'memory'), vmstatFile: path.join(this.dir, 'vmstat'), procRoot: '/proc' };
-  }
-
-  close(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
+import { ModelledHost } from '../shim/modelled-host.js';
 
 async function metrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -72,11 +72,16 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     expect(meminfo['MemTotal']!, 'safe size: not under the guaranteed memory').to.be.greaterThan(200 * MiB);
 
     // Restarted: the same hook directory, the saved config, the same QMP socket.
+    const restartedAt = Date.now();
     await startAgentProcess();
     const first = await watcher!.waitFor('running with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null && (s['balloon_actual_bytes'] as number) > 0, 60_000, true);
     expect(sidecar!.stderr()).to.include('resuming with the VM config saved by an earlier run');
     const d = await unary<Record<string, any>>(client!, 'Describe', { client_api_revision: 1 });
     expect(d['vm']).to.include({ uid: vm.vmi.uid, pod_uid: podUid });
+    // It found the guest already running: running since at most its first look, which is all it can tell.
+    expect(first['phase_began_earlier']).to.equal(true);
+    expect(first['phase_since_unix_ms']).to.be.within(restartedAt, first['sampled_at_unix_ms'] as number);
+    expect(d).to.include({ phase: 'PHASE_RUNNING', phase_since_unix_ms: first['phase_since_unix_ms'], phase_began_earlier: true });
     const actualAtRestart = first['balloon_actual_bytes'] as number;
     // For several periods with no SetTarget: the balloon does not move by itself (no jump to
     // full memory, no further inflation), and stays within [guaranteed, guest memory].
