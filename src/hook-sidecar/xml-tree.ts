@@ -57,6 +57,11 @@ export function parseXml(text: string, field: string): XmlDocument {
   if (declaration) {
     throw new InputError(field, `contains a <!${declaration[1]!.toUpperCase()}> declaration; DTDs and entity declarations are not accepted`);
   }
+  const markup = strayMarkupDeclaration(text);
+  if (markup !== undefined) {
+    const { line, column } = lineAndColumn(text, markup);
+    throw new InputError(field, `is not well-formed XML at line ${line}, column ${column}: "<!" starts neither a comment nor a CDATA section`);
+  }
   const depth = maxNestingDepth(text);
   if (depth > MAX_XML_DEPTH) throw new InputError(field, `nests elements ${depth} deep; at most ${MAX_XML_DEPTH} levels are accepted`);
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: false });
@@ -75,6 +80,34 @@ export function parseXml(text: string, field: string): XmlDocument {
 
 export function serializeXml(doc: XmlDocument): string {
   return (builder.build(doc.nodes) as string) + doc.trailing;
+}
+
+/**
+ * The offset of a `<!` that opens neither a comment nor a CDATA section, if any.
+ * fast-xml-parser's validator lets such markup through (`<a><!</a>`) and its parser
+ * then builds a tree that serializes to malformed XML, so it is refused here.
+ */
+function strayMarkupDeclaration(text: string): number | undefined {
+  for (let at = text.indexOf('<!'); at >= 0; at = text.indexOf('<!', at + 2)) {
+    if (text.startsWith('<!--', at)) {
+      const end = text.indexOf('-->', at + 4);
+      if (end < 0) return at;
+      at = end + 1;
+    } else if (text.startsWith('<![CDATA[', at)) {
+      const end = text.indexOf(']]>', at + 9);
+      if (end < 0) return at;
+      at = end + 1;
+    } else {
+      return at;
+    }
+  }
+  return undefined;
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
 }
 
 /**

@@ -153,6 +153,12 @@ describe('domain rewrite (OnDefineDomain)', () => {
     it('rejects malformed XML with its line and column', () => {
       expectInputError(() => rewrite('<domain>\n<devices></domain>'), /^domainXML$/, /line 2/);
     });
+    it('rejects "<!" markup that is neither a comment nor CDATA (found by fuzzing: it serialized to malformed XML)', () => {
+      expectInputError(() => rewrite(domainXml({ devices: '<a><!</a>' })), /^domainXML$/, /line 8, column \d+: "<!" starts neither a comment nor a CDATA section/);
+      expectInputError(() => rewrite(domainXml({ devices: '<!-- never closed' })), /^domainXML$/, /"<!" starts neither/);
+      // Inside comments and CDATA "<!" is text and stays accepted.
+      expect(rewrite(domainXml({ devices: '<!-- a <!x --><x:d xmlns:x="urn:x"><![CDATA[<!y]]></x:d>' }))).to.contain('<!-- a <!x -->');
+    });
     it('rejects a root that is not <domain>', () => {
       expectInputError(() => rewrite('<network></network>'), /^domainXML$/, /<network>; only <domain>/);
     });
