@@ -35,6 +35,15 @@ interface DefineParams {
   vmi?: Buffer;
 }
 
+/**
+ * gRPC carries status details in an HTTP/2 header: a message quoting hostile input
+ * (control characters, invalid UTF-8) could not be sent and the caller would see
+ * UNKNOWN instead of the precise error. Everything outside printable ASCII is escaped.
+ */
+export function printableAscii(message: string): string {
+  return message.replace(/[^\x20-\x7e]/gu, (c) => [...c].map((u) => `\\u{${u.codePointAt(0)!.toString(16)}}`).join(''));
+}
+
 /** The QMP socket's file name: the VMI's UID is unique, stable and short. */
 export function qmpSocketName(vmiUid: string): string {
   return `${vmiUid.replace(/[^A-Za-z0-9._-]/g, '_')}.sock`;
@@ -98,7 +107,7 @@ export function createHookHandlers(ctx: HookContext) {
     } catch (error) {
       if (error instanceof InputError) {
         ctx.log.warn({ field: error.field, problem: error.problem }, 'OnDefineDomain rejected its input');
-        callback({ code: error.code, details: error.message });
+        callback({ code: error.code, details: printableAscii(error.message) });
         return;
       }
       // A bug of ours must not stop the VM or corrupt its domain: hand back the input untouched.

@@ -116,6 +116,8 @@ describe('hook sidecar process (virt-launcher view)', function () {
       [Buffer.from(fixtureDomainXml), Buffer.from('not json'), grpc.status.INVALID_ARGUMENT, /^vmi: is not valid JSON/],
       [Buffer.from(fixtureDomainXml), Buffer.from(vmiWith({ 'kubemom.io/priority': 'x' })), grpc.status.INVALID_ARGUMENT, /kubemom\.io\/priority"\]: "x" is not accepted; use an integer from 0 to 100/],
       [Buffer.from(fixtureDomainXml), Buffer.alloc(0), grpc.status.INVALID_ARGUMENT, /^vmi: is not valid JSON/],
+      // Invalid UTF-8 quoted back in the message must not turn the answer into UNKNOWN (found by fuzzing).
+      [Buffer.from(fixtureDomainXml), Buffer.from([241, 128, 128, 128]), grpc.status.INVALID_ARGUMENT, /^vmi: is not valid JSON: .*\\u\{/],
       [Buffer.from(`<domain>${' '.repeat(3 * 2 ** 20)}</domain>`), vmi, grpc.status.RESOURCE_EXHAUSTED, /domainXML: is 3145745 bytes; at most 2097152 bytes are accepted/],
     ];
     for (const [xml, vmiBytes, code, details] of cases) {
