@@ -42,7 +42,9 @@ const COMMON_OPTIONS = {
   allowBooleanAttributes: false,
 } as const;
 
-const parser = new XMLParser({ ...COMMON_OPTIONS, captureMetaData: true });
+// jPath: false hands callbacks the path matcher instead of a string built for every
+// tag; the default callbacks used here ignore it, so that string was pure cost.
+const parser = new XMLParser({ ...COMMON_OPTIONS, captureMetaData: true, jPath: false });
 /** Where the parser keeps `{ startIndex, endIndex }` of each element in the input. */
 const POSITION = XMLParser.getMetaDataSymbol() as unknown as symbol;
 
@@ -165,7 +167,8 @@ function maxNestingDepth(text: string): number {
 
 /** The tag name of an element node, or undefined for text, comments, CDATA, PIs. */
 export function tagName(node: XmlNode): string | undefined {
-  for (const key of Object.keys(node)) {
+  // for-in instead of Object.keys: no array per call (this runs for every node).
+  for (const key in node) {
     if (key === ATTRS) continue;
     if (key === TEXT || key === COMMENT || key === CDATA || key.startsWith('?')) return undefined;
     return key;
