@@ -4,15 +4,22 @@
  * fast-xml-parser in `preserveOrder` mode keeps element order, attribute order,
  * comments, CDATA and whitespace, and with `processEntities: false` it never
  * expands or rewrites entity references, so a parse/build round trip returns the
- * document unchanged except for cosmetic normalisations (self-closing tags become
- * explicit end tags, attribute quotes become double quotes). DTDs are refused
+ * document unchanged except for cosmetic normalisations in the elements that are
+ * rebuilt (self-closing tags become explicit end tags, attribute quotes become
+ * double quotes); see below for which those are. DTDs are refused
  * before parsing: no entity is ever declared, so none can be expanded.
  *
  * Serializing only what changed: the parser records where each element starts and
  * ends in the input, and the accessors that can change a node (`attributes`,
  * `editChildren`) mark it edited. `serializeXml` rebuilds only edited elements and
  * their ancestors; every other element is copied from the input as it was written,
- * which is most of a domain and far cheaper than rebuilding it.
+ * which is most of a domain and far cheaper than rebuilding it. (A text with CRs is
+ * rebuilt whole, as before: the parser reports positions in the original text but
+ * hands out LF-normalised content, and mixing the two would mix line endings.)
+ *
+ * Well-formedness: `isPlainWellFormed` vouches for plain XML in a fraction of the
+ * time XMLValidator takes; only input it is unsure about goes to the validator,
+ * which gives the line and column of the first fault.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { InputError, InputTooLargeError } from '../common/errors.js';
