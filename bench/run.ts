@@ -1,5 +1,6 @@
 /**
  * Runs every bench in sequence (`npm run bench`). Each bench is also runnable alone:
+ *   node dist/bench/xml-rewrite.js [--iterations N]
  *   node dist/bench/ondefinedomain-latency.js [--iterations N]
  *   node dist/bench/sidecar-memory.js [--calls N] [--only SUBSTRING]
  *
@@ -9,8 +10,10 @@
 import os from 'node:os';
 import { runLatencyBench } from './ondefinedomain-latency.js';
 import { runMemoryBench } from './sidecar-memory.js';
+import { runXmlRewriteBench } from './xml-rewrite.js';
 
 const benches: [string, () => Promise<void>][] = [
+  ['xml-rewrite', async () => runXmlRewriteBench()],
   ['ondefinedomain-latency', () => runLatencyBench()],
   ['sidecar-memory', () => runMemoryBench()],
 ];

@@ -12,6 +12,7 @@ import {
   attribute,
   attributes,
   children,
+  editChildren,
   element,
   elements,
   parseXml,
@@ -87,12 +88,12 @@ function configureBalloon(domain: XmlNode, settings: VmSettings): void {
   let devices = elements(children(domain), 'devices')[0];
   if (!devices) {
     devices = element('devices');
-    children(domain).push(devices);
+    editChildren(domain).push(devices);
   }
   let balloon = elements(children(devices), 'memballoon')[0];
   if (!balloon) {
     balloon = element('memballoon', { model: DEFAULT_BALLOON_MODEL });
-    children(devices).push(balloon);
+    editChildren(devices).push(balloon);
   }
   const attrs = attributes(balloon);
   if (attrs.model === 'none') {
@@ -110,7 +111,7 @@ function configureBalloon(domain: XmlNode, settings: VmSettings): void {
   const period = String(settings.statsPeriodSeconds);
   if (stats) attributes(stats).period = period;
   // libvirt's schema puts <alias>/<address> after <stats>; insert first.
-  else children(balloon).unshift(element('stats', { period }));
+  else editChildren(balloon).unshift(element('stats', { period }));
 }
 
 /** The prefix bound to the libvirt QEMU namespace on the root, declaring `qemu` if none is. */
@@ -174,14 +175,14 @@ function addQmpMonitor(domain: XmlNode, socketPath: string): void {
   const ours = qmpArguments(prefix, socketPath);
   let placed = false;
   for (const commandline of commandlines) {
-    const at = removeOurArguments(children(commandline), prefix);
+    const at = removeOurArguments(editChildren(commandline), prefix);
     if (at >= 0 && !placed) {
-      children(commandline).splice(at, 0, ...ours);
+      editChildren(commandline).splice(at, 0, ...ours);
       placed = true;
     }
   }
   if (placed) return;
   const target = commandlines[0];
-  if (target) children(target).push(...ours);
-  else children(domain).push(element(`${prefix}:commandline`, {}, ours));
+  if (target) editChildren(target).push(...ours);
+  else editChildren(domain).push(element(`${prefix}:commandline`, {}, ours));
 }
