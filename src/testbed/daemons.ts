@@ -35,7 +35,7 @@ const DAEMONS: readonly DaemonSpec[] = [
 ];
 
 interface SharedState {
-  /** PIDs of processes holding a lease. */
+  /** PIDs of processes holding a lease, once per lease (a process may hold several). */
   leases: number[];
   /** Daemons a test bed started: name -> pid. */
   started: Partial<Record<DaemonSpec['name'], number>>;
@@ -212,7 +212,10 @@ export async function acquireLibvirt(): Promise<DaemonLease> {
     release() {
       released ??= withLock(async () => {
         const state = readState();
-        state.leases = state.leases.filter((pid) => pid !== process.pid);
+        // One entry per lease, not per process: a process may hold several (the shared
+        // test bed and the demo's own), and releasing one must leave the others standing.
+        const mine = state.leases.indexOf(process.pid);
+        if (mine >= 0) state.leases.splice(mine, 1);
         if (state.leases.length === 0) {
           // libvirtd before virtlogd, the reverse of the start order.
           for (const spec of [...DAEMONS].reverse()) {

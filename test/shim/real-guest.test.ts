@@ -32,7 +32,7 @@ describe('shim with a real sidecar and a real TCG guest', function () {
   this.timeout(240_000);
   let agentVm: AgentVm | undefined;
   let shim: Shim<unknown> | undefined;
-  let root: string;
+  let root: string | undefined;
 
   before(async () => {
     const bed = await sharedTestbed();
@@ -47,15 +47,15 @@ describe('shim with a real sidecar and a real TCG guest', function () {
   after(async () => {
     await shim?.stop();
     await agentVm?.close();
-    rmSync(root, { recursive: true, force: true });
+    if (root) rmSync(root, { recursive: true, force: true });
   });
 
   it('takes memory back from the guest when the node is short and gives it back when it recovers', async () => {
-    const meminfo = path.join(root, 'simulated-node-meminfo');
+    const meminfo = path.join(root!, 'simulated-node-meminfo');
     writeSimulatedNodeMeminfo(meminfo, 4 * GiB, 3 * GiB);
     shim = new Shim(
       {
-        kubeletRoot: root,
+        kubeletRoot: root!,
         meminfoFile: meminfo,
         psiFile: '/proc/pressure/memory',
         vmstatFile: '/proc/vmstat',
