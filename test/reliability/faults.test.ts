@@ -21,7 +21,7 @@ import { packageRoot } from '../../src/common/paths.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
 import { cliPath } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
-import { AgentHostProcess, freePort, TestSqueezePolicy } from '../shim/support.js';
+import { AgentHostProcess, freePort, TestSqueezePolicy, testShimOptions } from '../shim/support.js';
 import { ModelledHost } from '../shim/modelled-host.js';
 
 async function metrics(port: number): Promise<string> {
@@ -47,18 +47,7 @@ describe('reliability: fault matrix', function () {
   });
 
   function baseOptions(overrides: Partial<ShimOptions> = {}): ShimOptions {
-    return {
-      kubeletRoot: kubelet.root,
-      meminfoFile: '/proc/meminfo',
-      psiFile: '/proc/pressure/memory',
-      vmstatFile: '/proc/vmstat',
-      procRoot: '/proc',
-      periodMs: 200,
-      rescanMs: 300,
-      session: { describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 300, maxBackoffMs: 1000 },
-      listen: { host: '127.0.0.1', port: 0 },
-      ...overrides,
-    };
+    return testShimOptions(kubelet.root, overrides);
   }
 
   async function startShim(policy: Policy<unknown>, overrides: Partial<ShimOptions> = {}): Promise<Shim<unknown>> {

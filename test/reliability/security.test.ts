@@ -22,7 +22,7 @@ import type { Policy } from '../../src/balloon/types.js';
 import { fixtureDomainXml, fixtureVmiJson, vmiWith } from '../support/fixtures.js';
 import { cliPath, startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
-import { freePort, TestSqueezePolicy } from '../shim/support.js';
+import { freePort, TestSqueezePolicy, testShimOptions } from '../shim/support.js';
 
 const BIG = 16 * 2 ** 20;
 
@@ -208,18 +208,7 @@ describe('reliability: security', function () {
     });
 
     function options(overrides: Partial<ShimOptions> = {}): ShimOptions {
-      return {
-        kubeletRoot: kubelet.root,
-        meminfoFile: '/proc/meminfo',
-        psiFile: '/proc/pressure/memory',
-        vmstatFile: '/proc/vmstat',
-        procRoot: '/proc',
-        periodMs: 200,
-        rescanMs: 300,
-        session: { describeDeadlineMs: 500, setTargetDeadlineMs: 500, initialBackoffMs: 300, maxBackoffMs: 1000 },
-        listen: { host: '127.0.0.1', port: 0 },
-        ...overrides,
-      };
+      return testShimOptions(kubelet.root, { session: { describeDeadlineMs: 500, setTargetDeadlineMs: 500, initialBackoffMs: 300, maxBackoffMs: 1000 }, ...overrides });
     }
 
     it('a sidecar claiming another VM (its own pod, the other VM\'s name) never gets that VM\'s targets or metrics; counted and logged', async () => {

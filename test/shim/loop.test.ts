@@ -9,22 +9,11 @@ import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import type { CycleResult } from '../../src/shim/loop.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
-import { AgentHostProcess, freePort, NodeExporterProcess, TestSqueezePolicy, testThrowingPolicy } from './support.js';
+import { AgentHostProcess, freePort, NodeExporterProcess, TestSqueezePolicy, testShimOptions, testThrowingPolicy } from './support.js';
 import type { Policy } from '../../src/balloon/types.js';
 
 function options(root: string, overrides: Partial<ShimOptions> = {}): ShimOptions {
-  return {
-    kubeletRoot: root,
-    meminfoFile: '/proc/meminfo',
-    psiFile: '/proc/pressure/memory',
-    vmstatFile: '/proc/vmstat',
-    procRoot: '/proc',
-    periodMs: 200,
-    rescanMs: 500,
-    session: { describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 300, maxBackoffMs: 1000 },
-    listen: { host: '127.0.0.1', port: 0 },
-    ...overrides,
-  };
+  return testShimOptions(root, { rescanMs: 500, ...overrides });
 }
 
 async function get(port: number, path: string): Promise<{ status: number; text: string }> {

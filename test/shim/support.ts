@@ -6,8 +6,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { ShimOptions } from '../../src/shim/shim.js';
 import type { SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
 import type { AgentHostReport } from '../../src/testbed/simulated-agent-host.js';
+
+/**
+ * Shim options for tests: this machine's /proc, fast periods and short deadlines,
+ * metrics on a free loopback port; `overrides` replace any of them.
+ */
+export function testShimOptions(kubeletRoot: string, overrides: Partial<ShimOptions> = {}): ShimOptions {
+  return {
+    kubeletRoot,
+    meminfoFile: '/proc/meminfo',
+    psiFile: '/proc/pressure/memory',
+    vmstatFile: '/proc/vmstat',
+    procRoot: '/proc',
+    periodMs: 200,
+    rescanMs: 300,
+    session: { describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 300, maxBackoffMs: 1000 },
+    listen: { host: '127.0.0.1', port: 0 },
+    ...overrides,
+  };
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
