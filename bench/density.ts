@@ -64,22 +64,7 @@ function densityOf(s: Scenario, policy: string, seed: number | undefined): { n: 
     }
   }
   if (fail === 0) return { n: pass, limitedBy: `no failure up to ${cap} guests`, runs };
-  if (pass === 0) {
-    // Even the starting load fails: search down from it.
-    let lo = 0;
-    let hi = fail;
-    while (hi - lo > 1) {
-      const mid = Math.floor((lo + hi) / 2);
-      runs++;
-      const r = survives(s, policy, mid, seed);
-      if (r.survived) lo = mid;
-      else {
-        hi = mid;
-        failRun = r;
-      }
-    }
-    return { n: lo, limitedBy: failRun ? failureOf(failRun) : '', runs };
-  }
+  // Bisect between the largest load that ran to its end (0 when even the first failed) and the first that did not.
   let lo = pass;
   let hi = fail;
   while (hi - lo > 1) {

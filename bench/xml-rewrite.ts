@@ -10,28 +10,14 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { defineDomain } from '../src/hook-sidecar/callbacks.js';
 import { parseDomain, rewriteDomain } from '../src/hook-sidecar/domain-rewrite.js';
-import { parseXml, rootElement, serializeXml, type XmlNode } from '../src/hook-sidecar/xml-tree.js';
+import { COMMON_OPTIONS, parseXml, rootElement, serializeXml, type XmlNode } from '../src/hook-sidecar/xml-tree.js';
 import { isMain, loadFixtures, ms, multiplyDevices, printTable, ratio, summarize, type LatencySummary } from './support/bench-support.js';
 
 const PATHS = { hooksDir: '/hooks', qemuHooksDir: '/var/run/kubevirt-hooks/hook-sidecar-0' };
 const SETTINGS_FROM = (xml: string, vmiJson: string) => defineDomain(xml, vmiJson, PATHS).config;
 
 /** The parser as the sidecar configured it before positions were recorded. */
-const PREVIOUS_PARSER = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  trimValues: false,
-  processEntities: false,
-  htmlEntities: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  commentPropName: '#comment',
-  cdataPropName: '#cdata',
-  ignoreDeclaration: false,
-  ignorePiTags: false,
-  allowBooleanAttributes: false,
-});
+const PREVIOUS_PARSER = new XMLParser(COMMON_OPTIONS);
 
 /**
  * Times each variant `iterations` times, interleaved in rounds of 10 calls so that

@@ -33,7 +33,8 @@ const TEXT = '#text';
 const COMMENT = '#comment';
 const CDATA = '#cdata';
 
-const COMMON_OPTIONS = {
+/** Parser and builder options shared by both directions (exported for the rewrite bench's baseline). */
+export const COMMON_OPTIONS = {
   preserveOrder: true,
   ignoreAttributes: false,
   attributeNamePrefix: '',
