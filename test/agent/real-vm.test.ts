@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { unary } from '../../src/agent/client.js';
 import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
-import { MiB, startAgentVm, type AgentVm, type Sample } from './support.js';
+import { MiB, REAL_GUEST_EVENT_DEADLINE_MS, startAgentVm, type AgentVm, type Sample } from './support.js';
 
 type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; clamp_detail: string; actual_bytes: number; phase: string };
 
@@ -28,7 +28,7 @@ describe('agent on a real guest: stats and balloon control', function () {
       requestMiB: 256,
       annotations: { 'kubemom.io/stats-period': '1', 'kubemom.io/autodeflate': 'false' },
     });
-    await a.watcher.waitFor('phase RUNNING with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000, true);
+    await a.watcher.waitFor('phase RUNNING with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, true);
   });
   after(async () => {
     await a?.close();
@@ -54,11 +54,13 @@ describe('agent on a real guest: stats and balloon control', function () {
     expect(Math.abs(g['free_bytes']! - meminfo['MemFree']!)).to.be.at.most(STATS_TOLERANCE_BYTES);
     expect(s['balloon_actual_bytes']).to.equal(512 * MiB);
     expect(s['stale']).to.equal(false);
-    // About one sample a second.
-    const t0 = Date.now();
-    await new Promise((r) => setTimeout(r, 5000));
-    const n = a.watcher.samples.slice(first).filter((x) => Number(x['sampled_at_unix_ms']) >= t0).length;
-    expect(n).to.be.within(4, 7);
+    // One sample per period (1 s): five more samples, none sooner than a period after the one before (a loaded
+    // machine makes samples late, never early; how late is no test's business).
+    const from = a.watcher.samples.length;
+    await a.watcher.waitFor('five more samples', () => a.watcher.samples.length >= from + 5);
+    // (A re-opened stream repeats the latest sample: count each sample once.)
+    const times = [...new Set(a.watcher.samples.slice(Math.max(first, from - 1)).map((x) => Number(x['sampled_at_unix_ms'])))];
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, `sample ${i} after the one before`).to.be.at.least(900);
   });
 
   it('SetTarget shrinks the guest (its MemTotal drops) and grows it back', async () => {
@@ -67,14 +69,14 @@ describe('agent on a real guest: stats and balloon control', function () {
     expect(r.goal_bytes).to.equal(320 * MiB);
     expect(r.applied_bytes).to.equal(384 * MiB); // one 128 MiB step at a 1 s period
     expect(r.clamp).to.equal('CLAMP_RATE_LIMIT');
-    await a.watcher.waitFor('actual 320 MiB', (s) => s['balloon_actual_bytes'] === 320 * MiB, 30_000);
+    await a.watcher.waitFor('actual 320 MiB', (s) => s['balloon_actual_bytes'] === 320 * MiB);
     const shrunk = (await a.vm.console.meminfo())['MemTotal']!;
     expect(before - shrunk).to.be.within(192 * MiB - 4 * MiB, 192 * MiB + 4 * MiB);
 
     const back = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test grow' });
     expect(back.applied_bytes).to.equal(512 * MiB);
     expect(back.clamp).to.equal('CLAMP_NONE');
-    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, 10_000);
+    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB);
     expect((await a.vm.console.meminfo())['MemTotal']).to.equal(before);
   });
 
@@ -84,9 +86,9 @@ describe('agent on a real guest: stats and balloon control', function () {
     expect(g.clamp).to.equal('CLAMP_GUARANTEED');
     expect(g.goal_bytes).to.equal(256 * MiB);
     expect(g.clamp_detail).to.contain('guaranteed');
-    await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB, 30_000);
+    await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB);
     await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test grow' });
-    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, 10_000);
+    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB);
 
     await a.vm.console.alloc(300);
     await a.watcher.settle();
@@ -98,8 +100,12 @@ describe('agent on a real guest: stats and balloon control', function () {
       // Never under what the guest holds: the goal leaves the margin above its use.
       const used = 512 * MiB - meminfo['MemAvailable']!;
       expect(n.goal_bytes).to.be.at.least(used + 64 * MiB - STATS_TOLERANCE_BYTES);
-      await new Promise((r) => setTimeout(r, 4000));
-      const after = await a.vm.console.meminfo();
+      // The agent gives the margin back over its next periods: wait for it, do not sleep and hope.
+      let after = await a.vm.console.meminfo();
+      for (const end = Date.now() + REAL_GUEST_EVENT_DEADLINE_MS; after['MemAvailable']! < 64 * MiB - STATS_TOLERANCE_BYTES && Date.now() < end; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        after = await a.vm.console.meminfo();
+      }
       expect(after['MemAvailable']).to.be.at.least(64 * MiB - STATS_TOLERANCE_BYTES);
     } finally {
       await a.vm.console.free();
@@ -108,11 +114,11 @@ describe('agent on a real guest: stats and balloon control', function () {
   });
 
   it('gives memory back to a guest that allocates under an inflated balloon before its OOM killer fires', async () => {
-    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, 10_000, true);
+    await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, true);
     await a.watcher.settle();
     const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test inflate' });
     expect(r.goal_bytes).to.equal(256 * MiB);
-    await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB, 30_000);
+    await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB);
     const start = a.watcher.samples.length;
     // 320 MiB more than the guest then had free, 16 MiB at a time: a workload growing at ~10-20 MiB/s.
     let held = 0;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { agentClient, unary, type AgentClient } from '../../src/agent/client.js';
 import { AgentService } from '../../src/agent/service.js';
 import { runSidecar, type RunningSidecar } from '../../src/hook-sidecar/sidecar.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 describe('kubemom.v1 service on the sidecar socket (real gRPC, no VM yet)', () => {
   let dir: string;
@@ -56,6 +57,7 @@ describe('kubemom.v1 service on the sidecar socket (real gRPC, no VM yet)', () =
   });
 
   it('drops a WatchStats consumer that stops reading instead of buffering for ever', async () => {
+    service.broadcast.publish({ sampled_at_unix_ms: 50, phase: 'PHASE_RUNNING' }); // the latest, sent on subscribing
     const call = client['WatchStats']!({}) as grpc.ClientReadableStream<Record<string, unknown>>;
     let status: grpc.StatusObject | undefined;
     let error: grpc.ServiceError | undefined;
@@ -67,7 +69,9 @@ describe('kubemom.v1 service on the sidecar socket (real gRPC, no VM yet)', () =
       paused = true;
     });
     const big = 'x'.repeat(64 * 1024);
-    await new Promise((r) => setTimeout(r, 100));
+    // The stream is subscribed once its first sample has arrived.
+    for (const end = Date.now() + EVENT_DEADLINE_MS; !paused && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    expect(paused, 'the stream delivered its first sample').to.equal(true);
     const before = service.broadcast.size;
     for (let i = 0; i < 400 && service.broadcast.size === before; i++) {
       service.broadcast.publish({ sampled_at_unix_ms: 100 + i, phase: 'PHASE_RUNNING', self_protection_reason: big });
@@ -75,7 +79,7 @@ describe('kubemom.v1 service on the sidecar socket (real gRPC, no VM yet)', () =
     }
     expect(service.broadcast.size).to.equal(before - 1);
     call.resume();
-    for (let i = 0; i < 50 && !error && !status; i++) await new Promise((r) => setTimeout(r, 100));
+    for (const end = Date.now() + EVENT_DEADLINE_MS; !error && !status && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
     expect(error?.code ?? status?.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
   });
 });

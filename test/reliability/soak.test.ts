@@ -31,9 +31,8 @@ describe('reliability: invariants in long simulated runs with churn and faults',
       expect(report.violations, `${report.violationCount} violations`).to.deep.equal([]);
       expect(report.decisions, 'the policy acted').to.be.greaterThan(1000);
       expect(report.faultsInjected).to.be.greaterThan(1000);
-      // Ran to the end (no cycle got stuck), every cycle bounded.
+      // Ran to the end: no cycle got stuck (cycle times are printed above; bench/policy-cycle measures them).
       expect(result.simulatedSeconds).to.equal(seconds);
-      expect(report.maxEvaluationMs, 'slowest cycle').to.be.below(2000);
       // State proportional to the guests, not to the run's length or the churn.
       expect(report.maxStateCharsPerGuest).to.be.below(2000);
       // What the guests actually held: never over their memory, never under their guaranteed memory.

@@ -9,6 +9,7 @@ import { parseListenAddress } from '../../src/shim/http.js';
 import { resolvePolicy } from '../../src/shim/policies.js';
 import { KubeletTree } from './kubelet-tree.js';
 import { freePort } from './support.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
@@ -29,7 +30,6 @@ const FLAGS = {
 };
 
 describe('kubemom shim command', function () {
-  this.timeout(20_000);
 
   it('turns the defaults into shim options', () => {
     const o = shimOptionsFromFlags(FLAGS);
@@ -82,7 +82,7 @@ describe('kubemom shim command', function () {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
       let metrics = '';
-      const end = Date.now() + 8000;
+      const end = Date.now() + EVENT_DEADLINE_MS;
       while (Date.now() < end && !/kubemom_shim_sidecars\{state="live"\} 2/.test(metrics)) {
         try {
           metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

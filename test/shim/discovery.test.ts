@@ -47,7 +47,7 @@ describe('shim discovery and sidecar sessions', function () {
     expect(Buffer.byteLength(tree.agents[0]!.options.socketPath)).to.be.greaterThan(UNIX_PATH_MAX_BYTES);
     registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast, rescanMs: 500 }, logger('test'));
     registry.start();
-    const ok = await waitFor(() => registry!.all().length === 30 && registry!.all().every((s) => s.state === 'live'), 5000);
+    const ok = await waitFor(() => registry!.all().length === 30 && registry!.all().every((s) => s.state === 'live'));
     expect(ok, JSON.stringify(states(registry))).to.equal(true);
     const links = readdirSync(registry.symlinkDirectory);
     expect(links).to.have.length(30);
@@ -69,15 +69,15 @@ describe('shim discovery and sidecar sessions', function () {
     mkdirSync(path.dirname(tree.socketPath(podUid)), { recursive: true });
     registry.start();
     const agent = await tree.addVm('vm-late', {}, podUid);
-    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000), 'appeared by watch').to.equal(true);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live'), 'appeared by watch').to.equal(true);
     const firstSession = registry.all()[0]!;
     await agent.stop();
-    expect(await waitFor(() => registry!.all().length === 0, 3000), 'vanished').to.equal(true);
+    expect(await waitFor(() => registry!.all().length === 0), 'vanished').to.equal(true);
     expect(firstSession.state).to.equal('closed');
     const again = new SimulatedAgent(agent.options);
     await again.start();
     tree.agents.push(again);
-    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000), 'restarted').to.equal(true);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live'), 'restarted').to.equal(true);
     expect(registry.all()[0]).to.not.equal(firstSession);
   });
 
@@ -86,10 +86,10 @@ describe('shim discovery and sidecar sessions', function () {
     agent.faults.noVmYet = true;
     registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'));
     registry.start();
-    expect(await waitFor(() => registry!.all()[0]?.state === 'waiting', 2000)).to.equal(true);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'waiting')).to.equal(true);
     expect(registry.all()[0]!.guestState()).to.equal(undefined);
     agent.faults.noVmYet = false;
-    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000)).to.equal(true);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live')).to.equal(true);
     expect(registry.all()[0]!.id).to.equal('default/early');
   });
 
@@ -120,7 +120,7 @@ describe('shim discovery and sidecar sessions', function () {
     let mismatches = 0;
     registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'), { onIdentityMismatch: () => mismatches++ });
     registry.start();
-    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live' || s.state === 'refused').length === 2, 3000)).to.equal(true);
+    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live' || s.state === 'refused').length === 2)).to.equal(true);
     const liar = registry.all().find((s) => s.describe?.vm?.name === 'liar')!;
     expect(liar.state).to.equal('refused');
     expect(liar.stateReason).to.equal('pod-uid-mismatch');
@@ -134,52 +134,50 @@ describe('shim discovery and sidecar sessions', function () {
     hanging.faults.hangDescribe = true;
     for (let i = 0; i < 5; i++) await tree.addVm(`ok-${i}`);
     const misses: string[] = [];
-    const session = { ...fast, describeDeadlineMs: 1500 };
+    // A Describe deadline far longer than five in-process answers take on a loaded machine: the order of events
+    // below holds without a stopwatch.
+    const session = { ...fast, describeDeadlineMs: 5000 };
     registry = new SidecarRegistry({ kubeletRoot: tree.root, session }, logger('test'), { onDeadlineMiss: (_s, call) => misses.push(call) });
-    const started = Date.now();
     registry.start();
-    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live').length === 5, 1400)).to.equal(true);
+    expect(await waitFor(() => registry!.all().filter((s) => s.state === 'live').length === 5)).to.equal(true);
     // The healthy five are live before the hanging Describe's deadline has even passed.
-    expect(Date.now() - started).to.be.lessThan(session.describeDeadlineMs);
     expect(misses).to.deep.equal([]);
-    expect(await waitFor(() => misses.includes('Describe'), 3000)).to.equal(true);
+    expect(await waitFor(() => misses.includes('Describe'))).to.equal(true);
     const stuck = registry.all().find((s) => s.found.podUid === hanging.options.podUid)!;
     expect(stuck.state).to.be.oneOf(['stale', 'connecting']);
     expect(stuck.usable(Date.now())).to.equal(false);
     // Once it answers again, it recovers after its back-off.
     hanging.faults.hangDescribe = false;
-    expect(await waitFor(() => stuck.state === 'live', 4000)).to.equal(true);
+    expect(await waitFor(() => stuck.state === 'live')).to.equal(true);
   });
 
   it('a SetTarget deadline miss marks the sidecar stale and skipped; its stats going silent does too', async () => {
     const agent = await tree.addVm('slow-set');
     registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast }, logger('test'));
     registry.start();
-    expect(await waitFor(() => registry!.all()[0]?.state === 'live', 3000)).to.equal(true);
+    expect(await waitFor(() => registry!.all()[0]?.state === 'live')).to.equal(true);
     const session = registry.all()[0]!;
     agent.faults.hangSetTarget = true;
-    const t0 = Date.now();
+    // It returns at the deadline, not whenever the sidecar answers (this one never does).
     const outcome = await session.setTarget(GI_1, 'test');
     expect(outcome.kind).to.equal('failed');
-    // It returns at the deadline, not whenever the sidecar answers.
-    expect(Date.now() - t0).to.be.lessThan(fast.setTargetDeadlineMs + 700);
     expect(session.state).to.equal('stale');
     expect(session.usable(Date.now())).to.equal(false);
     expect((await session.setTarget(GI_1, 'test')).kind).to.equal('skipped');
     agent.faults.hangSetTarget = false;
-    expect(await waitFor(() => session.usable(Date.now()), 2000), 'recovers after back-off').to.equal(true);
+    expect(await waitFor(() => session.usable(Date.now())), 'recovers after back-off').to.equal(true);
     expect((await session.setTarget(GI_1, 'test')).kind).to.equal('applied');
     agent.faults.muteStats = true;
-    expect(await waitFor(() => !session.usable(Date.now()), 2500)).to.equal(true);
+    expect(await waitFor(() => !session.usable(Date.now()))).to.equal(true);
     expect(session.stateReason).to.equal('stats-silent');
     agent.faults.muteStats = false;
-    expect(await waitFor(() => session.usable(Date.now()), 2500)).to.equal(true);
+    expect(await waitFor(() => session.usable(Date.now()))).to.equal(true);
     // Silent for much longer: the session starts over (Describe, a new stream), then is live again.
     agent.faults.muteStats = true;
     const reasons: string[] = [];
-    expect(await waitFor(() => (reasons.push(session.stateReason), session.usable(Date.now()), reasons.includes('stats-silent-reconnect')), 6000)).to.equal(true);
+    expect(await waitFor(() => (reasons.push(session.stateReason), session.usable(Date.now()), reasons.includes('stats-silent-reconnect')))).to.equal(true);
     agent.faults.muteStats = false;
-    expect(await waitFor(() => session.usable(Date.now()), 4000)).to.equal(true);
+    expect(await waitFor(() => session.usable(Date.now()))).to.equal(true);
   });
 });
 

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HOOK_SOCKETS_VOLUME, SIDECAR_SOCKET_NAME } from '../../src/shim/discovery.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 export const GI = 2 ** 30;
 export const MI = 2 ** 20;
@@ -42,9 +43,12 @@ export class KubeletTree {
   }
 }
 
-/** Polls `check` until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(check: () => boolean, timeoutMs: number, stepMs = 20): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
+/**
+ * Polls `check` until it holds; returns whether it held before the generous event deadline (a test asserts the
+ * result, so a broken build fails instead of hanging).
+ */
+export async function waitFor(check: () => boolean, stepMs = 20): Promise<boolean> {
+  const end = Date.now() + EVENT_DEADLINE_MS;
   while (Date.now() < end) {
     if (check()) return true;
     await new Promise((r) => setTimeout(r, stepMs));

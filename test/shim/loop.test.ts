@@ -1,6 +1,6 @@
 /**
- * The shim end to end: a kubelet-style tree with real SimulatedAgent gRPC servers,
- * a real node-exporter, the loop, metrics and HTTP endpoints.
+ * The shim end to end: a kubelet-style tree with real SimulatedAgent gRPC servers, the loop, metrics and HTTP
+ * endpoints. With this machine's KSM sysfs and a real node-exporter: real-loop.test.ts.
  */
 import { expect } from 'chai';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import type { CycleResult } from '../../src/shim/loop.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
-import { AgentHostProcess, freePort, NodeExporterProcess, TestSqueezePolicy, testShimOptions, testThrowingPolicy } from './support.js';
+import { AgentHostProcess, TestSqueezePolicy, testShimOptions, testThrowingPolicy } from './support.js';
 import type { Policy } from '../../src/balloon/types.js';
 
 function options(root: string, overrides: Partial<ShimOptions> = {}): ShimOptions {
@@ -53,17 +53,17 @@ describe('shim loop with simulated sidecars', function () {
     const policy = new TestSqueezePolicy(Number.MAX_SAFE_INTEGER); // always "pressure": squeeze to guaranteed
     const s = await startShim(policy as Policy<unknown>, {
       periodMs: 60_000,
-      session: { describeDeadlineMs: 1000, setTargetDeadlineMs: 1500, initialBackoffMs: 300, maxBackoffMs: 1000 },
+      // A deadline far longer than twelve in-process answers take even on a loaded machine, so the order of events
+      // below (every healthy target sent, then the hanging one's deadline) holds without a stopwatch.
+      session: { describeDeadlineMs: 1000, setTargetDeadlineMs: 5000, initialBackoffMs: 300, maxBackoffMs: 1000 },
     });
-    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 13, 5000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 13)).to.equal(true);
     hanging.faults.hangSetTarget = true;
-    const t0 = Date.now();
     const result = (await s.loop.runOnce()) as CycleResult;
     expect(result.input.guests).to.have.length(13);
     expect(result.records.map((r) => r.reason)).to.satisfy((r: string[]) => r.every((x) => x === 'test-host-pressure'));
-    // Every healthy agent got its target before the hanging one's deadline (1.5 s) has passed.
-    expect(await waitFor(() => tree.agents.filter((a) => a !== hanging).every((a) => a.received.length === 1), 1200)).to.equal(true);
-    expect(Date.now() - t0).to.be.lessThan(1500);
+    // Every healthy agent got its target while the hanging one's call was still pending (its deadline not yet hit).
+    expect(await waitFor(() => tree.agents.filter((a) => a !== hanging).every((a) => a.received.length === 1))).to.equal(true);
     expect(result.records.find((r) => r.guestId === 'default/hangs')!.outcome).to.equal(undefined);
     await result.settled;
     const stuck = result.records.find((r) => r.guestId === 'default/hangs')!;
@@ -89,9 +89,9 @@ describe('shim loop with simulated sidecars', function () {
   it('resends an unchanged target once the heartbeat is due, so the agent knows the shim is alive', async () => {
     const agent = await tree.addVm('beat');
     const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>, { periodMs: 60_000, heartbeatMs: 400 });
-    expect(await waitFor(() => s.registry.all().some((x) => x.state === 'live'), 5000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().some((x) => x.state === 'live'))).to.equal(true);
     await ((await s.loop.runOnce()) as CycleResult).settled;
-    expect(await waitFor(() => s.registry.all()[0]!.latest?.balloon_target_bytes === agent.target, 3000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all()[0]!.latest?.balloon_target_bytes === agent.target)).to.equal(true);
     const quick = (await s.loop.runOnce()) as CycleResult;
     expect(quick.records.map((r) => r.outcome)).to.deep.equal(['unchanged']);
     await new Promise((r) => setTimeout(r, 450));
@@ -106,8 +106,8 @@ describe('shim loop with simulated sidecars', function () {
     await tree.addVm('db', { guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 1 * GI });
     const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>);
     const port = s.httpPort!;
-    expect(await waitFor(() => a.actual < 4 * GI && s.loop.cycles > 3, 5000)).to.equal(true);
-    expect(await waitFor(() => a.actual === GI + 64 * MI, 5000)).to.equal(true);
+    expect(await waitFor(() => a.actual < 4 * GI && s.loop.cycles > 3)).to.equal(true);
+    expect(await waitFor(() => a.actual === GI + 64 * MI)).to.equal(true);
     await new Promise((r) => setTimeout(r, 400));
     const text = (await get(port, '/metrics')).text;
     const vm = '{namespace="default",name="web"}';
@@ -130,7 +130,7 @@ describe('shim loop with simulated sidecars', function () {
     expect((await get(port, '/readyz')).status).to.equal(200);
     expect((await get(port, '/nope')).status).to.equal(404);
     await a.stop();
-    expect(await waitFor(() => s.registry.all().length === 1, 3000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().length === 1)).to.equal(true);
     const after = (await get(port, '/metrics')).text;
     expect(after).to.not.include('name="web"');
     expect(after).to.include('name="db"');
@@ -153,30 +153,30 @@ describe('shim loop with simulated sidecars', function () {
     cleanups.push(() => host.stop());
     const survivor = await tree.addVm('survivor');
     const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>);
-    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 2, 5000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().filter((x) => x.state === 'live').length === 2)).to.equal(true);
     await host.kill();
     expect(existsSync(config.socketPath), 'a killed sidecar leaves its socket').to.equal(true);
     const dead = s.registry.all().find((x) => x.found.podUid === podUid)!;
-    expect(await waitFor(() => dead.state === 'stale', 2000)).to.equal(true);
+    expect(await waitFor(() => dead.state === 'stale')).to.equal(true);
     const cyclesBefore = s.loop.cycles;
     const receivedBefore = survivor.received.length;
     survivor.setUsedBytes(256 * MI);
-    expect(await waitFor(() => s.loop.cycles >= cyclesBefore + 3, 3000)).to.equal(true);
+    expect(await waitFor(() => s.loop.cycles >= cyclesBefore + 3)).to.equal(true);
     expect(s.lastCycle!.input.guests.map((g) => g.id)).to.deep.equal(['default/survivor']);
     expect(survivor.received.length).to.be.greaterThan(receivedBefore);
     // The sidecar restarts: it binds over the stale socket (new inode) and is taken back.
     const again = new SimulatedAgent(config);
     await again.start();
     tree.agents.push(again);
-    expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid === podUid && x.state === 'live'), 5000)).to.equal(true);
-    expect(await waitFor(() => again.received.length > 0, 3000)).to.equal(true);
+    expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid === podUid && x.state === 'live'))).to.equal(true);
+    expect(await waitFor(() => again.received.length > 0)).to.equal(true);
   });
 
   it('refuses a sidecar that lies about its pod and never sends it a target', async () => {
     await tree.addVm('honest');
     const liar = await tree.addVm('liar', { podUid: randomUUID() });
     const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>);
-    expect(await waitFor(() => s.loop.cycles > 3 && s.registry.all().some((x) => x.state === 'refused'), 5000)).to.equal(true);
+    expect(await waitFor(() => s.loop.cycles > 3 && s.registry.all().some((x) => x.state === 'refused'))).to.equal(true);
     expect(liar.received).to.have.length(0);
     expect(s.lastCycle!.input.guests.map((g) => g.id)).to.deep.equal(['default/honest']);
     const text = (await get(s.httpPort!, '/metrics')).text;
@@ -187,73 +187,10 @@ describe('shim loop with simulated sidecars', function () {
   it('a policy that throws makes no decision, is counted, and the loop keeps running', async () => {
     const agent = await tree.addVm('vm');
     const s = await startShim(testThrowingPolicy as Policy<unknown>);
-    expect(await waitFor(() => s.loop.cycles > 3, 3000)).to.equal(true);
+    expect(await waitFor(() => s.loop.cycles > 3)).to.equal(true);
     expect(agent.received).to.have.length(0);
     const text = (await get(s.httpPort!, '/metrics')).text;
     expect(metricValue(text, 'kubemom_shim_policy_errors_total')).to.be.at.least(3);
     expect((await get(s.httpPort!, '/healthz')).status).to.equal(200);
-  });
-
-  it('applies the policy KSM settings to the real sysfs, only when changed, and restores them on stop', async () => {
-    const read = (f: string): number => Number(readFileSync(`/sys/kernel/mm/ksm/${f}`, 'utf8'));
-    const saved = { pages_to_scan: read('pages_to_scan'), sleep_millisecs: read('sleep_millisecs'), run: read('run') };
-    const want = saved.pages_to_scan + 7;
-    /** Test policy: asks KSM for pages_to_scan = found + 7, every cycle. */
-    const ksmTestPolicy: Policy<null> = {
-      name: 'test-ksm',
-      initialState: () => null,
-      evaluate: () => ({ decisions: { balloons: [], ksm: { pages_to_scan: want, sleep_millisecs: saved.sleep_millisecs } }, state: null }),
-    };
-    try {
-      const s = await startShim(ksmTestPolicy as Policy<unknown>, { ksmDir: '/sys/kernel/mm/ksm' });
-      expect(await waitFor(() => s.loop.cycles > 4, 3000)).to.equal(true);
-      expect(read('pages_to_scan')).to.equal(want);
-      const text = (await get(s.httpPort!, '/metrics')).text;
-      // Written once, though asked for every cycle; sleep_millisecs already had the value.
-      expect(metricValue(text, 'kubemom_ksm_writes_total{file="pages_to_scan"}')).to.equal(1);
-      expect(metricValue(text, 'kubemom_ksm_writes_total{file="sleep_millisecs"}')).to.equal(undefined);
-      expect(metricValue(text, 'kubemom_ksm_value{file="pages_to_scan"}')).to.equal(want);
-      await s.stop();
-      shim = undefined;
-      expect(read('pages_to_scan')).to.equal(saved.pages_to_scan);
-    } finally {
-      for (const [file, value] of Object.entries(saved)) if (read(file) !== value) writeFileSync(`/sys/kernel/mm/ksm/${file}`, String(value));
-    }
-  });
-
-  it('reads host memory from a real node-exporter, falls back to /proc when it hangs or stops, and returns to it', async function () {
-    this.timeout(30_000);
-    const exporter = new NodeExporterProcess(await freePort());
-    await exporter.start();
-    cleanups.push(() => exporter.stop());
-    await tree.addVm('vm');
-    const s = await startShim(new TestSqueezePolicy(0) as Policy<unknown>, { nodeExporterUrl: exporter.url, scrapeTimeoutMs: 500 });
-    expect(await waitFor(() => s.host.source === 'node-exporter', 5000), 'uses node-exporter').to.equal(true);
-    const cycle = s.lastCycle!;
-    const host = cycle.input.host.history[cycle.input.host.history.length - 1]!;
-    const procTotal = Number(/MemTotal:\s+([0-9]+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
-    expect(host.memTotalBytes).to.equal(procTotal);
-    // node-exporter's ksmd collector feeds the KSM values when sysfs is not given.
-    expect(cycle.input.host.ksm).to.have.property('pages_to_scan');
-    // Hung: the scrape times out, the loop goes on with /proc without waiting for it.
-    exporter.freeze(true);
-    expect(await waitFor(() => s.host.source === 'proc', 4000), 'falls back to /proc when node-exporter hangs').to.equal(true);
-    expect(s.host.fallbackReason).to.equal('node-exporter-timeout');
-    const hungCycles = s.loop.cycles;
-    expect(await waitFor(() => s.loop.cycles > hungCycles + 3, 2000), 'loop not stalled by the hung exporter').to.equal(true);
-    exporter.freeze(false);
-    expect(await waitFor(() => s.host.source === 'node-exporter', 5000), 'back after the hang').to.equal(true);
-    await exporter.stop();
-    expect(await waitFor(() => s.host.source === 'proc', 3000), 'falls back to /proc').to.equal(true);
-    const cyclesAtFallback = s.loop.cycles;
-    expect(await waitFor(() => s.loop.cycles > cyclesAtFallback + 3, 3000), 'loop keeps running').to.equal(true);
-    const text = (await get(s.httpPort!, '/metrics')).text;
-    expect(metricValue(text, 'kubemom_shim_node_exporter_up')).to.equal(0);
-    expect(metricValue(text, 'kubemom_shim_node_exporter_fallbacks_total{reason="unreachable"}')).to.be.at.least(1);
-    expect(metricValue(text, 'kubemom_shim_node_exporter_fallbacks_total{reason="timeout"}')).to.be.at.least(1);
-    expect(metricValue(text, 'kubemom_host_memory_source{source="proc"}')).to.equal(1);
-    expect(s.host.fallbackReason).to.equal('node-exporter-unreachable');
-    await exporter.start();
-    expect(await waitFor(() => s.host.source === 'node-exporter', 5000), 'back to node-exporter').to.equal(true);
   });
 });

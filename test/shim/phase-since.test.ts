@@ -36,7 +36,6 @@ describe('shim: when a VM entered its phase', () => {
 });
 
 describe('shim restart and the start grace (simulated sidecars, default policy)', function () {
-  this.timeout(60_000);
   let kubelet: KubeletTree;
   let host: ModelledHost;
   const shims: Shim<unknown>[] = [];
@@ -81,19 +80,18 @@ describe('shim restart and the start grace (simulated sidecars, default policy)'
 
     // The first shim runs while the node has plenty; then it restarts as the node gets short (not critical).
     const first = await startShim();
-    expect(await waitFor(() => first.registry.all().filter((x) => x.state === 'live').length === 5, 5000), 'first shim: every sidecar live').to.equal(true);
+    expect(await waitFor(() => first.registry.all().filter((x) => x.state === 'live').length === 5), 'first shim: every sidecar live').to.equal(true);
     await shims.splice(0)[0]!.stop();
     host.setAvailable(2.2 * GI);
     const restartedAt = Date.now();
     const second = await startShim();
 
-    expect(await waitFor(() => donors.every((a) => a.target > 0 && a.target < 4 * GI), 10_000), `targets ${donors.map((a) => a.target / GI).join()} GiB`).to.equal(true);
-    const reclaimedAfterMs = Date.now() - restartedAt;
-    // Well inside the 60 s grace the shim would have imposed when it dated every VM from its own start.
-    expect(reclaimedAfterMs).to.be.below(10_000);
+    expect(await waitFor(() => donors.every((a) => a.target > 0 && a.target < 4 * GI)), `targets ${donors.map((a) => a.target / GI).join()} GiB`).to.equal(true);
+    // Reclaimed at once, not after the 60 s grace the shim would have imposed had it dated every VM from its own
+    // start: the inputs below carry each VM's own phase time (no stopwatch needed to tell the two apart).
     // A few more cycles: the VMs in their grace are still not asked for memory.
     const cycles = second.loop.cycles;
-    expect(await waitFor(() => second.loop.cycles >= cycles + 5, 5000)).to.equal(true);
+    expect(await waitFor(() => second.loop.cycles >= cycles + 5)).to.equal(true);
     for (const a of [fresh, legacy]) {
       for (const r of a.received) expect(r.targetBytes, `${a.options.name} in its start grace`).to.be.at.least(4 * GI);
     }
@@ -102,6 +100,5 @@ describe('shim restart and the start grace (simulated sidecars, default policy)'
     expect(guests.get('found-running')!.phaseSinceMs).to.equal(tenMinutesAgo);
     expect(guests.get('fresh')!.phaseSinceMs).to.equal(fresh.options.phaseSinceMs);
     expect(guests.get('legacy')!.phaseSinceMs, "an older sidecar's phase is dated from the new shim's own observation").to.be.at.least(restartedAt);
-    console.log(`    reclaim ${reclaimedAfterMs} ms after the shim restart (start grace 60000 ms)`);
   });
 });

@@ -67,12 +67,12 @@ describe('shim with a real sidecar and a real TCG guest', function () {
     );
     await shim.start();
     const session = () => shim!.registry.all()[0];
-    expect(await waitFor(() => session()?.state === 'live' && session()?.latest?.guest != null, 30_000)).to.equal(true);
+    expect(await waitFor(() => session()?.state === 'live' && session()?.latest?.guest != null)).to.equal(true);
     const watcher = agentVm!.watcher;
 
     // The node falls under its reserve: the shim reclaims what the guest does not use.
     writeSimulatedNodeMeminfo(meminfo, 4 * GiB, 300 * MiB);
-    const squeezed = await watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB, 90_000);
+    const squeezed = await watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB);
     const actual = Number(squeezed.balloon_actual_bytes);
     expect(actual).to.be.at.least(256 * MiB); // never under the guaranteed memory
     const inGuest = await agentVm!.vm.console.meminfo();
@@ -82,6 +82,6 @@ describe('shim with a real sidecar and a real TCG guest', function () {
 
     // The node recovers: the guest gets its memory back.
     writeSimulatedNodeMeminfo(meminfo, 4 * GiB, 3.5 * GiB);
-    await watcher.waitFor('balloon deflated', (s) => Number(s.balloon_actual_bytes) >= 500 * MiB, 90_000);
+    await watcher.waitFor('balloon deflated', (s) => Number(s.balloon_actual_bytes) >= 500 * MiB);
   });
 });

@@ -9,6 +9,7 @@ import type { Policy, PolicyInput } from '../../src/balloon/types.js';
 import type { ShimOptions } from '../../src/shim/shim.js';
 import type { SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
 import type { AgentHostReport } from '../../src/testbed/simulated-agent-host.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 /**
  * Shim options for tests: this machine's /proc, fast periods and short deadlines,
@@ -53,7 +54,7 @@ export class NodeExporterProcess {
     this.child = spawn('prometheus-node-exporter', [`--web.listen-address=127.0.0.1:${this.port}`, '--collector.ksmd', '--no-collector.systemd'], {
       stdio: 'ignore',
     });
-    const end = Date.now() + 10_000;
+    const end = Date.now() + EVENT_DEADLINE_MS;
     while (Date.now() < end) {
       try {
         const res = await fetch(this.url, { signal: AbortSignal.timeout(1000) });
@@ -64,7 +65,7 @@ export class NodeExporterProcess {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error('node-exporter did not start within 10 s');
+    throw new Error(`node-exporter did not start within ${EVENT_DEADLINE_MS / 1000} s`);
   }
 
   /** SIGSTOP / SIGCONT: a node-exporter that hangs (connections accepted by the kernel, never answered). */

@@ -1,43 +1,71 @@
 /**
  * Runs the mocha suites and ends with the one line CI reads: "N passed, N failed".
  *
- * Usage: node dist/test/support/run-tests.js [glob ...]
- * Default: every dist/test/**\/*.test.js. Exit status is non-zero on any failure.
+ * Usage: node dist/test/support/run-tests.js [--unit | --real] [FILTER ...]
+ *   (no flag)  every dist/test/**\/*.test.js: the full suite, `npm test`
+ *   --unit     only the files that need no real part (no `real-` prefix): `npm run test:unit`
+ *   --real     only the `real-*.test.js` files (root, libvirt, QEMU, node-exporter, KSM, cgroups, buildah)
+ *   FILTER     keeps the files whose path contains one of the substrings
+ *
+ * The summary line is printed whatever happens (a file that fails to load counts as a failure), and the exit
+ * status is non-zero on any failure or when nothing ran.
  */
 import Mocha from 'mocha';
 import path from 'node:path';
-import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { testbedRootHooks } from '../../src/testbed/testbed.js';
+import { packageRoot } from '../../src/common/paths.js';
+import { findTestFiles, hasSource, selectTestFiles, type TestSelection } from './test-files.js';
 
 // In-process components log at warn unless asked otherwise, so the report stays readable.
 process.env.KUBEMOM_LOG_LEVEL ??= 'warn';
 
 const testRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-function findTests(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(dir)) {
-    const full = path.join(dir, entry);
-    if (statSync(full).isDirectory()) found.push(...findTests(full));
-    else if (entry.endsWith('.test.js')) found.push(full);
-  }
-  return found.sort();
+function summary(passed: number, failed: number, pending = 0): void {
+  process.stdout.write(`\n${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ''}\n`);
 }
 
-const filters = process.argv.slice(2);
-const files = findTests(testRoot).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+function parseArgs(argv: string[]): { selection: TestSelection; filters: string[] } {
+  let selection: TestSelection = 'all';
+  const filters: string[] = [];
+  for (const arg of argv) {
+    if (arg === '--unit') selection = 'unit';
+    else if (arg === '--real') selection = 'real';
+    else if (arg.startsWith('--')) {
+      process.stderr.write(`run-tests: unknown option ${arg} (accepted: --unit, --real, then path substrings)\n`);
+      summary(0, 1);
+      process.exit(2);
+    } else filters.push(arg);
+  }
+  return { selection, filters };
+}
 
-// Root hooks: the real-VM test bed is set up by the first suite that needs it and torn down once, after all suites.
-const mocha = new Mocha({ reporter: 'spec', timeout: 60_000, slow: 5_000, rootHooks: testbedRootHooks });
+const { selection, filters } = parseArgs(process.argv.slice(2));
+const compiled = findTestFiles(testRoot);
+const stale = compiled.filter((f) => !hasSource(f, testRoot, path.join(packageRoot, 'test')));
+for (const f of stale) process.stderr.write(`run-tests: skipping ${path.relative(packageRoot, f)}: its source is gone (renamed or deleted)\n`);
+const files = selectTestFiles(compiled.filter((f) => !stale.includes(f)), selection, filters);
+
+// The real-VM test bed is set up by the first suite that needs it and torn down once, after all suites (a root
+// hook). Only real-* files use it, so a unit run never loads it.
+const needsTestbed = files.some((f) => path.basename(f).startsWith('real-'));
+const rootHooks = needsTestbed ? (await import('../../src/testbed/testbed.js')).testbedRootHooks : undefined;
+
+const mocha = new Mocha({ reporter: 'spec', timeout: 120_000, slow: 5_000, ...(rootHooks ? { rootHooks } : {}) });
 for (const file of files) mocha.addFile(file);
-await mocha.loadFilesAsync();
+try {
+  await mocha.loadFilesAsync();
+} catch (error) {
+  // A syntax error or a throwing import in one file: say which, and still end with the summary line.
+  process.stderr.write(`run-tests: a test file failed to load: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  summary(0, 1);
+  process.exit(1);
+}
 const runner = mocha.run((failures) => {
   const stats = runner.stats;
   const passed = stats?.passes ?? 0;
   const failed = stats?.failures ?? failures;
-  const pending = stats?.pending ?? 0;
-  process.stdout.write(`\n${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ''}\n`);
+  summary(passed, failed, stats?.pending ?? 0);
   // Exit explicitly: a leaked handle must not hang CI after the summary line.
   process.exit(failed > 0 || passed === 0 ? 1 : 0);
 });

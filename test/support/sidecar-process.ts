@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
+import { EVENT_DEADLINE_MS } from './deadline.js';
 
 export const cliPath: string = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -23,7 +24,7 @@ export async function startSidecarProcess(hooksDir: string, env: Record<string, 
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const socketPath = path.join(hooksDir, 'kubemom.sock');
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + EVENT_DEADLINE_MS;
   while (!existsSync(socketPath) || !stderr.includes('serving the KubeVirt hook API')) {
     if (child.exitCode !== null) throw new Error(`sidecar exited early: ${stderr}`);
     if (Date.now() > deadline) throw new Error(`sidecar did not create ${socketPath}: ${stderr}`);

@@ -3,8 +3,7 @@
  * guest's meminfo parser, and the package list CI installs.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../src/common/errors.js';
 import { packageRoot } from '../../src/common/paths.js';
@@ -14,7 +13,6 @@ import { parseMeminfo } from '../../src/testbed/guest-console.js';
 import { launcherDomainName, launcherDomainXml, testVmi } from '../../src/testbed/launcher-domain.js';
 import { TESTBED_PACKAGES } from '../../src/testbed/packages.js';
 import { qmpSocketInDomain } from '../../src/testbed/test-vm.js';
-import { validateDomainXml } from '../../src/testbed/virsh.js';
 
 const UID = '0b6c2f1e-3d4a-4e5f-8a9b-0c1d2e3f4a5b';
 
@@ -30,10 +28,6 @@ function tinyDomain(vmiJson: string): string {
 }
 
 describe('test bed: the tiny guest domain', () => {
-  let dir: string;
-  before(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'kubemom-launcher-'))));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
   it('is virt-launcher-shaped: <namespace>_<name>, memory in bytes, KubeVirt balloon, qemu namespace', () => {
     const vmiJson = JSON.stringify(testVmi({ name: 'a', uid: UID, memoryMiB: 384 }));
     const xml = tinyDomain(vmiJson);
@@ -45,15 +39,9 @@ describe('test bed: the tiny guest domain', () => {
     expect(xml).to.include('<domain type="qemu"');
   });
 
-  it("passes virt-xml-validate before and after the sidecar's rewrite", async () => {
+  it("keeps the sidecar's rewrite KubeVirt-shaped: QMP socket in the hooks dir, guaranteed memory, autodeflate (libvirt's schema: real-xml-validate.test.ts)", () => {
     const vmiJson = JSON.stringify(testVmi({ name: 'b', uid: UID, memoryMiB: 512, requestMiB: 256, annotations: { 'kubemom.io/autodeflate': 'false' } }));
-    const input = tinyDomain(vmiJson);
-    const file = path.join(dir, 'domain.xml');
-    writeFileSync(file, input);
-    await validateDomainXml(file);
-    const { xml, config } = defineDomain(input, vmiJson, { hooksDir: '/tmp/km-x/hooks/hook-sidecar-0', qemuHooksDir: '/tmp/km-x/hooks/hook-sidecar-0' });
-    writeFileSync(file, xml);
-    await validateDomainXml(file);
+    const { xml, config } = defineDomain(tinyDomain(vmiJson), vmiJson, { hooksDir: '/tmp/km-x/hooks/hook-sidecar-0', qemuHooksDir: '/tmp/km-x/hooks/hook-sidecar-0' });
     expect(qmpSocketInDomain(xml)).to.equal(`/tmp/km-x/hooks/hook-sidecar-0/qmp/${UID}.sock`);
     expect(config.settings.guaranteedMemoryBytes).to.equal(256 * 2 ** 20);
     expect(xml).to.include('autodeflate="off"');

@@ -90,7 +90,6 @@ describe('container image (buildah, local Debian bases)', function () {
   });
 
   after(async function () {
-    this.timeout(60_000);
     for (const run of runs) {
       if (run.child.exitCode === null) {
         // buildah run does not pass signals on to the chroot'ed command: stop the command itself.

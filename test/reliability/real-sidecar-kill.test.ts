@@ -53,13 +53,13 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     // real sidecar process (the one that will be killed), as a restarted container would find it.
     await vm.sidecar.stop('handing over to a sidecar process');
     await startAgentProcess();
-    await watcher!.waitFor('running with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, 60_000, true);
+    await watcher!.waitFor('running with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null, true);
     expect(sidecar!.stderr()).to.include('resuming with the VM config saved by an earlier run');
 
     // A move of 256 MiB: the guard takes it in 128 MiB steps. Kill the sidecar once QEMU is under way.
     const reply = await unary<TargetReply>(client!, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test inflate' });
     expect(reply.goal_bytes).to.equal(256 * MiB);
-    const moving = await watcher!.waitFor('the balloon moving', (s) => (s['balloon_actual_bytes'] as number) < 500 * MiB, 20_000);
+    const moving = await watcher!.waitFor('the balloon moving', (s) => (s['balloon_actual_bytes'] as number) < 500 * MiB);
     const stepTarget = moving['balloon_target_bytes'] as number;
     sidecar!.child.kill('SIGKILL');
     expect(await sidecar!.exited).to.equal('SIGKILL');
@@ -74,7 +74,7 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     // Restarted: the same hook directory, the saved config, the same QMP socket.
     const restartedAt = Date.now();
     await startAgentProcess();
-    const first = await watcher!.waitFor('running with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null && (s['balloon_actual_bytes'] as number) > 0, 60_000, true);
+    const first = await watcher!.waitFor('running with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null && (s['balloon_actual_bytes'] as number) > 0, true);
     expect(sidecar!.stderr()).to.include('resuming with the VM config saved by an earlier run');
     const d = await unary<Record<string, any>>(client!, 'Describe', { client_api_revision: 1 });
     expect(d['vm']).to.include({ uid: vm.vmi.uid, pod_uid: podUid });
@@ -96,6 +96,6 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     // And it serves again: giving the memory back works.
     const back = await unary<TargetReply>(client!, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test deflate' });
     expect(back.applied_bytes).to.equal(512 * MiB);
-    await watcher!.waitFor('memory given back', (s) => (s['balloon_actual_bytes'] as number) >= 510 * MiB, 20_000);
+    await watcher!.waitFor('memory given back', (s) => (s['balloon_actual_bytes'] as number) >= 510 * MiB);
   });
 });

@@ -37,7 +37,6 @@ function readQmpGreeting(socketPath: string, timeoutMs = 5000): Promise<Record<s
 }
 
 describe('a tiny guest under libvirt with the sidecar-rewritten domain', function () {
-  this.timeout(60_000);
   let vm: TestVm;
 
   before(async function () {

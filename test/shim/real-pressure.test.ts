@@ -10,9 +10,9 @@ import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
 import { MemoryPressure, someStallUs } from './pressure.js';
 import { TestSqueezePolicy } from './support.js';
 import type { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
+import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 describe('memory pressure: PSI trigger and the loop', function () {
-  this.timeout(40_000);
   let pressure: MemoryPressure;
 
   before(() => {
@@ -35,7 +35,7 @@ describe('memory pressure: PSI trigger and the loop', function () {
     trigger.on('pressure', (at: number) => events.push(at));
     try {
       pressure.start(4);
-      expect(await waitFor(() => events.length > 0, 6000)).to.equal(true);
+      expect(await waitFor(() => events.length > 0)).to.equal(true);
     } finally {
       trigger.stop();
     }
@@ -49,12 +49,12 @@ describe('memory pressure: PSI trigger and the loop', function () {
     trigger.on('pressure', (at: number) => events.push(at));
     try {
       // Quiet first: no event for a whole window (the previous test's stall has aged out).
-      await waitFor(() => events.length === 0 || Date.now() - events[events.length - 1]! > 1200, 5000);
+      await waitFor(() => events.length === 0 || Date.now() - events[events.length - 1]! > 1200);
       const quiet = events.length;
       const started = Date.now();
       const stallBefore = someStallUs();
       pressure.start(3);
-      expect(await waitFor(() => events.length > quiet, 3000)).to.equal(true);
+      expect(await waitFor(() => events.length > quiet)).to.equal(true);
       const firstAt = events[quiet]!;
       expect(firstAt).to.be.at.least(started);
       expect(someStallUs()).to.be.greaterThan(stallBefore);
@@ -83,7 +83,7 @@ describe('memory pressure: PSI trigger and the loop', function () {
     );
     try {
       await shim.start();
-      expect(await waitFor(() => shim.registry.all().filter((s) => s.state === 'live').length === 20, 5000)).to.equal(true);
+      expect(await waitFor(() => shim.registry.all().filter((s) => s.state === 'live').length === 20)).to.equal(true);
       await shim.loop.runOnce();
       let pressureCount = 0;
       shim.psi!.on('pressure', () => pressureCount++);
@@ -91,8 +91,8 @@ describe('memory pressure: PSI trigger and the loop', function () {
       const before = pressureCycles();
       console.log(`      PSI trigger mode: ${shim.psi!.mode}${shim.psi!.fallbackReason ? ` (${shim.psi!.fallbackReason})` : ''}`);
       pressure.start(3);
-      expect(await waitFor(() => pressureCycles() > before, 3000), 'a pressure cycle ran').to.equal(true);
-      expect(await waitFor(() => vms.every((v) => v.received.some((r) => r.reason === 'test-host-pressure')), 1000), 'every VM squeezed').to.equal(true);
+      expect(await waitFor(() => pressureCycles() > before), 'a pressure cycle ran').to.equal(true);
+      expect(await waitFor(() => vms.every((v) => v.received.some((r) => r.reason === 'test-host-pressure'))), 'every VM squeezed').to.equal(true);
       // The histogram is observed when the pressure cycle's last SetTarget has gone out.
       const latencyTotals = async (): Promise<{ sum: number; count: number }> => {
         const latency = await shim.metrics.pressureToLastSend.get();
@@ -100,18 +100,18 @@ describe('memory pressure: PSI trigger and the loop', function () {
         return { sum: value('kubemom_shim_pressure_to_last_set_target_seconds_sum'), count: value('kubemom_shim_pressure_to_last_set_target_seconds_count') };
       };
       let totals = await latencyTotals();
-      for (let i = 0; i < 40 && totals.count === 0; i++) {
+      for (const end = Date.now() + EVENT_DEADLINE_MS; totals.count === 0 && Date.now() < end; ) {
         await new Promise((r) => setTimeout(r, 50));
         totals = await latencyTotals();
       }
       const { sum, count } = totals;
       expect(count, 'a pressure cycle sent targets').to.be.greaterThan(0);
+      // Reported, not asserted: how fast is for bench/shim-scale (a ratio against its baseline), not a test's stopwatch.
       console.log(`      pressure event to last SetTarget sent: mean ${((sum / count) * 1000).toFixed(2)} ms over ${count} events, 20 VMs`);
-      expect(sum / count).to.be.lessThan(0.1);
-      expect(await waitFor(() => vms.every((v) => v.actual === 768 * MI), 3000), 'balloons inflated').to.equal(true);
+      expect(await waitFor(() => vms.every((v) => v.actual === 768 * MI)), 'balloons inflated').to.equal(true);
       await pressure.finished();
       // No more stall: the next cycles give the memory back.
-      expect(await waitFor(() => vms.every((v) => v.actual === 2 * GI), 12_000), 'memory given back').to.equal(true);
+      expect(await waitFor(() => vms.every((v) => v.actual === 2 * GI)), 'memory given back').to.equal(true);
     } finally {
       await shim.stop();
       await tree.close();

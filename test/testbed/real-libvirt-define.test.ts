@@ -28,7 +28,6 @@ function withoutKubevirtSchemaDeviations(xml: string): string {
 }
 
 describe('sidecar output in a real libvirtd (issue 2 system test)', function () {
-  this.timeout(60_000);
   let dir: string;
   let sidecar: RunningSidecar;
   let hooks: DiscoveredHook[];
