@@ -7,19 +7,26 @@
  *   --real     only the `real-*.test.js` files (root, libvirt, QEMU, node-exporter, KSM, cgroups, buildah)
  *   FILTER     keeps the files whose path contains one of the substrings
  *
+ * Every fast-check property runs with one seed, printed first: fixed under CI, fresh otherwise; KUBEMOM_FUZZ_SEED=N
+ * replays a run's inputs (test/support/fuzz-seed.ts).
+ *
  * The summary line is printed whatever happens (a file that fails to load counts as a failure), and the exit
  * status is non-zero on any failure or when nothing ran.
  */
+import fc from 'fast-check';
 import Mocha from 'mocha';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../../src/common/paths.js';
+import { fuzzSeed } from './fuzz-seed.js';
 import { findTestFiles, hasSource, selectTestFiles, type TestSelection } from './test-files.js';
 
 // In-process components log at warn unless asked otherwise, so the report stays readable.
 process.env.KUBEMOM_LOG_LEVEL ??= 'warn';
 
-const testRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const compiledTests = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// KUBEMOM_TEST_DIR: another directory of compiled tests, with no sources to check (the runner's own test uses it).
+const testRoot = process.env['KUBEMOM_TEST_DIR'] ? path.resolve(process.env['KUBEMOM_TEST_DIR']) : compiledTests;
 
 function summary(passed: number, failed: number, pending = 0): void {
   process.stdout.write(`\n${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ''}\n`);
@@ -41,8 +48,19 @@ function parseArgs(argv: string[]): { selection: TestSelection; filters: string[
 }
 
 const { selection, filters } = parseArgs(process.argv.slice(2));
+
+let seed: ReturnType<typeof fuzzSeed>;
+try {
+  seed = fuzzSeed(process.env);
+} catch (error) {
+  process.stderr.write(`run-tests: ${(error as Error).message}\n`);
+  summary(0, 1);
+  process.exit(2);
+}
+fc.configureGlobal({ ...fc.readConfigureGlobal(), seed: seed.seed });
+process.stdout.write(`fast-check seed ${seed.seed} (${seed.source}); replay with KUBEMOM_FUZZ_SEED=${seed.seed}\n`);
 const compiled = findTestFiles(testRoot);
-const stale = compiled.filter((f) => !hasSource(f, testRoot, path.join(packageRoot, 'test')));
+const stale = testRoot === compiledTests ? compiled.filter((f) => !hasSource(f, testRoot, path.join(packageRoot, 'test'))) : [];
 for (const f of stale) process.stderr.write(`run-tests: skipping ${path.relative(packageRoot, f)}: its source is gone (renamed or deleted)\n`);
 const files = selectTestFiles(compiled.filter((f) => !stale.includes(f)), selection, filters);
 

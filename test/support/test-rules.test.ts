@@ -3,9 +3,12 @@
  * baseline in the same run), and a unit run that needs no real part (the `real-` prefix marks the files that do).
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
+import { CI_FUZZ_SEED, fuzzSeed } from './fuzz-seed.js';
 import { findTestFiles, isRealTestFile, selectTestFiles } from './test-files.js';
 
 const testSources = path.join(packageRoot, 'test');
@@ -139,6 +142,53 @@ describe('test suite rules', () => {
       const runner = readFileSync(path.join(testSources, 'support', 'run-tests.ts'), 'utf8');
       expect(runner).to.not.match(/^import[^\n]*testbed/m);
       expect(runner).to.match(/await import\('\.\.\/\.\.\/src\/testbed\/testbed\.js'\)/);
+    });
+  });
+
+  describe('the runner', () => {
+    const runner = path.join(packageRoot, 'dist', 'test', 'support', 'run-tests.js');
+    let dir: string;
+    beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'kubemom-runner-'))));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [runner, ...args], { encoding: 'utf8', env: { ...process.env, KUBEMOM_TEST_DIR: dir, ...env } });
+    const lastLine = (out: string): string => out.trim().split('\n').at(-1)!;
+
+    it('ends with "N passed, N failed" and a non-zero status when a test file does not load', () => {
+      writeFileSync(path.join(dir, 'broken.test.js'), "import './no-such-module.js';\n");
+      const r = run([]);
+      expect(lastLine(r.stdout), r.stderr).to.equal('0 passed, 1 failed');
+      expect(r.stderr).to.match(/failed to load.*no-such-module/s);
+      expect(r.status).to.equal(1);
+    });
+
+    it('exits non-zero on a failing test and when nothing ran; zero when all pass', () => {
+      writeFileSync(path.join(dir, 'a.test.js'), "it('passes', () => {});\nit('fails', () => { throw new Error('no'); });\n");
+      const failing = run([]);
+      expect(lastLine(failing.stdout)).to.equal('1 passed, 1 failed');
+      expect(failing.status).to.equal(1);
+      const none = run(['no-such-filter']);
+      expect(lastLine(none.stdout)).to.equal('0 passed, 0 failed');
+      expect(none.status).to.equal(1);
+      writeFileSync(path.join(dir, 'a.test.js'), "it('passes', () => {});\n");
+      const ok = run(['--unit']);
+      expect(lastLine(ok.stdout)).to.equal('1 passed, 0 failed');
+      expect(ok.status).to.equal(0);
+    });
+
+    it('refuses an unknown option, naming it and what is accepted', () => {
+      const r = run(['--fast']);
+      expect(r.stderr).to.match(/unknown option --fast \(accepted: --unit, --real/);
+      expect(r.status).to.equal(2);
+    });
+
+    it('prints the fast-check seed: fixed under CI, chosen by KUBEMOM_FUZZ_SEED, fresh otherwise', () => {
+      writeFileSync(path.join(dir, 'a.test.js'), "it('passes', () => {});\n");
+      expect(run([], { CI: 'true', KUBEMOM_FUZZ_SEED: '' }).stdout).to.include(`fast-check seed ${CI_FUZZ_SEED} (CI)`);
+      expect(run([], { KUBEMOM_FUZZ_SEED: '123' }).stdout).to.include('fast-check seed 123 (KUBEMOM_FUZZ_SEED); replay with KUBEMOM_FUZZ_SEED=123');
+      expect(fuzzSeed({}, () => 0.5)).to.deep.equal({ seed: 2 ** 30, source: 'random' });
+      expect(fuzzSeed({ CI: 'false' }, () => 0).source).to.equal('random');
+      expect(() => fuzzSeed({ KUBEMOM_FUZZ_SEED: '1e3' })).to.throw(/KUBEMOM_FUZZ_SEED="1e3": expected an integer/);
     });
   });
 });
