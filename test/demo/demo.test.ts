@@ -30,7 +30,7 @@ describe('kubemom demo (simulated guests)', function () {
   let existing: string[];
 
   before(async () => {
-    privateTmp = mkdtempSync(path.join(os.tmpdir(), 'kubemom-demo-test-'));
+    privateTmp = mkdtempSync(path.join(os.tmpdir(), 'kmd-')); // short: the QMP socket path under it has 108 bytes at most
     const tmpBefore = process.env['TMPDIR'];
     process.env['TMPDIR'] = privateTmp; // os.tmpdir() here and in every child the demo starts
     try {

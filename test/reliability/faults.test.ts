@@ -100,7 +100,6 @@ describe('reliability: fault matrix', function () {
     expect(await waitFor(() => frozen.state === 'stale'), 'the frozen sidecar is marked stale').to.equal(true);
     const served = (): boolean => s.loop.cycles - cycles >= 10 && others.every((a, i) => a.received.length - counts[i]! >= 8);
     expect(await waitFor(served), `cycles ${s.loop.cycles - cycles}, served ${others.map((a, i) => a.received.length - counts[i]!).join()}`).to.equal(true);
-    expect(frozen.state, 'still stale while frozen').to.equal('stale');
     // Every SetTarget to a live sidecar answered well within its 300 ms deadline.
     const late = s.loop.decisions.filter((d) => d.atMs >= frozenAt && d.guestId !== 'default/frozen' && d.outcome !== undefined && d.outcome !== 'applied' && d.outcome !== 'unchanged');
     expect(late.map((d) => `${d.guestId}:${JSON.stringify(d.outcome)}`)).to.deep.equal([]);

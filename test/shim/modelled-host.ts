@@ -1,7 +1,7 @@
 /**
  * A /proc-like directory whose meminfo a test sets, read through the shim's file options.
  * The host's memory is modelled because a test machine cannot be made short of memory
- * for real without putting the test run at risk (real pressure: pressure.test.ts).
+ * for real without putting the test run at risk (real pressure: real-pressure.test.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
