@@ -47,7 +47,10 @@ export function kustomizeBuild(dir: string): string {
       failures.push(`${command}: not installed`);
       continue;
     }
-    if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+    if (result.status !== 0) {
+      const how = result.error ? `failed (${result.error.message})` : result.signal ? `was killed by ${result.signal}` : `exited ${result.status}`;
+      throw new Error(`${command} ${args.join(' ')} ${how}: ${result.stderr}`);
+    }
     return result.stdout;
   }
   throw new Error(`no kustomize found (${failures.join('; ')}): install kustomize or kubectl`);

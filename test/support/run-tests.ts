@@ -3,7 +3,8 @@
  *
  * Usage: node dist/test/support/run-tests.js [--unit | --real] [FILTER ...]
  *   (no flag)  every dist/test/**\/*.test.js: the full suite, `npm test`
- *   --unit     only the files that need no real part (no `real-` prefix): `npm run test:unit`
+ *   --unit     only the files that need no real part (no `real-` prefix): `npm run test:unit`; its files run in
+ *              KUBEMOM_TEST_JOBS worker processes (default 3; 1 runs them in this process)
  *   --real     only the `real-*.test.js` files (root, libvirt, QEMU, node-exporter, KSM, cgroups, buildah)
  *   FILTER     keeps the files whose path contains one of the substrings
  *
@@ -30,6 +31,18 @@ const testRoot = process.env['KUBEMOM_TEST_DIR'] ? path.resolve(process.env['KUB
 
 function summary(passed: number, failed: number, pending = 0): void {
   process.stdout.write(`\n${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ''}\n`);
+}
+
+/** Worker processes for a unit run: KUBEMOM_TEST_JOBS (1 = serial), 3 by default. */
+function testJobs(value: string | undefined): number {
+  if (value === undefined || value === '') return 3;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) {
+    process.stderr.write(`run-tests: KUBEMOM_TEST_JOBS=${JSON.stringify(value)}: expected a whole number from 1 to 32\n`);
+    summary(0, 1);
+    process.exit(2);
+  }
+  return n;
 }
 
 function parseArgs(argv: string[]): { selection: TestSelection; filters: string[] } {
@@ -69,10 +82,21 @@ const files = selectTestFiles(compiled.filter((f) => !stale.includes(f)), select
 const needsTestbed = files.some((f) => path.basename(f).startsWith('real-'));
 const rootHooks = needsTestbed ? (await import('../../src/testbed/testbed.js')).testbedRootHooks : undefined;
 
-const mocha = new Mocha({ reporter: 'spec', timeout: 120_000, slow: 5_000, ...(rootHooks ? { rootHooks } : {}) });
+// A unit run spreads its files over worker processes: most of its time is spent waiting for events (a sidecar's
+// deadline, a child process), not computing. Real runs stay serial: they share the test bed, KSM and libvirt.
+const jobs = selection === 'unit' && files.length > 1 ? testJobs(process.env['KUBEMOM_TEST_JOBS']) : 1;
+const parallel = jobs > 1;
+process.env['KUBEMOM_FUZZ_SEED'] = String(seed.seed); // for the workers (fuzz-setup.js)
+const mocha = new Mocha({
+  reporter: 'spec',
+  timeout: 120_000,
+  slow: 5_000,
+  ...(rootHooks ? { rootHooks } : {}),
+  ...(parallel ? { parallel: true, jobs, require: [path.join(path.dirname(fileURLToPath(import.meta.url)), 'fuzz-setup.js')] } : {}),
+});
 for (const file of files) mocha.addFile(file);
 try {
-  await mocha.loadFilesAsync();
+  if (!parallel) await mocha.loadFilesAsync();
 } catch (error) {
   // A syntax error or a throwing import in one file: say which, and still end with the summary line.
   process.stderr.write(`run-tests: a test file failed to load: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

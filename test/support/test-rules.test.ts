@@ -190,5 +190,22 @@ describe('test suite rules', () => {
       expect(fuzzSeed({ CI: 'false' }, () => 0).source).to.equal('random');
       expect(() => fuzzSeed({ KUBEMOM_FUZZ_SEED: '1e3' })).to.throw(/KUBEMOM_FUZZ_SEED="1e3": expected an integer/);
     });
+
+    it('gives the seed to every worker process of a parallel unit run', () => {
+      // Inside the package, so that the workers resolve fast-check.
+      const local = mkdtempSync(path.join(packageRoot, 'dist', 'runner-check-'));
+      try {
+        for (const n of ['a', 'b']) {
+          writeFileSync(path.join(local, `${n}.test.js`), `import fc from 'fast-check';\nit('${n}', () => console.log('seed-in', process.pid, fc.readConfigureGlobal().seed));\n`);
+        }
+        const r = run(['--unit'], { KUBEMOM_TEST_DIR: local, KUBEMOM_FUZZ_SEED: '777', KUBEMOM_TEST_JOBS: '2' });
+        const seen = [...r.stdout.matchAll(/seed-in (\d+) (\d+)/g)];
+        expect(seen.map((m) => m[2]), r.stdout).to.deep.equal(['777', '777']);
+        expect(new Set(seen.map((m) => m[1])).size, 'two worker processes').to.equal(2);
+        expect(lastLine(r.stdout)).to.equal('2 passed, 0 failed');
+      } finally {
+        rmSync(local, { recursive: true, force: true });
+      }
+    });
   });
 });
