@@ -164,6 +164,11 @@ export function availableTrend(history: readonly HostSample[]): number {
   return from ? (last.memAvailableBytes - from.memAvailableBytes) / (last.atMs - from.atMs) : 0;
 }
 
+/** The memory the default policy keeps available on a node: the kubelet's threshold plus a margin. */
+export function reserveBytes(memTotalBytes: number, evictionThresholdBytes: number, p: DefaultParameters = DEFAULT_PARAMETERS): number {
+  return evictionThresholdBytes + Math.max(p.reserveMinBytes, p.reservePercent * memTotalBytes);
+}
+
 /**
  * The default policy's floor: the least memory a guest keeps, its guarantee, or what it
  * uses plus the larger of its margin and the free memory it keeps, plus its growth.
@@ -218,7 +223,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const avail = h.memAvailableBytes;
   const hard = input.host.evictionHardBytes;
   const threshold = Math.max(hard, input.host.evictionSoftBytes ?? 0);
-  const reserve = threshold + Math.max(p.reserveMinBytes, p.reservePercent * h.memTotalBytes);
+  const reserve = reserveBytes(h.memTotalBytes, threshold, p);
   const band = p.bandPercent * h.memTotalBytes;
   // Nothing is given back, not even to a guest in distress, under this line.
   const floorLine = hard + (reserve - hard) / 2;

@@ -1,0 +1,120 @@
+/**
+ * Reads the window from Prometheus into the model's input: the VMIs and their
+ * placements (one instant query), then per batch of nodes the VMIs' balloon
+ * statistics and the nodes' available memory (range queries on the step grid), so a
+ * large cluster is read in pieces of bounded size.
+ */
+import { InputError } from '../common/errors.js';
+import type { NodeData, VmData, VmPoint } from './model.js';
+import type { PrometheusClient, RangeSeries } from './prometheus-client.js';
+import { NODE, VM_REQUESTS, VMI, nodeMatcher, vmiQuery } from './series.js';
+
+export interface Window {
+  /** Unix seconds. */
+  endSec: number;
+  sinceSec: number;
+  stepSec: number;
+  /** The label of node_exporter's series that holds the node name. */
+  nodeLabel: string;
+  /** VMs per batch of range queries. */
+  batchVms?: number;
+}
+
+/** Prometheus' own limit on points per series in a range query. */
+export const MAX_POINTS = 11_000;
+
+const key = (l: Record<string, string>): string => `${l.namespace}/${l.name}@${l.node}`;
+
+function missing(client: PrometheusClient, series: string, w: Window, hint: string): InputError {
+  return new InputError('--prometheus', `${client.url} has no series ${series} in the ${w.sinceSec / 86400 >= 1 ? `${+(w.sinceSec / 86400).toFixed(2)}d` : `${w.sinceSec}s`} before ${new Date(w.endSec * 1000).toISOString()}: ${hint}`);
+}
+
+/** Every VMI, node and sample of the window. */
+export async function collect(client: PrometheusClient, w: Window): Promise<{ nodes: NodeData[]; vms: VmData[] }> {
+  const points = Math.floor(w.sinceSec / w.stepSec) + 1;
+  if (points > MAX_POINTS) throw new InputError('--step', `${w.stepSec}s gives ${points} points over --since; Prometheus answers at most ${MAX_POINTS}: use a step of at least ${Math.ceil(w.sinceSec / (MAX_POINTS - 1))}s`);
+  const range = `[${w.sinceSec}s]`;
+  const at = w.endSec;
+  const domains = await client.instant(`max by (namespace, name, node) (max_over_time(${VMI.domain}${range}))`, at);
+  if (domains.length === 0) throw missing(client, VMI.domain, w, "KubeVirt's virt-handler metrics are not scraped by this Prometheus (or no VM ran)");
+  for (const [series, hint] of [[VMI.actual, 'no VM has a virtio-balloon device reporting'], [VMI.usable, 'no guest reports memory statistics (guest stats polling off?)']] as const) {
+    const any = await client.instant(`count(max_over_time(${series}${range}))`, at);
+    if (any.length === 0) throw missing(client, series, w, hint);
+  }
+  const totals = await client.instant(`max by (${w.nodeLabel}) (max_over_time(${NODE.total}${range}))`, at);
+  if (totals.length === 0) throw missing(client, NODE.total, w, 'node-exporter is not scraped by this Prometheus');
+  const requests = await client.instant(`max by (namespace, name, source) (last_over_time(${VM_REQUESTS}{resource="memory",unit="bytes"}${range}))`, at);
+
+  const request = new Map<string, number>();
+  const hugepages = new Set<string>();
+  for (const r of requests) {
+    const vm = `${r.labels.namespace}/${r.labels.name}`;
+    if (r.labels.source === 'domain') request.set(vm, r.value);
+    if (r.labels.source === 'hugepages') hugepages.add(vm);
+  }
+  const memTotal = new Map(totals.map((t) => [t.labels[w.nodeLabel] ?? '', t.value]));
+  const vms = new Map<string, VmData>();
+  for (const d of domains) {
+    const vm = `${d.labels.namespace}/${d.labels.name}`;
+    const data: VmData = { namespace: d.labels.namespace ?? '', name: d.labels.name ?? '', node: d.labels.node ?? '', guestMemoryBytes: d.value, hugepages: hugepages.has(vm), points: [] };
+    const req = request.get(vm);
+    if (req !== undefined) data.requestBytes = req;
+    vms.set(key(d.labels), data);
+  }
+  const nodeNames = [...new Set([...vms.values()].map((v) => v.node))].sort();
+  for (const node of nodeNames) {
+    if (!memTotal.has(node)) throw missing(client, `${NODE.total}{${w.nodeLabel}="${node}"}`, w, `VMs ran on node ${node}, but no node-exporter series names it in "${w.nodeLabel}" (set --node-label to the label that holds the node name)`);
+  }
+
+  // Batches of nodes, each with at most batchVms VMs (a node with more is a batch of its own).
+  const perNode = new Map<string, number>();
+  for (const v of vms.values()) perNode.set(v.node, (perNode.get(v.node) ?? 0) + 1);
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let inBatch = 0;
+  for (const node of nodeNames) {
+    const n = perNode.get(node)!;
+    if (batch.length > 0 && inBatch + n > (w.batchVms ?? 250)) {
+      batches.push(batch);
+      batch = [];
+      inBatch = 0;
+    }
+    batch.push(node);
+    inBatch += n;
+  }
+  if (batch.length > 0) batches.push(batch);
+
+  const start = w.endSec - w.sinceSec;
+  const nodes: NodeData[] = [];
+  for (const b of batches) {
+    const get = (metric: string): Promise<RangeSeries[]> => client.range(vmiQuery(metric, b), start, w.endSec, w.stepSec);
+    const [actual, usable, swapIn, faults] = [await get(VMI.actual), await get(VMI.usable), await get(VMI.swapIn), await get(VMI.majorFaults)];
+    const available = await client.range(`max by (${w.nodeLabel}) (${NODE.available}{${nodeMatcher(w.nodeLabel, b)}})`, start, w.endSec, w.stepSec);
+    const byKey = (series: RangeSeries[]): Map<string, Map<number, number>> => new Map(series.map((s) => [key(s.labels), new Map(s.points)]));
+    const [a, u, s, f] = [byKey(actual), byKey(usable), byKey(swapIn), byKey(faults)];
+    for (const [k, vm] of vms) {
+      if (!b.includes(vm.node)) continue;
+      const act = a.get(k);
+      const use = u.get(k);
+      if (!act || !use) continue;
+      const pts: VmPoint[] = [];
+      for (const [t, actualBytes] of act) {
+        const usableBytes = use.get(t);
+        if (usableBytes === undefined || actualBytes <= 0) continue;
+        const p: VmPoint = { t, actualBytes, usableBytes };
+        const si = s.get(k)?.get(t);
+        const mf = f.get(k)?.get(t);
+        if (si !== undefined) p.swapInBytes = si;
+        if (mf !== undefined) p.majorFaults = mf;
+        pts.push(p);
+      }
+      vm.points = pts.sort((x, y) => x.t - y.t);
+    }
+    for (const node of b) {
+      const series = available.find((x) => x.labels[w.nodeLabel] === node);
+      if (!series) throw missing(client, `${NODE.available}{${w.nodeLabel}="${node}"}`, w, `VMs ran on node ${node}, but node-exporter reported no MemAvailable for it`);
+      nodes.push({ node, memTotalBytes: memTotal.get(node)!, available: series.points });
+    }
+  }
+  return { nodes, vms: [...vms.values()] };
+}
