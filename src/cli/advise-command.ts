@@ -20,6 +20,8 @@ export function registerAdviseCommand(program: Command): void {
     .option('--timeout <duration>', 'deadline of each query', '60s')
     .option('--json', 'print the report as JSON')
     .option('--plot <file>', 'write a plot (.svg or .png): memory in use per node, with and without what KubeMom would reclaim')
+    // A missing or unknown flag is bad usage too: exit 2, as for every other input error.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .addHelpText('after', '\nExit status: 0 report written; 2 bad usage or input (a flag, an unreachable Prometheus, a missing series), one line on stderr.')
     .action(async (opts: AdviseOptions) => {
       try {

@@ -240,6 +240,9 @@ describe('kubemom advise against a real Prometheus (backfilled by promtool)', fu
       expect(r.stderr, args.join(' ')).to.match(message);
       expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
     }
+    const none = await advise(['--since', '1d']);
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.match(/required option '--prometheus <url>' not specified/);
     const url = await advise(['--prometheus', 'prometheus:9090']);
     expect(url.code).to.equal(2);
     expect(url.stderr).to.match(/^kubemom advise: --prometheus: is "prometheus:9090"; accepted: an http:\/\/ or https:\/\/ URL/);
