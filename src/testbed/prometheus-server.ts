@@ -112,6 +112,15 @@ export class PrometheusServer {
     return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
   }
 
+  /** CPU time the server has used so far (user + system), seconds, from /proc. */
+  async cpuSeconds(): Promise<number> {
+    const { readFile } = await import('node:fs/promises');
+    const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
   /** Stops the server (SIGTERM, then SIGKILL after 20 s) and deletes its directory. */
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
