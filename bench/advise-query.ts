@@ -24,7 +24,7 @@ interface Row {
   days: number;
   backfillS: number;
   tsdbMiB: number;
-  runs: Array<{ wallS: number; adviseCpuS: number; promCpuS: number }>;
+  runs: Array<{ wallS: number; adviseCpuS: number; promCpuS: number; adviseRssMiB: number }>;
   queries: number;
   samples: number;
   readMiB: number;
@@ -41,15 +41,20 @@ async function measure(vms: number, days: number): Promise<Row> {
     const tsdbMiB = Number(execFileSync('du', ['-sk', `${prom.dir}/data`], { encoding: 'utf8' }).split('\t')[0]) / 1024;
     const runs: Row['runs'] = [];
     let last: Awaited<ReturnType<typeof runAdvise>> | undefined;
+    // global.gc with --expose-gc: each run starts from the same heap.
     // Twice: the first reads cold blocks, the second what Prometheus' page cache and chunk cache kept.
     for (let i = 0; i < 2; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
       const prom0 = await prom.cpuSeconds();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
+      let rssMax = 0;
+      const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 50);
       last = await runAdvise({ prometheus: prom.url, since: `${days}d`, until: String(END), step: '5m', nodeLabel: 'instance', evictionHard: '100Mi', timeout: '600s' });
       const wallS = (performance.now() - t0) / 1000;
+      clearInterval(rssTimer);
       const cpu = process.cpuUsage(cpu0);
-      runs.push({ wallS, adviseCpuS: (cpu.user + cpu.system) / 1e6, promCpuS: (await prom.cpuSeconds()) - prom0 });
+      runs.push({ wallS, adviseCpuS: (cpu.user + cpu.system) / 1e6, promCpuS: (await prom.cpuSeconds()) - prom0, adviseRssMiB: rssMax / MiB });
     }
     if (last!.advice.vms.length !== vms) throw new Error(`advise saw ${last!.advice.vms.length} of ${vms} VMs`);
     return {
@@ -68,16 +73,16 @@ const rows: Row[] = [];
 for (const [vms, days] of cases) rows.push(await measure(vms, days));
 const base = rows[0]!;
 const fmt = (x: number, d = 2): string => x.toFixed(d);
-console.log('\n  VMs | days | samples read (x first) | MiB read | queries | advise wall s cold/warm (x first) | advise CPU s | Prometheus CPU s | Prometheus RSS MiB | TSDB MiB | backfill s');
+console.log('\n  VMs | days | samples read (x first) | MiB read | queries | advise wall s cold/warm (x first) | advise CPU s | advise RSS MiB | Prometheus CPU s | Prometheus RSS MiB | TSDB MiB | backfill s');
 for (const r of rows) {
   const [cold, warm] = r.runs;
   console.log(
     `${String(r.vms).padStart(5)} | ${String(r.days).padStart(4)} | ${r.samples} (${fmt(r.samples / base.samples, 1)}x)`.padEnd(40) +
       ` | ${fmt(r.readMiB, 1)}`.padEnd(11) + ` | ${r.queries}`.padEnd(10) +
       ` | ${fmt(cold!.wallS)}/${fmt(warm!.wallS)} (${fmt(warm!.wallS / base.runs[1]!.wallS, 1)}x)`.padEnd(36) +
-      ` | ${fmt(warm!.adviseCpuS)}`.padEnd(15) + ` | ${fmt(warm!.promCpuS)}`.padEnd(19) +
+      ` | ${fmt(warm!.adviseCpuS)}`.padEnd(15) + ` | ${fmt(warm!.adviseRssMiB, 0)}`.padEnd(17) + ` | ${fmt(warm!.promCpuS)}`.padEnd(19) +
       ` | ${fmt(r.promRssMiB, 0)}`.padEnd(21) + ` | ${fmt(r.tsdbMiB, 0)}`.padEnd(11) + ` | ${fmt(r.backfillS, 1)}`,
   );
 }
-console.log('\n(samples read: points in the answers; CPU over the warm run, the advisor in this process and Prometheus from');
+console.log('\n(samples read: points in the answers; CPU and peak RSS (the bench process, advisor included) over the warm run, the advisor in this process and Prometheus from');
 console.log(' /proc; Prometheus RSS after the runs. Cost per sample is what to extrapolate: see docs/scale.md.)');

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
 import { formatBytes, parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { svgToPng } from '../sim/plot-png.js';
-import { collect } from './collect.js';
+import { collectBatch, discover } from './collect.js';
 import { formatDuration, parseDuration, parseTime } from './duration.js';
 import { advise, type Advice } from './model.js';
 import { plotAdvice } from './plot.js';
@@ -71,8 +71,18 @@ export async function runAdvise(opts: AdviseOptions): Promise<AdviseRun> {
   if (opts.bearerTokenFile !== undefined) clientOpts.bearerToken = readToken(opts.bearerTokenFile);
   const client = new PrometheusClient(clientOpts);
 
-  const data = await collect(client, { endSec, sinceSec, stepSec, nodeLabel: opts.nodeLabel });
-  const advice = advise(data.nodes, data.vms, { evictionHardBytes: hard.bytes, stepSec, endSec, timelines: opts.plot !== undefined });
+  const window = { endSec, sinceSec, stepSec, nodeLabel: opts.nodeLabel };
+  const found = await discover(client, window);
+  // Nodes are independent (a VMI's samples belong to the node it ran on): advise a batch at a time, keep only the advice.
+  const advice: Advice = { nodes: [], vms: [] };
+  if (opts.plot !== undefined) advice.timelines = [];
+  for (const batch of found.batches) {
+    const data = await collectBatch(client, window, found, batch);
+    const part = advise(data.nodes, data.vms, { evictionHardBytes: hard.bytes, stepSec, endSec, timelines: opts.plot !== undefined });
+    advice.nodes.push(...part.nodes);
+    advice.vms.push(...part.vms);
+    advice.timelines?.push(...(part.timelines ?? []));
+  }
   const header: ReportHeader = {
     prometheus: client.url, since: formatDuration(sinceSec), step: formatDuration(stepSec),
     from: new Date((endSec - sinceSec) * 1000).toISOString(), to: new Date(endSec * 1000).toISOString(), evictionHard: formatBytes(hard.bytes),

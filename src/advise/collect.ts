@@ -1,8 +1,8 @@
 /**
  * Reads the window from Prometheus into the model's input: the VMIs and their
- * placements (one instant query), then per batch of nodes the VMIs' balloon
- * statistics and the nodes' available memory (range queries on the step grid), so a
- * large cluster is read in pieces of bounded size.
+ * placements (instant queries), then per batch of nodes the VMIs' balloon statistics
+ * and the nodes' available memory (range queries on the step grid), so a large cluster
+ * is read, and held in memory, a batch at a time.
  */
 import { InputError } from '../common/errors.js';
 import type { NodeData, VmData, VmPoint } from './model.js';
@@ -29,8 +29,15 @@ function missing(client: PrometheusClient, series: string, w: Window, hint: stri
   return new InputError('--prometheus', `${client.url} has no series ${series} in the ${w.sinceSec / 86400 >= 1 ? `${+(w.sinceSec / 86400).toFixed(2)}d` : `${w.sinceSec}s`} before ${new Date(w.endSec * 1000).toISOString()}: ${hint}`);
 }
 
-/** Every VMI, node and sample of the window. */
-export async function collect(client: PrometheusClient, w: Window): Promise<{ nodes: NodeData[]; vms: VmData[] }> {
+/** The VMIs and nodes of the window, without samples, and the batches of nodes to read them in. */
+export interface Discovery {
+  vms: Map<string, VmData>;
+  memTotal: Map<string, number>;
+  batches: string[][];
+}
+
+/** One instant query per series kind: which VMIs ran where, their sizes and requests, the nodes' memory. */
+export async function discover(client: PrometheusClient, w: Window): Promise<Discovery> {
   const points = Math.floor(w.sinceSec / w.stepSec) + 1;
   if (points > MAX_POINTS) throw new InputError('--step', `${w.stepSec}s gives ${points} points over --since; Prometheus answers at most ${MAX_POINTS}: use a step of at least ${Math.ceil(w.sinceSec / (MAX_POINTS - 1))}s`);
   const range = `[${w.sinceSec}s]`;
@@ -83,38 +90,42 @@ export async function collect(client: PrometheusClient, w: Window): Promise<{ no
     inBatch += n;
   }
   if (batch.length > 0) batches.push(batch);
+  return { vms, memTotal, batches };
+}
 
+/** The samples of one batch of nodes: its nodes' available memory and its VMIs' statistics on the step grid. */
+export async function collectBatch(client: PrometheusClient, w: Window, d: Discovery, b: readonly string[]): Promise<{ nodes: NodeData[]; vms: VmData[] }> {
   const start = w.endSec - w.sinceSec;
-  const nodes: NodeData[] = [];
-  for (const b of batches) {
-    const get = (metric: string): Promise<RangeSeries[]> => client.range(vmiQuery(metric, b), start, w.endSec, w.stepSec);
-    const [actual, usable, swapIn, faults] = [await get(VMI.actual), await get(VMI.usable), await get(VMI.swapIn), await get(VMI.majorFaults)];
-    const available = await client.range(`max by (${w.nodeLabel}) (${NODE.available}{${nodeMatcher(w.nodeLabel, b)}})`, start, w.endSec, w.stepSec);
-    const byKey = (series: RangeSeries[]): Map<string, Map<number, number>> => new Map(series.map((s) => [key(s.labels), new Map(s.points)]));
-    const [a, u, s, f] = [byKey(actual), byKey(usable), byKey(swapIn), byKey(faults)];
-    for (const [k, vm] of vms) {
-      if (!b.includes(vm.node)) continue;
-      const act = a.get(k);
-      const use = u.get(k);
-      if (!act || !use) continue;
-      const pts: VmPoint[] = [];
-      for (const [t, actualBytes] of act) {
-        const usableBytes = use.get(t);
-        if (usableBytes === undefined || actualBytes <= 0) continue;
-        const p: VmPoint = { t, actualBytes, usableBytes };
-        const si = s.get(k)?.get(t);
-        const mf = f.get(k)?.get(t);
-        if (si !== undefined) p.swapInBytes = si;
-        if (mf !== undefined) p.majorFaults = mf;
-        pts.push(p);
-      }
-      vm.points = pts.sort((x, y) => x.t - y.t);
+  const get = (metric: string): Promise<RangeSeries[]> => client.range(vmiQuery(metric, b), start, w.endSec, w.stepSec);
+  const [actual, usable, swapIn, faults] = [await get(VMI.actual), await get(VMI.usable), await get(VMI.swapIn), await get(VMI.majorFaults)];
+  const available = await client.range(`max by (${w.nodeLabel}) (${NODE.available}{${nodeMatcher(w.nodeLabel, b)}})`, start, w.endSec, w.stepSec);
+  const byKey = (series: RangeSeries[]): Map<string, Map<number, number>> => new Map(series.map((s) => [key(s.labels), new Map(s.points)]));
+  const [a, u, s, f] = [byKey(actual), byKey(usable), byKey(swapIn), byKey(faults)];
+  const vms: VmData[] = [];
+  for (const [k, skeleton] of d.vms) {
+    if (!b.includes(skeleton.node)) continue;
+    const vm: VmData = { ...skeleton, points: [] };
+    vms.push(vm);
+    const act = a.get(k);
+    const use = u.get(k);
+    if (!act || !use) continue;
+    for (const [t, actualBytes] of act) {
+      const usableBytes = use.get(t);
+      if (usableBytes === undefined || actualBytes <= 0) continue;
+      const p: VmPoint = { t, actualBytes, usableBytes };
+      const si = s.get(k)?.get(t);
+      const mf = f.get(k)?.get(t);
+      if (si !== undefined) p.swapInBytes = si;
+      if (mf !== undefined) p.majorFaults = mf;
+      vm.points.push(p);
     }
-    for (const node of b) {
-      const series = available.find((x) => x.labels[w.nodeLabel] === node);
-      if (!series) throw missing(client, `${NODE.available}{${w.nodeLabel}="${node}"}`, w, `VMs ran on node ${node}, but node-exporter reported no MemAvailable for it`);
-      nodes.push({ node, memTotalBytes: memTotal.get(node)!, available: series.points });
-    }
+    vm.points.sort((x, y) => x.t - y.t);
   }
-  return { nodes, vms: [...vms.values()] };
+  const nodes: NodeData[] = [];
+  for (const node of b) {
+    const series = available.find((x) => x.labels[w.nodeLabel] === node);
+    if (!series) throw missing(client, `${NODE.available}{${w.nodeLabel}="${node}"}`, w, `VMs ran on node ${node}, but node-exporter reported no MemAvailable for it`);
+    nodes.push({ node, memTotalBytes: d.memTotal.get(node)!, available: series.points });
+  }
+  return { nodes, vms };
 }
