@@ -31,56 +31,63 @@ function missing(client: PrometheusClient, series: string, w: Window, hint: stri
 
 /** The VMIs and nodes of the window, without samples, and the batches of nodes to read them in. */
 export interface Discovery {
-  vms: Map<string, VmData>;
+  /** VM requests by `namespace/name`, and the hugepage-backed VMs. */
+  requests: Map<string, number>;
+  hugepages: Set<string>;
   memTotal: Map<string, number>;
   batches: string[][];
 }
 
-/** One instant query per series kind: which VMIs ran where, their sizes and requests, the nodes' memory. */
+/**
+ * The resolution of the discovery queries: the step, or coarser on long windows, so that
+ * no query loads more than about 500 points per series (Prometheus refuses a query that
+ * would load more than --query.max-samples, 50 million by default; 20,000 VMs over 7 days
+ * at 30 s scrapes would be 400 million).
+ */
+export function discoveryResolutionSec(w: Window): number {
+  return Math.max(w.stepSec, Math.ceil(w.sinceSec / 500));
+}
+
+/**
+ * A few instant queries over the window, each at a bounded resolution: that KubeVirt's
+ * and node_exporter's series exist, the VMs' requests, the nodes' memory, and how many
+ * VMIs ran on each node (to cut the cluster into batches of bounded size).
+ */
 export async function discover(client: PrometheusClient, w: Window): Promise<Discovery> {
   const points = Math.floor(w.sinceSec / w.stepSec) + 1;
   if (points > MAX_POINTS) throw new InputError('--step', `${w.stepSec}s gives ${points} points over --since; Prometheus answers at most ${MAX_POINTS}: use a step of at least ${Math.ceil(w.sinceSec / (MAX_POINTS - 1))}s`);
-  const range = `[${w.sinceSec}s]`;
+  const over = `[${w.sinceSec}s:${discoveryResolutionSec(w)}s]`;
   const at = w.endSec;
-  const domains = await client.instant(`max by (namespace, name, node) (max_over_time(${VMI.domain}${range}))`, at);
-  if (domains.length === 0) throw missing(client, VMI.domain, w, "KubeVirt's virt-handler metrics are not scraped by this Prometheus (or no VM ran)");
+  const perNode = await client.instant(`count by (node) (max_over_time((max by (namespace, name, node) (${VMI.domain}))${over}))`, at);
+  if (perNode.length === 0) throw missing(client, VMI.domain, w, "KubeVirt's virt-handler metrics are not scraped by this Prometheus (or no VM ran)");
   for (const [series, hint] of [[VMI.actual, 'no VM has a virtio-balloon device reporting'], [VMI.usable, 'no guest reports memory statistics (guest stats polling off?)']] as const) {
-    const any = await client.instant(`count(max_over_time(${series}${range}))`, at);
+    const any = await client.instant(`count(max_over_time((count(${series}))${over}))`, at);
     if (any.length === 0) throw missing(client, series, w, hint);
   }
-  const totals = await client.instant(`max by (${w.nodeLabel}) (max_over_time(${NODE.total}${range}))`, at);
+  const totals = await client.instant(`max_over_time((max by (${w.nodeLabel}) (${NODE.total}))${over})`, at);
   if (totals.length === 0) throw missing(client, NODE.total, w, 'node-exporter is not scraped by this Prometheus');
-  const requests = await client.instant(`max by (namespace, name, source) (last_over_time(${VM_REQUESTS}{resource="memory",unit="bytes"}${range}))`, at);
+  const requestSeries = await client.instant(`last_over_time((max by (namespace, name, source) (${VM_REQUESTS}{resource="memory",unit="bytes"}))${over})`, at);
 
-  const request = new Map<string, number>();
+  const requests = new Map<string, number>();
   const hugepages = new Set<string>();
-  for (const r of requests) {
+  for (const r of requestSeries) {
     const vm = `${r.labels.namespace}/${r.labels.name}`;
-    if (r.labels.source === 'domain') request.set(vm, r.value);
+    if (r.labels.source === 'domain') requests.set(vm, r.value);
     if (r.labels.source === 'hugepages') hugepages.add(vm);
   }
   const memTotal = new Map(totals.map((t) => [t.labels[w.nodeLabel] ?? '', t.value]));
-  const vms = new Map<string, VmData>();
-  for (const d of domains) {
-    const vm = `${d.labels.namespace}/${d.labels.name}`;
-    const data: VmData = { namespace: d.labels.namespace ?? '', name: d.labels.name ?? '', node: d.labels.node ?? '', guestMemoryBytes: d.value, hugepages: hugepages.has(vm), points: [] };
-    const req = request.get(vm);
-    if (req !== undefined) data.requestBytes = req;
-    vms.set(key(d.labels), data);
-  }
-  const nodeNames = [...new Set([...vms.values()].map((v) => v.node))].sort();
+  const counts = new Map(perNode.map((n) => [n.labels.node ?? '', n.value]));
+  const nodeNames = [...counts.keys()].sort();
   for (const node of nodeNames) {
     if (!memTotal.has(node)) throw missing(client, `${NODE.total}{${w.nodeLabel}="${node}"}`, w, `VMs ran on node ${node}, but no node-exporter series names it in "${w.nodeLabel}" (set --node-label to the label that holds the node name)`);
   }
 
-  // Batches of nodes, each with at most batchVms VMs (a node with more is a batch of its own).
-  const perNode = new Map<string, number>();
-  for (const v of vms.values()) perNode.set(v.node, (perNode.get(v.node) ?? 0) + 1);
+  // Batches of nodes, each with at most batchVms VMIs (a node with more is a batch of its own).
   const batches: string[][] = [];
   let batch: string[] = [];
   let inBatch = 0;
   for (const node of nodeNames) {
-    const n = perNode.get(node)!;
+    const n = counts.get(node)!;
     if (batch.length > 0 && inBatch + n > (w.batchVms ?? 250)) {
       batches.push(batch);
       batch = [];
@@ -90,21 +97,27 @@ export async function discover(client: PrometheusClient, w: Window): Promise<Dis
     inBatch += n;
   }
   if (batch.length > 0) batches.push(batch);
-  return { vms, memTotal, batches };
+  return { requests, hugepages, memTotal, batches };
 }
 
 /** The samples of one batch of nodes: its nodes' available memory and its VMIs' statistics on the step grid. */
 export async function collectBatch(client: PrometheusClient, w: Window, d: Discovery, b: readonly string[]): Promise<{ nodes: NodeData[]; vms: VmData[] }> {
   const start = w.endSec - w.sinceSec;
   const get = (metric: string): Promise<RangeSeries[]> => client.range(vmiQuery(metric, b), start, w.endSec, w.stepSec);
+  const domains = await get(VMI.domain);
   const [actual, usable, swapIn, faults] = [await get(VMI.actual), await get(VMI.usable), await get(VMI.swapIn), await get(VMI.majorFaults)];
   const available = await client.range(`max by (${w.nodeLabel}) (${NODE.available}{${nodeMatcher(w.nodeLabel, b)}})`, start, w.endSec, w.stepSec);
   const byKey = (series: RangeSeries[]): Map<string, Map<number, number>> => new Map(series.map((s) => [key(s.labels), new Map(s.points)]));
   const [a, u, s, f] = [byKey(actual), byKey(usable), byKey(swapIn), byKey(faults)];
   const vms: VmData[] = [];
-  for (const [k, skeleton] of d.vms) {
-    if (!b.includes(skeleton.node)) continue;
-    const vm: VmData = { ...skeleton, points: [] };
+  for (const dom of domains) {
+    const k = key(dom.labels);
+    const namespace = dom.labels.namespace ?? '';
+    const name = dom.labels.name ?? '';
+    const id = `${namespace}/${name}`;
+    const vm: VmData = { namespace, name, node: dom.labels.node ?? '', guestMemoryBytes: Math.max(...dom.points.map(([, v]) => v)), hugepages: d.hugepages.has(id), points: [] };
+    const request = d.requests.get(id);
+    if (request !== undefined) vm.requestBytes = request;
     vms.push(vm);
     const act = a.get(k);
     const use = u.get(k);
