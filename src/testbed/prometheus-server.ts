@@ -89,10 +89,12 @@ export class PrometheusServer {
         if (log.includes('Server is ready to receive web requests')) done();
       };
       const onExit = (code: number | null) => done(new Error(`prometheus exited (${code}) before it was ready:\n${log.slice(-2000)}`));
+      const onError = (err: Error) => done(new Error(`cannot start prometheus (Debian's prometheus package): ${err.message}`));
       const done = (err?: Error) => {
         clearTimeout(timer);
         this.child.stderr!.off('data', onData);
         this.child.off('exit', onExit);
+        this.child.off('error', onError);
         // Keep draining its log so the pipe never fills.
         this.child.stderr!.resume();
         if (err) {
@@ -102,6 +104,7 @@ export class PrometheusServer {
       };
       this.child.stderr!.on('data', onData);
       this.child.once('exit', onExit);
+      this.child.once('error', onError);
     });
   }
 
