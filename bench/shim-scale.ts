@@ -121,6 +121,15 @@ interface Result {
   periodicMaxMs: number;
   pressureToLastSendMs: number[];
   pressureToLastAnswerMs: number[];
+  /** Series in one /metrics scrape (sample lines), and its size: what each node adds to Prometheus. */
+  metricSeries: number;
+  scrapeKiB: number;
+}
+
+/** One scrape of the shim's /metrics: sample lines (every series) and bytes. */
+async function scrapeSize(port: number): Promise<{ series: number; bytes: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return { series: text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length, bytes: Buffer.byteLength(text) };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -174,6 +183,7 @@ async function measure(vms: number, windowS: number): Promise<Result> {
     const cpu = process.cpuUsage(cpu0);
     const wallMs = performance.now() - t0;
     const periodic = [...durations];
+    const scrape = await scrapeSize(shim.httpPort!);
     // Loop cost under the same streaming load, over enough cycles for a p99: 300
     // extra cycles, 20 ms apart (targets unchanged, as in steady state).
     const steady: number[] = [];
@@ -208,6 +218,8 @@ async function measure(vms: number, windowS: number): Promise<Result> {
       periodicMaxMs: Math.max(...periodic),
       pressureToLastSendMs: toSend,
       pressureToLastAnswerMs: toAnswer,
+      metricSeries: scrape.series,
+      scrapeKiB: scrape.bytes / 1024,
     };
   } finally {
     await shim.stop();
@@ -224,7 +236,7 @@ const baseline = await measure(0, windowS);
 const rows = [baseline];
 for (const size of sizes) rows.push(await measure(size, windowS));
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
-console.log('\n  VMs | shim CPU % of a core (x idle) | RSS MiB (x idle) | loop p50 ms | loop p99 ms (x idle) | max periodic | pressure->last SetTarget dispatched ms (median/max) | ->all answered ms (median/max)');
+console.log('\n  VMs | shim CPU % of a core (x idle) | RSS MiB (x idle) | loop p50 ms | loop p99 ms (x idle) | max periodic | pressure->last SetTarget dispatched ms (median/max) | ->all answered ms (median/max) | /metrics');
 for (const r of rows) {
   console.log(
     `${String(r.vms).padStart(5)} | ${fmt(r.cpuPercent)} (${fmt(r.cpuPercent / baseline.cpuPercent, 1)}x)`.padEnd(40) +
@@ -233,10 +245,12 @@ for (const r of rows) {
       ` | ${fmt(r.loopP99Ms, 3)} (${fmt(r.loopP99Ms / baseline.loopP99Ms, 1)}x)`.padEnd(22) +
       ` | ${fmt(r.periodicMaxMs, 1)}`.padEnd(15) +
       ` | ${fmt(percentile(r.pressureToLastSendMs, 50))}/${fmt(r.pressureToLastSendMs.length ? Math.max(...r.pressureToLastSendMs) : NaN)}`.padEnd(48) +
-      ` | ${fmt(percentile(r.pressureToLastAnswerMs, 50))}/${fmt(r.pressureToLastAnswerMs.length ? Math.max(...r.pressureToLastAnswerMs) : NaN)}`,
+      ` | ${fmt(percentile(r.pressureToLastAnswerMs, 50))}/${fmt(r.pressureToLastAnswerMs.length ? Math.max(...r.pressureToLastAnswerMs) : NaN)}`.padEnd(32) +
+      ` | ${r.metricSeries} series, ${fmt(r.scrapeKiB, 0)} KiB`,
   );
 }
 console.log('\n(idle = the same shim with no sidecars, measured first in this run. CPU % and RSS over the steady window with the');
 console.log(' 1 s loop; loop p50/p99 over 300 extra cycles under the same stats load; max periodic = the slowest 1 s-period');
 console.log(' cycle of the window. Pressure: a wake-up in which every VM target changes; dispatched = handed to grpc-js,');
-console.log(' answered = every SetTarget answered. The agents run in two child processes, outside the shim figures.)');
+console.log(' answered = every SetTarget answered. The agents run in two child processes, outside the shim figures.');
+console.log(' /metrics: sample lines (series) and size of one scrape after the steady window.)');

@@ -164,6 +164,42 @@ export function availableTrend(history: readonly HostSample[]): number {
   return from ? (last.memAvailableBytes - from.memAvailableBytes) / (last.atMs - from.atMs) : 0;
 }
 
+/** The memory the default policy keeps available on a node: the kubelet's threshold plus a margin. */
+export function reserveBytes(memTotalBytes: number, evictionThresholdBytes: number, p: DefaultParameters = DEFAULT_PARAMETERS): number {
+  return evictionThresholdBytes + Math.max(p.reserveMinBytes, p.reservePercent * memTotalBytes);
+}
+
+/**
+ * The default policy's floor: the least memory a guest keeps, its guarantee, or what it
+ * uses plus the larger of its margin and the free memory it keeps, plus its growth.
+ */
+export function floorBytes(guaranteedBytes: number, usedBytes: number, marginBytes: number, keepFreeBytes: number, growthBytes: number): number {
+  return Math.max(guaranteedBytes, usedBytes + Math.max(marginBytes, keepFreeBytes) + growthBytes);
+}
+
+/**
+ * A guest's floor outside critical pressure, from its balloon and recent reports, as the
+ * default policy computes it (used memory from the last report, growth over the last
+ * three); undefined without a balloon size or available memory. The shim's committed
+ * memory and `kubemom advise` use it, so both follow the policy's own rule.
+ */
+export function guestFloorBytes(guest: GuestState, p: DefaultParameters = DEFAULT_PARAMETERS): number | undefined {
+  const actual = guest.balloonActualBytes;
+  if (actual === undefined) return undefined;
+  const sig = guestSignals(guest, { majorFaultRate: p.majorFaultRate, minAvailableFraction: p.guestMinAvailablePercent });
+  if (sig.availableBytes === undefined) return undefined;
+  const cur = guest.targetBytes !== undefined && guest.targetBytes < actual ? guest.targetBytes : actual;
+  const used = sig.usedBytes ?? actual - sig.availableBytes;
+  const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
+  return Math.min(guest.guestMemoryBytes, floorBytes(guest.guaranteedMemoryBytes, used, guest.marginBytes, p.guestFreePercent * cur, growth));
+}
+
+/** True when the guest swapped, faulted hard or ran nearly out of memory within the distress cooldown before `nowMs`. */
+export function guestInDistress(guest: GuestState, nowMs: number, p: DefaultParameters = DEFAULT_PARAMETERS): boolean {
+  const sig = guestSignals(guest, { majorFaultRate: p.majorFaultRate, minAvailableFraction: p.guestMinAvailablePercent });
+  return sig.lastDistressMs !== undefined && sig.lastDistressMs + p.distressCooldownMs > nowMs;
+}
+
 /** Priority 0 gives 4x its share, 50 gives 1x, 100 gives a quarter. */
 function priorityFactor(priority: number): number {
   return 2 ** ((50 - Math.min(100, Math.max(0, priority))) / 25);
@@ -187,7 +223,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const avail = h.memAvailableBytes;
   const hard = input.host.evictionHardBytes;
   const threshold = Math.max(hard, input.host.evictionSoftBytes ?? 0);
-  const reserve = threshold + Math.max(p.reserveMinBytes, p.reservePercent * h.memTotalBytes);
+  const reserve = reserveBytes(h.memTotalBytes, threshold, p);
   const band = p.bandPercent * h.memTotalBytes;
   // Nothing is given back, not even to a guest in distress, under this line.
   const floorLine = hard + (reserve - hard) / 2;
@@ -237,7 +273,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       const used = sig.usedBytes ?? actual - sig.availableBytes;
       const keepFree = graceDonor ? freeFraction * guest.guestMemoryBytes : freeFraction * cur;
       const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
-      const floor = Math.max(guest.guaranteedMemoryBytes, used + Math.max(guest.marginBytes, keepFree) + growth);
+      const floor = floorBytes(guest.guaranteedMemoryBytes, used, guest.marginBytes, keepFree, growth);
       spare = Math.max(0, cur - floor);
     }
     const free = guest.history[guest.history.length - 1]?.freeBytes;

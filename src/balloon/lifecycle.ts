@@ -8,7 +8,11 @@ import type { GuestState } from './types.js';
 export interface LifecycleOptions {
   /** How long after stats start flowing (and the VM runs) before the balloon may inflate. */
   startGraceMs: number;
-  /** Send no target while the VM migrates (the agent keeps the last one). */
+  /**
+   * Send no target while the VM migrates (the agent keeps the last one). When false, a
+   * migrating VM may still be given memory back, but is never inflated: memory taken
+   * mid-migration dirties pages and slows convergence, and on the target it frees nothing.
+   */
   holdDuringMigration: boolean;
 }
 
@@ -34,7 +38,7 @@ function statsSinceMs(guest: GuestState): number | undefined {
 export function lifecycleGate(guest: GuestState, nowMs: number, opts: LifecycleOptions): LifecycleGate {
   switch (guest.phase) {
     case 'migrating':
-      return opts.holdDuringMigration ? 'hold' : 'free';
+      return opts.holdDuringMigration ? 'hold' : 'no-inflate';
     case 'stopping':
     case 'gone':
       return 'hold';

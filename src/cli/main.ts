@@ -7,6 +7,7 @@ import { registerDemoCommand } from './demo-command.js';
 import { registerPolicyCommand } from './policy-command.js';
 import { registerSimulateCommand } from './simulate-command.js';
 import { registerShimCommand } from './shim-command.js';
+import { registerAdviseCommand } from './advise-command.js';
 
 const program = new Command('kubemom')
   .description('Memory overcommitment for KubeVirt virtual machines')
@@ -17,5 +18,6 @@ registerSidecarCommand(program);
 registerPolicyCommand(program);
 registerSimulateCommand(program);
 registerShimCommand(program);
+registerAdviseCommand(program);
 
 await program.parseAsync(process.argv);

@@ -12,6 +12,11 @@ import { IO_LIMITS_ACCEPTED, parseIoLimits, type IoLimits } from '../common/io-l
 export const ANNOTATION_PREFIX = 'kubemom.io/';
 export const DEFAULT_MEMORY_MARGIN_BYTES = 64 * 2 ** 20;
 
+/** kubemom.io/memory-margin when not set: 64Mi, or an eighth of the guest memory if that is less. */
+export function defaultMemoryMarginBytes(guestMemoryBytes: number): number {
+  return Math.min(DEFAULT_MEMORY_MARGIN_BYTES, Math.floor(guestMemoryBytes / 8));
+}
+
 /** The per-VM settings derived from annotations and the VMI. */
 export interface VmSettings {
   /** Memory the balloon never takes away, bytes. */
@@ -188,7 +193,7 @@ export function readSettings(
 
   const marginText = get('kubemom.io/memory-margin');
   // The default shrinks for tiny guests so that it always leaves room to balloon.
-  const margin = marginText === undefined ? Math.min(DEFAULT_MEMORY_MARGIN_BYTES, Math.floor(guestMemoryBytes / 8)) : parseBytes('kubemom.io/memory-margin', marginText);
+  const margin = marginText === undefined ? defaultMemoryMarginBytes(guestMemoryBytes) : parseBytes('kubemom.io/memory-margin', marginText);
   if (margin >= guestMemoryBytes) {
     throw new InputError(field('kubemom.io/memory-margin'), `"${marginText}" is not accepted; must be < the guest memory (${guestMemoryBytes} bytes)`);
   }

@@ -4,6 +4,7 @@ import type { PolicyInput } from '../balloon/types.js';
 import { vmCpuTune } from '../balloon/mom-cputune.js';
 import type { HostSource } from './host/host-monitor.js';
 import { ShimMetrics } from './metrics.js';
+import { committedMemory } from './committed-memory.js';
 import { SESSION_STATES, type SidecarSession } from './session.js';
 
 const PAGE_SIZE = 4096;
@@ -40,6 +41,11 @@ export function updateCycleMetrics(
     }
     const guestTotal = input.guests.reduce((sum, g) => sum + g.guestMemoryBytes, 0);
     m.overcommit.set(host.memTotalBytes > 0 ? guestTotal / host.memTotalBytes : 0);
+    const committed = committedMemory(input);
+    if (committed) {
+      m.nodeCommitted.set(committed.committedBytes);
+      m.nodeCommittedHeadroom.set(committed.headroomBytes);
+    }
   }
   ShimMetrics.oneHot(m.hostSource, 'source', ['node-exporter', 'proc'], source);
   m.evictionHard.set(input.host.evictionHardBytes);

@@ -58,6 +58,8 @@ export class ShimMetrics {
   readonly evictionHeadroom = this.gauge('kubemom_host_eviction_headroom_bytes', 'MemAvailable minus the hard eviction threshold.');
   readonly overcommit = this.gauge('kubemom_node_overcommit_ratio', 'Sum of the guest memory of the live VMs divided by host MemTotal.');
   readonly nodeReclaimed = this.gauge('kubemom_node_reclaimed_bytes', 'Sum over live VMs of guest memory minus balloon actual.');
+  readonly nodeCommitted = this.gauge('kubemom_node_committed_memory_bytes', "Memory the node has committed: the non-VM working set plus, over its VMs, max(floor, need + margin) by the default policy's floor (what the VMs would take back).");
+  readonly nodeCommittedHeadroom = this.gauge('kubemom_node_committed_headroom_bytes', "MemTotal minus committed memory minus the kubelet's eviction threshold: negative when the VMs could take back more than the node can give.");
 
   // KSM.
   readonly ksmValue = this.gauge('kubemom_ksm_value', 'Numeric /sys/kernel/mm/ksm files by name (run, pages_to_scan, pages_shared, pages_sharing, ...).', ['file']);

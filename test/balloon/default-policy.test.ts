@@ -200,6 +200,18 @@ describe('default policy', () => {
     expect(by).to.have.keys(['r']);
   });
 
+  it('never reclaims from a migrating VM, even under critical pressure and without the migration hold', () => {
+    // Under the reserve, a guest with 4 GiB available would give a lot; a migrating one gives nothing.
+    for (const holdDuringMigration of [true, false]) {
+      const { by } = run(input(RESERVE - 2 * GiB, [guest({ id: 'm', phase: 'migrating' }), guest({ id: 'r' })]), undefined, { holdDuringMigration });
+      expect(by['r'], `hold ${holdDuringMigration}`).to.be.below(8 * GiB);
+      expect(by, `hold ${holdDuringMigration}`).to.not.have.property('m');
+    }
+    // Without the hold, a migrating VM below its guaranteed memory is still given memory back.
+    const low = guest({ id: 'm', phase: 'migrating', cur: 512 * MiB, available: 256 * MiB, guaranteed: 1 * GiB });
+    expect(run(input(RESERVE - 2 * GiB, [low]), undefined, { holdDuringMigration: false }).by['m']).to.equal(1 * GiB);
+  });
+
   describe('KSM', () => {
     const ksm = { run: 0, pages_shared: 0, pages_sharing: 0, pages_to_scan: 100, sleep_millisecs: 20, merge_across_nodes: 1 };
     it('runs only when it pays: pressure and sharing potential', () => {

@@ -46,6 +46,27 @@ describe('properties', () => {
     });
   }
 
+  it('default: never reclaims from a VM whose migration has started, with or without holdDuringMigration', () => {
+    let migrating = 0;
+    fc.assert(
+      fc.property(policyInput, fc.boolean(), (input, hold) => {
+        const policy = createPolicy('default', { holdDuringMigration: hold }, read);
+        for (const decisions of decisionsOf(policy, input)) {
+          for (const b of decisions.balloons) {
+            const g = input.guests.find((x) => x.id === b.guestId)!;
+            if (g.phase !== 'migrating') continue;
+            migrating++;
+            expect(hold, `${g.id} got a target while held`).to.equal(false);
+            expect(b.targetBytes, b.reason).to.be.at.least(g.balloonActualBytes!);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+    // Without the hold, migrating guests do get decisions (memory given back) that the check saw.
+    expect(migrating).to.be.greaterThan(0);
+  });
+
   it('default: never inflates a guest that shows pressure', () => {
     let seen = 0;
     fc.assert(

@@ -75,7 +75,18 @@ function templateSelector(query: string): { selector: string; label: string } {
 }
 
 const rule = parseManifests(readFileSync(path.join(packageRoot, 'manifests', 'base', 'prometheusrule.yaml'), 'utf8'), 'prometheusrule.yaml')[0] as any;
-const alerts: { alert: string; expr: string; labels: { severity: string }; annotations: Record<string, string> }[] = rule.spec.groups.flatMap((g: any) => g.rules);
+const allRules: { alert?: string; record?: string; expr: string; labels: { severity: string }; annotations: Record<string, string> }[] = rule.spec.groups.flatMap((g: any) => g.rules);
+const alerts = allRules.filter((r) => r.alert !== undefined) as Array<(typeof allRules)[number] & { alert: string }>;
+const records = allRules.filter((r) => r.record !== undefined) as Array<(typeof allRules)[number] & { record: string }>;
+
+/**
+ * Series the descheduler's recording rules read besides the shim's: kube-state-metrics' allocatable
+ * (kube_node_status_allocatable{node,resource,unit}) and node-exporter's MemAvailable (instance is the node).
+ */
+const EXTERNAL_SERIES: Record<string, string[]> = {
+  kube_node_status_allocatable: ['node', 'resource', 'unit', 'job', 'instance', 'namespace', 'pod', 'service', 'endpoint', 'container'],
+  node_memory_MemAvailable_bytes: ['instance', 'job', 'node', 'namespace', 'pod', 'service', 'endpoint', 'container'],
+};
 const dashboard = JSON.parse(readFileSync(path.join(packageRoot, 'manifests', 'base', 'dashboards', 'kubemom.json'), 'utf8'));
 const panelQueries: { panel: string; expr: string }[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => ({ panel: p.title, expr: t.expr })));
 
@@ -91,6 +102,16 @@ describe('monitoring: alerts and dashboard', () => {
       for (const label of use.labels) expect([...labels!], `${where}: ${use.metric} has no label "${label}"`).to.include(label);
     }
   }
+
+  it('recording rules parse and use only the shim\'s metrics, allocatable, MemAvailable and earlier records', () => {
+    expect(records.map((r) => r.record)).to.include('instance:kubemom_memory_utilization:avg1m');
+    for (const [name, labels] of Object.entries(EXTERNAL_SERIES)) series.set(name, new Set(labels));
+    for (const r of records) {
+      checkQuery(`record ${r.record}`, r.expr);
+      series.set(r.record, new Set(['node', 'instance']));
+    }
+    for (const name of Object.keys(EXTERNAL_SERIES)) series.delete(name);
+  });
 
   it('alert expressions parse and use only the shim\'s metrics and their labels', () => {
     expect(alerts.length).to.be.greaterThan(5);
@@ -141,9 +162,10 @@ describe('monitoring: alerts and dashboard', () => {
     }
   });
 
-  it('docs/deploy.md explains every alert and every metric the shim exports', () => {
+  it('docs/deploy.md explains every alert, recording rule and metric the shim exports', () => {
     const doc = readFileSync(path.join(packageRoot, 'docs', 'deploy.md'), 'utf8');
     for (const a of alerts) expect(doc, a.alert).to.include(`\`${a.alert}\``);
+    for (const r of records) expect(doc, r.record).to.include(`\`${r.record}\``);
     const metrics = new ShimMetrics({ processMetrics: false });
     for (const metric of metrics.registry.getMetricsAsArray()) {
       const name = (metric as unknown as { name: string }).name;

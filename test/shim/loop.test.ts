@@ -125,6 +125,10 @@ describe('shim loop with simulated sidecars', function () {
     expect(metricValue(text, 'kubemom_host_memory_source{source="proc"}')).to.equal(1);
     expect(metricValue(text, 'kubemom_node_overcommit_ratio')).to.be.closeTo((6 * GI) / metricValue(text, 'kubemom_host_memory_total_bytes')!, 1e-9);
     expect(metricValue(text, 'kubemom_host_eviction_hard_threshold_bytes')).to.equal(0);
+    // Committed memory: at least the two VMs' floors (their guaranteed memory); headroom is what MemTotal leaves.
+    const committed = metricValue(text, 'kubemom_node_committed_memory_bytes')!;
+    expect(committed).to.be.at.least(2 * GI);
+    expect(metricValue(text, 'kubemom_node_committed_headroom_bytes')).to.equal(metricValue(text, 'kubemom_host_memory_total_bytes')! - committed);
     expect(text).to.match(/^kubemom_shim_loop_duration_seconds_count\{trigger="period"\} [1-9]/m);
     expect((await get(port, '/healthz')).status).to.equal(200);
     expect((await get(port, '/readyz')).status).to.equal(200);
