@@ -27,7 +27,8 @@ export type ClampReason =
   | 'rate-limit'
   | 'guest-pressure'
   | 'no-fresh-stats'
-  | 'not-running';
+  | 'not-running'
+  | 'observe-only';
 
 export interface GuardConfig {
   /** Domain <memory>: the most the guest can have. */
@@ -52,6 +53,8 @@ export interface GuardConfig {
   shimSilenceMs: number;
   /** After a self-protection deflate, no inflation for this long. */
   protectCooldownMs: number;
+  /** Set when the VM is observed only (passthrough devices): no memory is ever taken, this says why. */
+  observeOnlyReason?: string;
 }
 
 /** Defaults chosen from measurements under TCG (see docs/agent.md). */
@@ -237,6 +240,9 @@ export function requestTarget(config: GuardConfig, state: GuardState, obs: Obser
     details.push(`lowered to the guest memory ${fmt(goal)}`);
   }
   goal = roundUpToPage(goal);
+  if (goal < current && config.observeOnlyReason !== undefined) {
+    return { state: { ...next, goalBytes: current }, appliedBytes: current, goalBytes: current, clamp: 'observe-only', detail: `refused: ${config.observeOnlyReason}` };
+  }
   if (goal < current) {
     const blocked = inflationBlock(obs);
     if (blocked) {

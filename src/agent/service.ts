@@ -16,6 +16,7 @@ import type { ClampReason, GuardConfig } from './guard.js';
 import { PHASE_ENUM } from './lifecycle.js';
 import { VmAgent, type AgentSample, type VmAgentOptions } from './vm-agent.js';
 import type { DiskIoState } from './io-tune.js';
+import type { Unmanaged } from './unmanaged.js';
 import { IO_LIMIT_FIELDS, IO_RATE_FIELDS, isUnlimited, type IoLimits } from '../common/io-limits.js';
 
 /** The IoLimits message (every field present, 0 unlimited). */
@@ -46,10 +47,15 @@ export function policyIoLimits(message: Record<string, unknown> | null | undefin
   return out;
 }
 
+/** Describe's and StatsSample's unmanaged fields (empty strings when KubeMom manages the VM). */
+function unmanagedFields(u: Unmanaged | undefined): { unmanaged_kind: string; unmanaged_reason: string } {
+  return { unmanaged_kind: u?.kind ?? '', unmanaged_reason: u?.reason ?? '' };
+}
+
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
 /** Optional capabilities a shim may rely on when listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged'] as const;
 
 const CLAMP_ENUM: Record<ClampReason, string> = {
   none: 'CLAMP_NONE',
@@ -60,6 +66,7 @@ const CLAMP_ENUM: Record<ClampReason, string> = {
   'guest-pressure': 'CLAMP_GUEST_PRESSURE',
   'no-fresh-stats': 'CLAMP_NO_FRESH_STATS',
   'not-running': 'CLAMP_NOT_RUNNING',
+  'observe-only': 'CLAMP_OBSERVE_ONLY',
 };
 
 /** Longest SetTarget reason kept (it goes to logs). */
@@ -72,7 +79,7 @@ export interface AgentServiceOptions {
   /** Overrides of the guard's defaults. */
   guard?: Partial<GuardConfig>;
   /** Overrides of the VM agent's timings (tests, benchmarks). */
-  timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs'>;
+  timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs' | 'sideMonitorGraceMs'>;
   log?: Logger;
 }
 
@@ -107,6 +114,7 @@ export function sampleMessage(s: AgentSample): Record<string, unknown> {
     self_protection_reason: s.selfProtectionReason,
     unreachable_reason: s.unreachableReason,
     holding: s.holding,
+    ...unmanagedFields(s.unmanaged),
   };
 }
 
@@ -137,7 +145,8 @@ export class AgentService {
       this.config.identity.uid === config.identity.uid &&
       this.config.qmpSocketPath === config.qmpSocketPath &&
       JSON.stringify(this.config.settings) === JSON.stringify(config.settings) &&
-      this.config.guestMemoryBytes === config.guestMemoryBytes;
+      this.config.guestMemoryBytes === config.guestMemoryBytes &&
+      this.config.observeOnlyReason === config.observeOnlyReason;
     this.config = config;
     if (same && this.agent) return;
     const previous = this.agent;
@@ -149,6 +158,7 @@ export class AgentService {
       statsPeriodSeconds: config.settings.statsPeriodSeconds,
       disks: config.disks ?? [],
       ioLimits: config.settings.ioLimits ?? {},
+      ...(config.observeOnlyReason !== undefined ? { observeOnlyReason: config.observeOnlyReason } : {}),
       // Converted once, then fanned out to every stream.
       onSample: (sample) => this.broadcast.publish(sampleMessage(sample)),
       log: this.log,
@@ -189,6 +199,7 @@ export class AgentService {
       cpu_request_millicores: c?.cpu?.requestMillicores ?? 0,
       phase_since_unix_ms: since?.sinceMs ?? 0,
       phase_began_earlier: since?.beganEarlier ?? false,
+      ...unmanagedFields(this.agent?.unmanaged ?? (c?.observeOnlyReason !== undefined ? { kind: 'passthrough', reason: c.observeOnlyReason } : undefined)),
     };
   }
 

@@ -28,6 +28,8 @@ import { phaseOf, runStateAfterEvent, trackPhase, type Phase, type PhaseSince } 
 import { applyIoLimits, type DiskIoState } from './io-tune.js';
 import type { IoLimits } from '../common/io-limits.js';
 import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
+import { existsSync } from 'node:fs';
+import { DEFAULT_SIDE_MONITOR_GRACE_MS, unmanagedVerdict, type Unmanaged } from './unmanaged.js';
 
 /** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
 export interface AgentSample {
@@ -45,6 +47,8 @@ export interface AgentSample {
   selfProtectionReason: string;
   unreachableReason: string;
   holding: boolean;
+  /** Why KubeMom does not balloon this VM (passthrough devices, lost side monitor); undefined when it does. */
+  unmanaged: Unmanaged | undefined;
 }
 
 /** The answer to a SetTarget. */
@@ -70,6 +74,10 @@ export interface VmAgentOptions {
   ioLimits?: Readonly<Record<string, IoLimits>>;
   /** Overrides of the guard's defaults (tests, benchmarks). */
   guard?: Partial<GuardConfig>;
+  /** The VM is observed only (passthrough devices): the guard never takes memory; this says why. */
+  observeOnlyReason?: string;
+  /** How long the QMP socket may be missing after the VM was defined before the side monitor counts as lost. */
+  sideMonitorGraceMs?: number;
   /** Called with every sample (the kubemom.v1 service streams them). */
   onSample?(sample: AgentSample): void;
   /** Per-command timeout; default min(2 s, the period). */
@@ -140,6 +148,10 @@ export class VmAgent {
   /** The node policy's limits for every disk (SetIoLimits); {} is none. */
   private policyIo: IoLimits = {};
   private diskStates: DiskIoState[] = [];
+  /** When this agent learnt its VM (OnDefineDomain or a saved config). */
+  private readonly definedAtMs: number;
+  /** The side monitor answered at least once. */
+  private everConnected = false;
 
   constructor(private readonly options: VmAgentOptions) {
     this.periodMs = options.statsPeriodSeconds * 1000;
@@ -151,9 +163,11 @@ export class VmAgent {
         periodSeconds: options.statsPeriodSeconds,
       }),
       ...options.guard,
+      ...(options.observeOnlyReason !== undefined ? { observeOnlyReason: options.observeOnlyReason } : {}),
     };
     this.log = options.log ?? logger('agent');
     this.now = options.now ?? Date.now;
+    this.definedAtMs = this.now();
     this.followIntervalMs = options.followIntervalMs ?? 200;
     this.commandTimeoutMs = options.commandTimeoutMs ?? Math.min(2000, this.periodMs);
     this.qmp = new QmpClient({
@@ -200,6 +214,18 @@ export class VmAgent {
   phaseSince(): PhaseSince {
     this.phaseRecord = trackPhase(this.phaseRecord, this.phase, this.now(), !this.lookedSinceConnect);
     return this.phaseRecord;
+  }
+
+  /** Why KubeMom does not balloon this VM now, if it does not. */
+  get unmanaged(): Unmanaged | undefined {
+    return unmanagedVerdict({
+      observeOnlyReason: this.options.observeOnlyReason,
+      definedAtMs: this.definedAtMs,
+      everConnected: this.everConnected,
+      socketExists: this.everConnected || existsSync(this.options.qmpSocketPath),
+      nowMs: this.now(),
+      graceMs: this.options.sideMonitorGraceMs ?? DEFAULT_SIDE_MONITOR_GRACE_MS,
+    });
   }
 
   /** QEMU's `actual` as last read (query-balloon or BALLOON_CHANGE). */
@@ -283,6 +309,7 @@ export class VmAgent {
   private onConnected(): void {
     // A new connection may be a new QEMU (restart): forget everything about the old one.
     this.view = { ...freshView(''), reachable: true };
+    this.everConnected = true;
     // Possibly a QEMU that ran before this connection: its phase start is not known.
     this.lookedSinceConnect = false;
     this.guardState = { ...INITIAL_GUARD_STATE, ...(this.guardState.lastShimContactMs !== undefined ? { lastShimContactMs: this.guardState.lastShimContactMs } : {}) };
@@ -414,6 +441,7 @@ export class VmAgent {
       selfProtectionReason: this.guardState.selfProtectionReason,
       unreachableReason: obs.phase === 'gone' ? this.view.unreachableReason || 'QEMU unreachable' : '',
       holding: this.guardState.holding,
+      unmanaged: this.unmanaged,
     };
     this.lastPhase = sample.phase;
     this.latestSample = sample;

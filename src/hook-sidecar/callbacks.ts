@@ -86,6 +86,7 @@ export function defineDomain(
     disks,
     cpu,
   };
+  if (vmi.passthroughReason !== undefined) config.observeOnlyReason = vmi.passthroughReason;
   return { xml, config };
 }
 

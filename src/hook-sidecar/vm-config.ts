@@ -26,6 +26,11 @@ export interface VmConfig {
   disks?: DomainDisk[];
   /** vCPUs and the pod's CPU resources, for CPU-tune reporting; absent in older configs. */
   cpu?: VmCpu;
+  /**
+   * Why KubeMom only observes this VM and never inflates its balloon (for example
+   * passthrough devices); absent when it manages it.
+   */
+  observeOnlyReason?: string;
 }
 
 /** What Kubernetes applies to the VM's CPU (KubeVirt copies these to the virt-launcher pod). */

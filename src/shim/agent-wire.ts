@@ -23,7 +23,8 @@ export type WireClampReason =
   | 'CLAMP_RATE_LIMIT'
   | 'CLAMP_GUEST_PRESSURE'
   | 'CLAMP_NO_FRESH_STATS'
-  | 'CLAMP_NOT_RUNNING';
+  | 'CLAMP_NOT_RUNNING'
+  | 'CLAMP_OBSERVE_ONLY';
 
 export interface WireDescribeRequest {
   client_api_revision: number;
@@ -62,6 +63,9 @@ export interface WireDescribeResponse {
   phase_since_unix_ms?: number;
   /** The VM entered `phase` at or before phase_since_unix_ms (the agent did not see the change). */
   phase_began_earlier?: boolean;
+  /** Why KubeMom does not balloon this VM ("passthrough", "side-monitor-lost"); empty or absent: it does. */
+  unmanaged_kind?: string;
+  unmanaged_reason?: string;
 }
 
 /** IoLimits: libvirt iotune names, 0 unlimited. */
@@ -112,6 +116,9 @@ export interface WireStatsSample {
   phase_since_unix_ms?: number;
   /** The VM entered `phase` at or before phase_since_unix_ms (the agent did not see the change). */
   phase_began_earlier?: boolean;
+  /** As in Describe; absent from older sidecars. */
+  unmanaged_kind?: string;
+  unmanaged_reason?: string;
 }
 
 export interface WireSetTargetRequest {

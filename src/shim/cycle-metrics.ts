@@ -77,6 +77,8 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       seen.add(key);
       for (const state of SESSION_STATES) set(m.vmSessionState, { ...labels, state }, state === session.state ? 1 : 0);
       const d = session.describe!;
+      const unmanaged = session.unmanaged;
+      if (unmanaged) set(m.vmUnmanaged, { ...labels, reason: unmanaged.kind }, 1);
       set(m.vmGuestMemory, labels, d.guest_memory_bytes);
       set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
       set(m.vmPriority, labels, d.priority);
