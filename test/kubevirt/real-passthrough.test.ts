@@ -6,65 +6,20 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { agentClient, unary } from '../../src/agent/client.js';
-import { AgentService } from '../../src/agent/service.js';
-import { createPolicy } from '../../src/balloon/registry.js';
-import { Shim } from '../../src/shim/shim.js';
 import { testVmi } from '../../src/testbed/launcher-domain.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
-import type { StartTestVmOptions, TestVm } from '../../src/testbed/test-vm.js';
-import { MiB, SampleWatcher } from '../agent/support.js';
+import { MiB } from '../agent/support.js';
 import { waitFor } from '../shim/kubelet-tree.js';
-
-const GiB = 2 ** 30;
-
-function writeNodeMeminfo(file: string, totalBytes: number, availableBytes: number): void {
-  const kb = (b: number) => `${Math.round(b / 1024)} kB`;
-  const lines = [`MemTotal: ${kb(totalBytes)}`, `MemFree: ${kb(availableBytes)}`, `MemAvailable: ${kb(availableBytes)}`, 'Buffers: 0 kB', 'Cached: 0 kB', 'AnonPages: 0 kB', 'SwapTotal: 0 kB', 'SwapFree: 0 kB'];
-  writeFileSync(`${file}.tmp`, `${lines.join('\n')}\n`);
-  renameSync(`${file}.tmp`, file);
-}
-
-interface PodVm {
-  podUid: string;
-  vm: TestVm;
-  service: AgentService;
-  watcher: SampleWatcher;
-  close(): Promise<void>;
-}
-
-async function startPodVm(options: StartTestVmOptions, podUid: string): Promise<PodVm> {
-  const bed = await sharedTestbed();
-  const service = new AgentService({ podUid });
-  const vm = await bed.startVm({ ...options, sidecar: { services: [service.service], onVmConfig: (c) => service.onVmConfig(c), onStop: () => service.stop() } });
-  const client = agentClient(vm.sidecar.server.socketPath);
-  const watcher = new SampleWatcher(client);
-  return {
-    podUid,
-    vm,
-    service,
-    watcher,
-    async close() {
-      watcher.close();
-      client.close();
-      await vm.destroy();
-    },
-  };
-}
+import { GiB, startPodVm, startShimOverPods, writeNodeMeminfo, type PodVm, type ShimOverPods } from './support.js';
 
 describe('real-passthrough: a VM with VFIO devices is observed, never inflated', function () {
   this.timeout(300_000);
   const vms: PodVm[] = [];
-  let shim: Shim<unknown> | undefined;
-  let root: string | undefined;
+  let node: ShimOverPods | undefined;
 
   after(async () => {
-    await shim?.stop();
+    await node?.close();
     for (const vm of vms) await vm.close();
-    if (root) rmSync(root, { recursive: true, force: true });
   });
 
   it('the shim reclaims from the ordinary VM only; Describe, SetTarget and the metrics say why', async () => {
@@ -91,20 +46,9 @@ describe('real-passthrough: a VM with VFIO devices is observed, never inflated',
       client.close();
     }
 
-    root = mkdtempSync(path.join(os.tmpdir(), 'km-kubelet-'));
-    for (const vm of vms) {
-      const emptyDirs = path.join(root, 'pods', vm.podUid, 'volumes', 'kubernetes.io~empty-dir');
-      mkdirSync(emptyDirs, { recursive: true });
-      symlinkSync(path.dirname(vm.vm.hooksDir), path.join(emptyDirs, 'hook-sidecar-sockets'));
-    }
-    const meminfo = path.join(root, 'simulated-node-meminfo');
-    writeNodeMeminfo(meminfo, 4 * GiB, 3 * GiB);
-    shim = new Shim(
-      { kubeletRoot: root, meminfoFile: meminfo, psiFile: '/proc/pressure/memory', vmstatFile: '/proc/vmstat', procRoot: '/proc', periodMs: 500, rescanMs: 500 },
-      createPolicy('default', {}, () => ''),
-    );
-    await shim.start();
-    const live = () => shim!.registry.all().filter((s) => s.state === 'live' && s.latest?.guest != null).length;
+    node = await startShimOverPods(vms);
+    const { shim, meminfo } = node;
+    const live = () => shim.registry.all().filter((s) => s.state === 'live' && s.latest?.guest != null).length;
     expect(await waitFor(() => live() === 2, 60_000)).to.equal(true);
 
     // The node runs short: the ordinary VM gives memory back...
@@ -113,7 +57,7 @@ describe('real-passthrough: a VM with VFIO devices is observed, never inflated',
     await plain.watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB, 120_000);
     // ...and a few more cycles pass under the same pressure.
     const cycles = shim.loop.cycles;
-    expect(await waitFor(() => shim!.loop.cycles >= cycles + 6, 60_000)).to.equal(true);
+    expect(await waitFor(() => shim.loop.cycles >= cycles + 6, 60_000)).to.equal(true);
     const during = gpu.watcher.samples.slice(from);
     expect(during.length).to.be.greaterThan(0);
     for (const s of during) {

@@ -54,7 +54,7 @@ describe('test bed: the tiny guest domain', () => {
     const { xml, config } = defineDomain(input, vmiJson, { hooksDir: '/tmp/km-x/hooks/hook-sidecar-0', qemuHooksDir: '/tmp/km-x/hooks/hook-sidecar-0' });
     writeFileSync(file, xml);
     await validateDomainXml(file);
-    expect(qmpSocketInDomain(xml)).to.equal(`/tmp/km-x/hooks/hook-sidecar-0/qmp/${UID}.sock`);
+    expect(qmpSocketInDomain(xml)).to.equal(`/tmp/km-x/hooks/hook-sidecar-0/kubemom/qmp/${UID}.sock`);
     expect(config.settings.guaranteedMemoryBytes).to.equal(256 * 2 ** 20);
     expect(xml).to.include('autodeflate="off"');
   });
