@@ -17,6 +17,7 @@ import { PHASE_ENUM } from './lifecycle.js';
 import { VmAgent, type AgentSample, type VmAgentOptions } from './vm-agent.js';
 import type { DiskIoState } from './io-tune.js';
 import type { Unmanaged } from './unmanaged.js';
+import type { MigrationBehaviour } from './migration.js';
 import { IO_LIMIT_FIELDS, IO_RATE_FIELDS, isUnlimited, type IoLimits } from '../common/io-limits.js';
 
 /** The IoLimits message (every field present, 0 unlimited). */
@@ -55,7 +56,7 @@ function unmanagedFields(u: Unmanaged | undefined): { unmanaged_kind: string; un
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
 /** Optional capabilities a shim may rely on when listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration'] as const;
 
 const CLAMP_ENUM: Record<ClampReason, string> = {
   none: 'CLAMP_NONE',
@@ -67,6 +68,7 @@ const CLAMP_ENUM: Record<ClampReason, string> = {
   'no-fresh-stats': 'CLAMP_NO_FRESH_STATS',
   'not-running': 'CLAMP_NOT_RUNNING',
   'observe-only': 'CLAMP_OBSERVE_ONLY',
+  migrating: 'CLAMP_MIGRATING',
 };
 
 /** Longest SetTarget reason kept (it goes to logs). */
@@ -78,6 +80,8 @@ export interface AgentServiceOptions {
   maxQueuedSamples?: number;
   /** Overrides of the guard's defaults. */
   guard?: Partial<GuardConfig>;
+  /** What the agent does about live migration (sidecar flags; each on by default). */
+  migration?: Partial<MigrationBehaviour>;
   /** Overrides of the VM agent's timings (tests, benchmarks). */
   timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs' | 'sideMonitorGraceMs'>;
   log?: Logger;
@@ -115,6 +119,17 @@ export function sampleMessage(s: AgentSample): Record<string, unknown> {
     unreachable_reason: s.unreachableReason,
     holding: s.holding,
     ...unmanagedFields(s.unmanaged),
+    migration: s.migration
+      ? {
+          status: s.migration.status,
+          memory_total_bytes: s.migration.memoryTotalBytes,
+          memory_processed_bytes: s.migration.memoryProcessedBytes,
+          memory_remaining_bytes: s.migration.memoryRemainingBytes,
+          dirty_rate_bytes_per_second: s.migration.dirtyRateBytesPerSecond,
+          iteration: s.migration.iteration,
+          downtime_seconds: s.migration.downtimeSeconds,
+        }
+      : null,
   };
 }
 
@@ -163,6 +178,7 @@ export class AgentService {
       onSample: (sample) => this.broadcast.publish(sampleMessage(sample)),
       log: this.log,
       ...(this.options.guard ? { guard: this.options.guard } : {}),
+      ...(this.options.migration ? { migration: this.options.migration } : {}),
       ...this.options.timings,
     });
     void previous?.stop();

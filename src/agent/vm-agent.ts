@@ -30,6 +30,7 @@ import type { IoLimits } from '../common/io-limits.js';
 import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
 import { existsSync } from 'node:fs';
 import { DEFAULT_SIDE_MONITOR_GRACE_MS, unmanagedVerdict, type Unmanaged } from './unmanaged.js';
+import { DEFAULT_MIGRATION_BEHAVIOUR, migrationInProgress, migrationNumbers, NO_MIGRATION, type MigrationBehaviour, type MigrationNumbers } from './migration.js';
 
 /** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
 export interface AgentSample {
@@ -49,6 +50,8 @@ export interface AgentSample {
   holding: boolean;
   /** Why KubeMom does not balloon this VM (passthrough devices, lost side monitor); undefined when it does. */
   unmanaged: Unmanaged | undefined;
+  /** The current or last migration's numbers (zero before the first); undefined when migration metrics are off. */
+  migration: MigrationNumbers | undefined;
 }
 
 /** The answer to a SetTarget. */
@@ -76,6 +79,8 @@ export interface VmAgentOptions {
   guard?: Partial<GuardConfig>;
   /** The VM is observed only (passthrough devices): the guard never takes memory; this says why. */
   observeOnlyReason?: string;
+  /** What the agent does about live migration (each on by default). */
+  migration?: Partial<MigrationBehaviour>;
   /** How long the QMP socket may be missing after the VM was defined before the side monitor counts as lost. */
   sideMonitorGraceMs?: number;
   /** Called with every sample (the kubemom.v1 service streams them). */
@@ -108,6 +113,8 @@ interface QemuView {
   actualBytes: number | undefined;
   stats: GuestMemoryStats | undefined;
   unreachableReason: string;
+  /** qapi MigrationStatus from the MIGRATION event or query-migrate on this QEMU. */
+  migrationStatus: string | undefined;
 }
 
 function freshView(reason: string): QemuView {
@@ -121,6 +128,7 @@ function freshView(reason: string): QemuView {
     actualBytes: undefined,
     stats: undefined,
     unreachableReason: reason,
+    migrationStatus: undefined,
   };
 }
 
@@ -152,6 +160,9 @@ export class VmAgent {
   private readonly definedAtMs: number;
   /** The side monitor answered at least once. */
   private everConnected = false;
+  private readonly migrationBehaviour: MigrationBehaviour;
+  /** The last migration's numbers: kept after it ends, and across QMP connections. */
+  private migrationStats: MigrationNumbers = NO_MIGRATION;
 
   constructor(private readonly options: VmAgentOptions) {
     this.periodMs = options.statsPeriodSeconds * 1000;
@@ -168,6 +179,7 @@ export class VmAgent {
     this.log = options.log ?? logger('agent');
     this.now = options.now ?? Date.now;
     this.definedAtMs = this.now();
+    this.migrationBehaviour = { ...DEFAULT_MIGRATION_BEHAVIOUR, ...options.migration };
     this.followIntervalMs = options.followIntervalMs ?? 200;
     this.commandTimeoutMs = options.commandTimeoutMs ?? Math.min(2000, this.periodMs);
     this.qmp = new QmpClient({
@@ -204,7 +216,26 @@ export class VmAgent {
 
   /** The phase now. */
   get phase(): Phase {
-    return phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
+    const base = phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
+    if (base === 'gone' || base === 'stopping') return base;
+    // The outgoing migration completed: the VM runs on the target now.
+    if (this.migratedAway) return 'gone';
+    if (!this.migrationBehaviour.phase) return base;
+    return this.migrating ? 'migrating' : base;
+  }
+
+  /** A migration is under way on this QEMU (outgoing, or incoming before it completed). */
+  get migrating(): boolean {
+    return migrationInProgress(this.view.migrationStatus) || this.view.runState === 'inmigrate';
+  }
+
+  private get migratedAway(): boolean {
+    return this.view.runState === 'postmigrate' && this.view.migrationStatus === 'completed';
+  }
+
+  /** The current or last migration's numbers (zero before the first). */
+  get migration(): MigrationNumbers {
+    return this.migrationStats;
   }
 
   /**
@@ -327,6 +358,14 @@ export class VmAgent {
       this.view.actualBytes = data['actual'];
       return;
     }
+    if (name === 'MIGRATION' && typeof data?.['status'] === 'string') {
+      this.view.migrationStatus = data['status'];
+      this.log.info({ status: data['status'] }, 'migration');
+      this.publishIfPhaseChanged();
+      // Read the numbers now (query-migrate), not a period later: setup's and completion's matter.
+      this.wake?.();
+      return;
+    }
     const runState = runStateAfterEvent(name, this.view.runState);
     if (runState === this.view.runState && name !== 'SHUTDOWN') return;
     this.view.runState = runState;
@@ -347,6 +386,7 @@ export class VmAgent {
         this.log.warn('no balloon device found');
         return;
       }
+      await this.readMigration();
       await this.qmp.qomSet(path, 'guest-stats-polling-interval', this.options.statsPeriodSeconds);
       this.view.balloonPath = path;
       this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
@@ -382,6 +422,7 @@ export class VmAgent {
       try {
         const status = await this.qmp.queryStatus();
         this.view.runState = status.status;
+        await this.readMigration();
         if (path) {
           this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
           const raw = parseGuestStats(await this.qmp.qomGet(path, 'guest-stats'));
@@ -422,7 +463,23 @@ export class VmAgent {
       actualBytes: this.view.actualBytes,
       stats,
       stale: stats ? isStale(stats.lastUpdateUnixSeconds, nowMs, this.options.statsPeriodSeconds) : false,
+      migrating: this.migrationBehaviour.hold && this.migrating,
     };
+  }
+
+  /** query-migrate: the status (on every look, so a missed event does not matter) and, if asked, the numbers. */
+  private async readMigration(): Promise<void> {
+    const b = this.migrationBehaviour;
+    if (!b.phase && !b.hold && !b.metrics) return;
+    try {
+      const reply = await this.qmp.execute('query-migrate', undefined, { timeoutMs: this.commandTimeoutMs });
+      const status = (reply as { status?: unknown } | undefined)?.status;
+      this.view.migrationStatus = typeof status === 'string' ? status : 'none';
+      // Nothing to read before the first migration: the zeros stay.
+      if (b.metrics && this.view.migrationStatus !== 'none') this.migrationStats = migrationNumbers(reply, this.migrationStats);
+    } catch (err) {
+      this.log.debug({ err: errorText(err) }, 'query-migrate failed');
+    }
   }
 
   private publish(): void {
@@ -439,9 +496,11 @@ export class VmAgent {
       balloonTargetBytes: this.guardState.appliedBytes,
       balloonGoalBytes: this.guardState.goalBytes,
       selfProtectionReason: this.guardState.selfProtectionReason,
-      unreachableReason: obs.phase === 'gone' ? this.view.unreachableReason || 'QEMU unreachable' : '',
+      unreachableReason:
+        obs.phase !== 'gone' ? '' : this.migratedAway ? 'the VM migrated away (the outgoing migration completed)' : this.view.unreachableReason || 'QEMU unreachable',
       holding: this.guardState.holding,
       unmanaged: this.unmanaged,
+      migration: this.migrationBehaviour.metrics ? this.migrationStats : undefined,
     };
     this.lastPhase = sample.phase;
     this.latestSample = sample;

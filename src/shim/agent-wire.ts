@@ -24,7 +24,8 @@ export type WireClampReason =
   | 'CLAMP_GUEST_PRESSURE'
   | 'CLAMP_NO_FRESH_STATS'
   | 'CLAMP_NOT_RUNNING'
-  | 'CLAMP_OBSERVE_ONLY';
+  | 'CLAMP_OBSERVE_ONLY'
+  | 'CLAMP_MIGRATING';
 
 export interface WireDescribeRequest {
   client_api_revision: number;
@@ -119,6 +120,18 @@ export interface WireStatsSample {
   /** As in Describe; absent from older sidecars. */
   unmanaged_kind?: string;
   unmanaged_reason?: string;
+  /** The current or last migration (feature "migration"); null or absent: not reported. */
+  migration?: WireMigrationStats | null;
+}
+
+export interface WireMigrationStats {
+  status: string;
+  memory_total_bytes: number;
+  memory_processed_bytes: number;
+  memory_remaining_bytes: number;
+  dirty_rate_bytes_per_second: number;
+  iteration: number;
+  downtime_seconds: number;
 }
 
 export interface WireSetTargetRequest {

@@ -94,6 +94,15 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       }
       const s = session.latest;
       if (!s) continue;
+      const mig = s.migration;
+      if (mig) {
+        set(m.vmMigrationTotal, labels, mig.memory_total_bytes);
+        set(m.vmMigrationProcessed, labels, mig.memory_processed_bytes);
+        set(m.vmMigrationRemaining, labels, mig.memory_remaining_bytes);
+        set(m.vmMigrationDirtyRate, labels, mig.dirty_rate_bytes_per_second);
+        set(m.vmMigrationIteration, labels, mig.iteration);
+        set(m.vmMigrationDowntime, labels, mig.downtime_seconds);
+      }
       if (s.balloon_actual_bytes > 0) {
         set(m.vmActual, labels, s.balloon_actual_bytes);
         set(m.vmReclaimed, labels, Math.max(0, d.guest_memory_bytes - s.balloon_actual_bytes));

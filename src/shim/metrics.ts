@@ -38,6 +38,12 @@ export class ShimMetrics {
   readonly vmMomVcpuPeriod = this.gauge('kubemom_vm_mom_vcpu_period_seconds', "MOM's CFS period for this VM's vCPUs, seconds.", VM);
   readonly vmIoLimit = this.gauge('kubemom_vm_io_limit', 'IO limits QEMU applies now, per disk and limit (libvirt iotune names: bytes or operations per second); no series: unlimited.', [...VM, 'disk', 'limit']);
   readonly vmUnmanaged = this.gauge('kubemom_vm_unmanaged', "1 when KubeMom does not balloon the VM, by reason: passthrough (VFIO devices, observed only), side-monitor-lost (the QMP side monitor never appeared). No series: managed.", [...VM, 'reason']);
+  readonly vmMigrationTotal = this.gauge('kubemom_vm_migration_memory_total_bytes', "Guest RAM to migrate in the VM's current or last live migration (query-migrate ram.total); 0 before the first.", VM);
+  readonly vmMigrationProcessed = this.gauge('kubemom_vm_migration_memory_processed_bytes', 'Guest RAM sent so far in the current or last migration (ram.transferred).', VM);
+  readonly vmMigrationRemaining = this.gauge('kubemom_vm_migration_memory_remaining_bytes', 'Guest RAM left to send in the current or last migration (ram.remaining).', VM);
+  readonly vmMigrationDirtyRate = this.gauge('kubemom_vm_migration_dirty_rate_bytes_per_second', 'How fast the guest dirtied RAM during the current or last migration (dirty-pages-rate x page-size).', VM);
+  readonly vmMigrationIteration = this.gauge('kubemom_vm_migration_iteration', 'Pre-copy iterations (dirty-sync-count) of the current or last migration.', VM);
+  readonly vmMigrationDowntime = this.gauge('kubemom_vm_migration_downtime_seconds', 'Switch-over downtime of the last migration (QEMU\'s expected downtime while one runs).', VM);
   readonly vmSessionState = this.gauge('kubemom_vm_session_state', '1 for the current state of the shim session with the VM sidecar.', [...VM, 'state']);
   readonly vmDecisions = new VmCounter(this.registry, 'kubemom_vm_decisions_total', 'Balloon decisions the policy made, by reason.', 'reason');
   readonly vmSetTargets = new VmCounter(this.registry, 'kubemom_vm_set_target_total', 'SetTarget calls by outcome (applied, deadline, error, skipped-in-flight, skipped-not-live).', 'outcome');
@@ -123,7 +129,8 @@ export class ShimMetrics {
       const gauges = [
         this.vmGuestMemory, this.vmGuaranteed, this.vmTarget, this.vmActual, this.vmReclaimed, this.vmGuestTotal, this.vmGuestFree,
         this.vmGuestAvailable, this.vmGuestCaches, this.vmGuestSwapIn, this.vmGuestSwapOut, this.vmGuestMajorFaults, this.vmPriority,
-        this.vmSessionState, this.vmUnmanaged,
+        this.vmSessionState, this.vmUnmanaged, this.vmMigrationTotal, this.vmMigrationProcessed, this.vmMigrationRemaining,
+        this.vmMigrationDirtyRate, this.vmMigrationIteration, this.vmMigrationDowntime,
       ];
       for (const g of gauges) g.reset();
       this.fillVms((g, labels, value) => g.set(labels, value));
