@@ -56,7 +56,7 @@ function unmanagedFields(u: Unmanaged | undefined): { unmanaged_kind: string; un
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
 /** Optional capabilities a shim may rely on when listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration', 'memory-hotplug'] as const;
 
 const CLAMP_ENUM: Record<ClampReason, string> = {
   none: 'CLAMP_NONE',
@@ -130,6 +130,14 @@ export function sampleMessage(s: AgentSample): Record<string, unknown> {
           downtime_seconds: s.migration.downtimeSeconds,
         }
       : null,
+    memory: s.memory
+      ? {
+          boot_memory_bytes: s.memory.bootBytes,
+          plugged_memory_bytes: s.memory.pluggedBytes,
+          guest_memory_bytes: s.memory.guestBytes,
+          virtio_mem: s.memory.virtioMem.map((v) => ({ id: v.id, size_bytes: v.sizeBytes, requested_size_bytes: v.requestedSizeBytes, max_size_bytes: v.maxSizeBytes })),
+        }
+      : null,
   };
 }
 
@@ -200,7 +208,8 @@ export class AgentService {
       agent_version: KUBEMOM_VERSION,
       features: [...FEATURES],
       vm: c ? { namespace: c.identity.namespace, name: c.identity.name, uid: c.identity.uid, pod_uid: this.options.podUid } : { pod_uid: this.options.podUid },
-      guest_memory_bytes: c?.guestMemoryBytes ?? 0,
+      // After a memory hotplug: boot + plugged, as QEMU reports it.
+      guest_memory_bytes: this.agent?.memory?.guestBytes ?? c?.guestMemoryBytes ?? 0,
       guaranteed_memory_bytes: c?.settings.guaranteedMemoryBytes ?? 0,
       priority: c?.settings.priority ?? 0,
       policy: c?.settings.policy ?? '',

@@ -30,6 +30,7 @@ import type { IoLimits } from '../common/io-limits.js';
 import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
 import { existsSync } from 'node:fs';
 import { DEFAULT_SIDE_MONITOR_GRACE_MS, unmanagedVerdict, type Unmanaged } from './unmanaged.js';
+import { memoryLayout, type MemoryLayout } from './memory-layout.js';
 import { DEFAULT_MIGRATION_BEHAVIOUR, migrationInProgress, migrationNumbers, NO_MIGRATION, type MigrationBehaviour, type MigrationNumbers } from './migration.js';
 
 /** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
@@ -52,6 +53,8 @@ export interface AgentSample {
   unmanaged: Unmanaged | undefined;
   /** The current or last migration's numbers (zero before the first); undefined when migration metrics are off. */
   migration: MigrationNumbers | undefined;
+  /** Boot, plugged and virtio-mem memory as QEMU reports it; undefined before QEMU answered. */
+  memory: MemoryLayout | undefined;
 }
 
 /** The answer to a SetTarget. */
@@ -133,7 +136,10 @@ function freshView(reason: string): QemuView {
 }
 
 export class VmAgent {
-  readonly guardConfig: GuardConfig;
+  /** The guard's configuration; its guest memory follows memory hotplug (boot + plugged). */
+  guardConfig: GuardConfig;
+  /** The memory layout last read from QEMU. */
+  private layout: MemoryLayout | undefined;
   private readonly qmp: QmpClient;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -341,6 +347,7 @@ export class VmAgent {
     // A new connection may be a new QEMU (restart): forget everything about the old one.
     this.view = { ...freshView(''), reachable: true };
     this.everConnected = true;
+    this.layout = undefined;
     // Possibly a QEMU that ran before this connection: its phase start is not known.
     this.lookedSinceConnect = false;
     this.guardState = { ...INITIAL_GUARD_STATE, ...(this.guardState.lastShimContactMs !== undefined ? { lastShimContactMs: this.guardState.lastShimContactMs } : {}) };
@@ -355,7 +362,7 @@ export class VmAgent {
 
   private onEvent(name: string, data: Readonly<Record<string, unknown>> | undefined): void {
     if (name === 'BALLOON_CHANGE' && typeof data?.['actual'] === 'number') {
-      this.view.actualBytes = data['actual'];
+      this.view.actualBytes = this.fromQemu(data['actual']);
       return;
     }
     if (name === 'MIGRATION' && typeof data?.['status'] === 'string') {
@@ -387,9 +394,10 @@ export class VmAgent {
         return;
       }
       await this.readMigration();
+      await this.readMemoryLayout();
       await this.qmp.qomSet(path, 'guest-stats-polling-interval', this.options.statsPeriodSeconds);
       this.view.balloonPath = path;
-      this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
+      this.view.actualBytes = this.fromQemu((await this.qmp.queryBalloon()).actual);
       this.log.info({ balloon: path, periodSeconds: this.options.statsPeriodSeconds }, 'balloon found, stats polling set');
     } catch (err) {
       this.log.warn({ err: errorText(err) }, 'QMP set-up failed; retrying next period');
@@ -423,8 +431,9 @@ export class VmAgent {
         const status = await this.qmp.queryStatus();
         this.view.runState = status.status;
         await this.readMigration();
+        await this.readMemoryLayout();
         if (path) {
-          this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
+          this.view.actualBytes = this.fromQemu((await this.qmp.queryBalloon()).actual);
           const raw = parseGuestStats(await this.qmp.qomGet(path, 'guest-stats'));
           if (raw) {
             this.view.stats = withRates(raw, this.view.stats);
@@ -467,6 +476,56 @@ export class VmAgent {
     };
   }
 
+  /** The memory layout QEMU reported last (undefined before it answered). */
+  get memory(): MemoryLayout | undefined {
+    return this.layout;
+  }
+
+  /** query-balloon's `actual` (boot RAM only) in the agent's units: the whole guest. */
+  private fromQemu(actual: number): number {
+    return actual + (this.layout?.outsideBalloonBytes ?? 0);
+  }
+
+  /** A target for the whole guest as QEMU's `balloon` takes it: relative to boot RAM. */
+  private toQemu(target: number): number {
+    return Math.max(4096, target - (this.layout?.outsideBalloonBytes ?? 0));
+  }
+
+  /**
+   * Reads boot and plugged memory (query-memory-size-summary, query-memory-devices). When
+   * memory was plugged or unplugged, the guard's guest memory follows, and its targets
+   * shift with the memory outside the balloon so that QEMU's own target, and what the
+   * balloon holds, stay as they were.
+   */
+  private async readMemoryLayout(): Promise<void> {
+    let next: MemoryLayout | undefined;
+    try {
+      const summary = await this.qmp.execute('query-memory-size-summary', undefined, { timeoutMs: this.commandTimeoutMs });
+      const devices = await this.qmp.execute('query-memory-devices', undefined, { timeoutMs: this.commandTimeoutMs });
+      next = memoryLayout(summary, devices);
+    } catch (err) {
+      this.log.debug({ err: errorText(err) }, 'memory layout not read');
+      return;
+    }
+    if (!next) return;
+    const delta = next.outsideBalloonBytes - (this.layout?.outsideBalloonBytes ?? 0);
+    const grew = next.guestBytes !== this.guardConfig.guestMemoryBytes;
+    if (delta !== 0 && this.view.actualBytes !== undefined) this.view.actualBytes += delta;
+    if (delta !== 0) {
+      const g = this.guardState;
+      this.guardState = {
+        ...g,
+        ...(g.appliedBytes !== undefined ? { appliedBytes: g.appliedBytes + delta } : {}),
+        ...(g.goalBytes !== undefined ? { goalBytes: g.goalBytes + delta } : {}),
+      };
+    }
+    this.layout = next;
+    if (grew) {
+      this.log.info({ bootBytes: next.bootBytes, pluggedBytes: next.pluggedBytes, virtioMem: next.virtioMem }, 'guest memory changed (hotplug)');
+      this.guardConfig = { ...this.guardConfig, guestMemoryBytes: next.guestBytes };
+    }
+  }
+
   /** query-migrate: the status (on every look, so a missed event does not matter) and, if asked, the numbers. */
   private async readMigration(): Promise<void> {
     const b = this.migrationBehaviour;
@@ -501,6 +560,7 @@ export class VmAgent {
       holding: this.guardState.holding,
       unmanaged: this.unmanaged,
       migration: this.migrationBehaviour.metrics ? this.migrationStats : undefined,
+      memory: this.layout,
     };
     this.lastPhase = sample.phase;
     this.latestSample = sample;
@@ -522,7 +582,7 @@ export class VmAgent {
     this.guardState = decision.state;
     if (decision.send === undefined) return;
     try {
-      await this.qmp.balloon(decision.send);
+      await this.qmp.balloon(this.toQemu(decision.send));
       this.log.info({ target: decision.send, reason: this.guardState.selfProtectionReason || undefined }, 'balloon target sent');
     } catch (err) {
       // QEMU may still execute it (a frozen QEMU reads it when it resumes); the next
@@ -540,14 +600,14 @@ export class VmAgent {
       await this.serial(async () => {
         if (this.qmp.state !== 'ready') return;
         try {
-          this.view.actualBytes = (await this.qmp.queryBalloon({ timeoutMs: this.commandTimeoutMs })).actual;
+          this.view.actualBytes = this.fromQemu((await this.qmp.queryBalloon({ timeoutMs: this.commandTimeoutMs })).actual);
         } catch {
           return;
         }
         const decision = observeActual(this.guardConfig, this.guardState, this.now(), this.view.actualBytes);
         this.guardState = decision.state;
         if (decision.send !== undefined) {
-          await this.qmp.balloon(decision.send).catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'balloon command failed'));
+          await this.qmp.balloon(this.toQemu(decision.send)).catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'balloon command failed'));
         }
       });
       if (this.view.reachable === false) return;

@@ -122,6 +122,8 @@ export interface WireStatsSample {
   unmanaged_reason?: string;
   /** The current or last migration (feature "migration"); null or absent: not reported. */
   migration?: WireMigrationStats | null;
+  /** Boot, plugged and virtio-mem memory (feature "memory-hotplug"); null or absent: not reported. */
+  memory?: { boot_memory_bytes: number; plugged_memory_bytes: number; guest_memory_bytes: number; virtio_mem: Array<{ id: string; size_bytes: number; requested_size_bytes: number; max_size_bytes: number }> } | null;
 }
 
 export interface WireMigrationStats {

@@ -55,7 +55,8 @@ export function updateCycleMetrics(
   for (const session of sessions) {
     counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
     const actual = session.latest?.balloon_actual_bytes ?? 0;
-    if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, session.describe.guest_memory_bytes - actual);
+    const guestMemory = session.latest?.memory?.guest_memory_bytes || session.describe?.guest_memory_bytes || 0;
+    if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, guestMemory - actual);
   }
   m.nodeReclaimed.set(reclaimed);
   for (const state of SESSION_STATES) m.sidecars.set({ state }, counts.get(state) ?? 0);
@@ -79,7 +80,9 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       const d = session.describe!;
       const unmanaged = session.unmanaged;
       if (unmanaged) set(m.vmUnmanaged, { ...labels, reason: unmanaged.kind }, 1);
-      set(m.vmGuestMemory, labels, d.guest_memory_bytes);
+      // After a memory hotplug the latest sample has the guest's memory (boot + plugged).
+      const guestMemory = session.latest?.memory?.guest_memory_bytes || d.guest_memory_bytes;
+      set(m.vmGuestMemory, labels, guestMemory);
       set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
       set(m.vmPriority, labels, d.priority);
       if (d.vcpus) {
@@ -105,7 +108,7 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       }
       if (s.balloon_actual_bytes > 0) {
         set(m.vmActual, labels, s.balloon_actual_bytes);
-        set(m.vmReclaimed, labels, Math.max(0, d.guest_memory_bytes - s.balloon_actual_bytes));
+        set(m.vmReclaimed, labels, Math.max(0, guestMemory - s.balloon_actual_bytes));
       }
       const target = s.balloon_target_bytes || session.lastApplied?.applied_bytes || 0;
       if (target > 0) set(m.vmTarget, labels, target);

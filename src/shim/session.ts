@@ -199,7 +199,8 @@ export class SidecarSession {
       namespace: vm.namespace,
       name: vm.name,
       uid: vm.uid,
-      guestMemoryBytes: d.guest_memory_bytes,
+      // After a memory hotplug the latest sample knows the guest's memory better than Describe did.
+      guestMemoryBytes: latest?.memory?.guest_memory_bytes || d.guest_memory_bytes,
       // An unmanaged VM is never inflated by its agent: the policy must not count on its memory.
       guaranteedMemoryBytes: this.unmanaged ? d.guest_memory_bytes : d.guaranteed_memory_bytes,
       // Sidecars before memory_margin_bytes report 0; their agent still applies its margin itself.
