@@ -43,7 +43,7 @@ export function runXmlRewriteBench(iterations = 500): void {
   const { domainXml, vmiJson } = loadFixtures();
   const xml = multiplyDevices(domainXml, 10);
   const config = SETTINGS_FROM(xml, vmiJson);
-  const options = { settings: config.settings, qmpSocketPath: '/var/run/kubevirt-hooks/hook-sidecar-0/qmp/x.sock' };
+  const options = { settings: config.settings, qmpSocketPath: '/var/run/kubevirt-hooks/hook-sidecar-0/kubemom/qmp/x.sock' };
   const whole = (text: string) => {
     const parsed = parseDomain(text);
     delete parsed.doc.source; // without the source text every element is rebuilt

@@ -27,7 +27,9 @@ export type ClampReason =
   | 'rate-limit'
   | 'guest-pressure'
   | 'no-fresh-stats'
-  | 'not-running';
+  | 'not-running'
+  | 'observe-only'
+  | 'migrating';
 
 export interface GuardConfig {
   /** Domain <memory>: the most the guest can have. */
@@ -52,6 +54,8 @@ export interface GuardConfig {
   shimSilenceMs: number;
   /** After a self-protection deflate, no inflation for this long. */
   protectCooldownMs: number;
+  /** Set when the VM is observed only (passthrough devices): no memory is ever taken, this says why. */
+  observeOnlyReason?: string;
 }
 
 /** Defaults chosen from measurements under TCG (see docs/agent.md). */
@@ -86,6 +90,8 @@ export interface Observation {
   stats: GuestMemoryStats | undefined;
   /** The report is older than the stale limit. */
   stale: boolean;
+  /** A migration is under way and the balloon must hold still (the agent's migration hold). */
+  migrating?: boolean;
 }
 
 export interface GuardState {
@@ -237,6 +243,14 @@ export function requestTarget(config: GuardConfig, state: GuardState, obs: Obser
     details.push(`lowered to the guest memory ${fmt(goal)}`);
   }
   goal = roundUpToPage(goal);
+  if (obs.migrating) {
+    // Moving the balloon mid-migration dirties pages (slower convergence) or does nothing on the
+    // target: remember the goal and move after the migration.
+    return { state: { ...next, goalBytes: goal }, appliedBytes: current, goalBytes: goal, clamp: 'migrating', detail: 'held still while the VM migrates; applied when the migration ends' };
+  }
+  if (goal < current && config.observeOnlyReason !== undefined) {
+    return { state: { ...next, goalBytes: current }, appliedBytes: current, goalBytes: current, clamp: 'observe-only', detail: `refused: ${config.observeOnlyReason}` };
+  }
   if (goal < current) {
     const blocked = inflationBlock(obs);
     if (blocked) {
@@ -327,6 +341,9 @@ export function tick(config: GuardConfig, state: GuardState, obs: Observation): 
     if (target !== next.appliedBytes && target > obs.actualBytes) return emit(config, next, target, obs.nowMs);
     return { state: next };
   }
+
+  // Mid-migration only distress (above) moves the balloon; the goal waits for the end.
+  if (obs.migrating) return { state: next };
 
   if (next.lastShimContactMs !== undefined && obs.nowMs - next.lastShimContactMs > config.shimSilenceMs && !next.holding) {
     // The shim is silent: hold where we are (no further inflation), keep protecting.

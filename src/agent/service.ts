@@ -16,6 +16,8 @@ import type { ClampReason, GuardConfig } from './guard.js';
 import { PHASE_ENUM } from './lifecycle.js';
 import { VmAgent, type AgentSample, type VmAgentOptions } from './vm-agent.js';
 import type { DiskIoState } from './io-tune.js';
+import type { Unmanaged } from './unmanaged.js';
+import type { MigrationBehaviour } from './migration.js';
 import { IO_LIMIT_FIELDS, IO_RATE_FIELDS, isUnlimited, type IoLimits } from '../common/io-limits.js';
 
 /** The IoLimits message (every field present, 0 unlimited). */
@@ -46,10 +48,15 @@ export function policyIoLimits(message: Record<string, unknown> | null | undefin
   return out;
 }
 
+/** Describe's and StatsSample's unmanaged fields (empty strings when KubeMom manages the VM). */
+function unmanagedFields(u: Unmanaged | undefined): { unmanaged_kind: string; unmanaged_reason: string } {
+  return { unmanaged_kind: u?.kind ?? '', unmanaged_reason: u?.reason ?? '' };
+}
+
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
 /** Optional capabilities a shim may rely on when listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration', 'memory-hotplug'] as const;
 
 const CLAMP_ENUM: Record<ClampReason, string> = {
   none: 'CLAMP_NONE',
@@ -60,6 +67,8 @@ const CLAMP_ENUM: Record<ClampReason, string> = {
   'guest-pressure': 'CLAMP_GUEST_PRESSURE',
   'no-fresh-stats': 'CLAMP_NO_FRESH_STATS',
   'not-running': 'CLAMP_NOT_RUNNING',
+  'observe-only': 'CLAMP_OBSERVE_ONLY',
+  migrating: 'CLAMP_MIGRATING',
 };
 
 /** Longest SetTarget reason kept (it goes to logs). */
@@ -71,8 +80,10 @@ export interface AgentServiceOptions {
   maxQueuedSamples?: number;
   /** Overrides of the guard's defaults. */
   guard?: Partial<GuardConfig>;
+  /** What the agent does about live migration (sidecar flags; each on by default). */
+  migration?: Partial<MigrationBehaviour>;
   /** Overrides of the VM agent's timings (tests, benchmarks). */
-  timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs'>;
+  timings?: Pick<VmAgentOptions, 'followIntervalMs' | 'commandTimeoutMs' | 'greetingTimeoutMs' | 'sideMonitorGraceMs'>;
   log?: Logger;
 }
 
@@ -107,6 +118,26 @@ export function sampleMessage(s: AgentSample): Record<string, unknown> {
     self_protection_reason: s.selfProtectionReason,
     unreachable_reason: s.unreachableReason,
     holding: s.holding,
+    ...unmanagedFields(s.unmanaged),
+    migration: s.migration
+      ? {
+          status: s.migration.status,
+          memory_total_bytes: s.migration.memoryTotalBytes,
+          memory_processed_bytes: s.migration.memoryProcessedBytes,
+          memory_remaining_bytes: s.migration.memoryRemainingBytes,
+          dirty_rate_bytes_per_second: s.migration.dirtyRateBytesPerSecond,
+          iteration: s.migration.iteration,
+          downtime_seconds: s.migration.downtimeSeconds,
+        }
+      : null,
+    memory: s.memory
+      ? {
+          boot_memory_bytes: s.memory.bootBytes,
+          plugged_memory_bytes: s.memory.pluggedBytes,
+          guest_memory_bytes: s.memory.guestBytes,
+          virtio_mem: s.memory.virtioMem.map((v) => ({ id: v.id, size_bytes: v.sizeBytes, requested_size_bytes: v.requestedSizeBytes, max_size_bytes: v.maxSizeBytes })),
+        }
+      : null,
   };
 }
 
@@ -137,7 +168,8 @@ export class AgentService {
       this.config.identity.uid === config.identity.uid &&
       this.config.qmpSocketPath === config.qmpSocketPath &&
       JSON.stringify(this.config.settings) === JSON.stringify(config.settings) &&
-      this.config.guestMemoryBytes === config.guestMemoryBytes;
+      this.config.guestMemoryBytes === config.guestMemoryBytes &&
+      this.config.observeOnlyReason === config.observeOnlyReason;
     this.config = config;
     if (same && this.agent) return;
     const previous = this.agent;
@@ -149,10 +181,12 @@ export class AgentService {
       statsPeriodSeconds: config.settings.statsPeriodSeconds,
       disks: config.disks ?? [],
       ioLimits: config.settings.ioLimits ?? {},
+      ...(config.observeOnlyReason !== undefined ? { observeOnlyReason: config.observeOnlyReason } : {}),
       // Converted once, then fanned out to every stream.
       onSample: (sample) => this.broadcast.publish(sampleMessage(sample)),
       log: this.log,
       ...(this.options.guard ? { guard: this.options.guard } : {}),
+      ...(this.options.migration ? { migration: this.options.migration } : {}),
       ...this.options.timings,
     });
     void previous?.stop();
@@ -174,7 +208,8 @@ export class AgentService {
       agent_version: KUBEMOM_VERSION,
       features: [...FEATURES],
       vm: c ? { namespace: c.identity.namespace, name: c.identity.name, uid: c.identity.uid, pod_uid: this.options.podUid } : { pod_uid: this.options.podUid },
-      guest_memory_bytes: c?.guestMemoryBytes ?? 0,
+      // After a memory hotplug: boot + plugged, as QEMU reports it.
+      guest_memory_bytes: this.agent?.memory?.guestBytes ?? c?.guestMemoryBytes ?? 0,
       guaranteed_memory_bytes: c?.settings.guaranteedMemoryBytes ?? 0,
       priority: c?.settings.priority ?? 0,
       policy: c?.settings.policy ?? '',
@@ -189,6 +224,7 @@ export class AgentService {
       cpu_request_millicores: c?.cpu?.requestMillicores ?? 0,
       phase_since_unix_ms: since?.sinceMs ?? 0,
       phase_began_earlier: since?.beganEarlier ?? false,
+      ...unmanagedFields(this.agent?.unmanaged ?? (c?.observeOnlyReason !== undefined ? { kind: 'passthrough', reason: c.observeOnlyReason } : undefined)),
     };
   }
 

@@ -28,6 +28,10 @@ import { phaseOf, runStateAfterEvent, trackPhase, type Phase, type PhaseSince } 
 import { applyIoLimits, type DiskIoState } from './io-tune.js';
 import type { IoLimits } from '../common/io-limits.js';
 import type { DomainDisk } from '../hook-sidecar/domain-facts.js';
+import { existsSync } from 'node:fs';
+import { DEFAULT_SIDE_MONITOR_GRACE_MS, unmanagedVerdict, type Unmanaged } from './unmanaged.js';
+import { memoryLayout, type MemoryLayout } from './memory-layout.js';
+import { DEFAULT_MIGRATION_BEHAVIOUR, migrationInProgress, migrationNumbers, NO_MIGRATION, type MigrationBehaviour, type MigrationNumbers } from './migration.js';
 
 /** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
 export interface AgentSample {
@@ -45,6 +49,12 @@ export interface AgentSample {
   selfProtectionReason: string;
   unreachableReason: string;
   holding: boolean;
+  /** Why KubeMom does not balloon this VM (passthrough devices, lost side monitor); undefined when it does. */
+  unmanaged: Unmanaged | undefined;
+  /** The current or last migration's numbers (zero before the first); undefined when migration metrics are off. */
+  migration: MigrationNumbers | undefined;
+  /** Boot, plugged and virtio-mem memory as QEMU reports it; undefined before QEMU answered. */
+  memory: MemoryLayout | undefined;
 }
 
 /** The answer to a SetTarget. */
@@ -70,6 +80,12 @@ export interface VmAgentOptions {
   ioLimits?: Readonly<Record<string, IoLimits>>;
   /** Overrides of the guard's defaults (tests, benchmarks). */
   guard?: Partial<GuardConfig>;
+  /** The VM is observed only (passthrough devices): the guard never takes memory; this says why. */
+  observeOnlyReason?: string;
+  /** What the agent does about live migration (each on by default). */
+  migration?: Partial<MigrationBehaviour>;
+  /** How long the QMP socket may be missing after the VM was defined before the side monitor counts as lost. */
+  sideMonitorGraceMs?: number;
   /** Called with every sample (the kubemom.v1 service streams them). */
   onSample?(sample: AgentSample): void;
   /** Per-command timeout; default min(2 s, the period). */
@@ -100,6 +116,8 @@ interface QemuView {
   actualBytes: number | undefined;
   stats: GuestMemoryStats | undefined;
   unreachableReason: string;
+  /** qapi MigrationStatus from the MIGRATION event or query-migrate on this QEMU. */
+  migrationStatus: string | undefined;
 }
 
 function freshView(reason: string): QemuView {
@@ -113,11 +131,15 @@ function freshView(reason: string): QemuView {
     actualBytes: undefined,
     stats: undefined,
     unreachableReason: reason,
+    migrationStatus: undefined,
   };
 }
 
 export class VmAgent {
-  readonly guardConfig: GuardConfig;
+  /** The guard's configuration; its guest memory follows memory hotplug (boot + plugged). */
+  guardConfig: GuardConfig;
+  /** The memory layout last read from QEMU. */
+  private layout: MemoryLayout | undefined;
   private readonly qmp: QmpClient;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -140,6 +162,13 @@ export class VmAgent {
   /** The node policy's limits for every disk (SetIoLimits); {} is none. */
   private policyIo: IoLimits = {};
   private diskStates: DiskIoState[] = [];
+  /** When this agent learnt its VM (OnDefineDomain or a saved config). */
+  private readonly definedAtMs: number;
+  /** The side monitor answered at least once. */
+  private everConnected = false;
+  private readonly migrationBehaviour: MigrationBehaviour;
+  /** The last migration's numbers: kept after it ends, and across QMP connections. */
+  private migrationStats: MigrationNumbers = NO_MIGRATION;
 
   constructor(private readonly options: VmAgentOptions) {
     this.periodMs = options.statsPeriodSeconds * 1000;
@@ -151,9 +180,12 @@ export class VmAgent {
         periodSeconds: options.statsPeriodSeconds,
       }),
       ...options.guard,
+      ...(options.observeOnlyReason !== undefined ? { observeOnlyReason: options.observeOnlyReason } : {}),
     };
     this.log = options.log ?? logger('agent');
     this.now = options.now ?? Date.now;
+    this.definedAtMs = this.now();
+    this.migrationBehaviour = { ...DEFAULT_MIGRATION_BEHAVIOUR, ...options.migration };
     this.followIntervalMs = options.followIntervalMs ?? 200;
     this.commandTimeoutMs = options.commandTimeoutMs ?? Math.min(2000, this.periodMs);
     this.qmp = new QmpClient({
@@ -190,7 +222,26 @@ export class VmAgent {
 
   /** The phase now. */
   get phase(): Phase {
-    return phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
+    const base = phaseOf({ ...this.view, reachable: this.view.reachable && this.view.answering });
+    if (base === 'gone' || base === 'stopping') return base;
+    // The outgoing migration completed: the VM runs on the target now.
+    if (this.migratedAway) return 'gone';
+    if (!this.migrationBehaviour.phase) return base;
+    return this.migrating ? 'migrating' : base;
+  }
+
+  /** A migration is under way on this QEMU (outgoing, or incoming before it completed). */
+  get migrating(): boolean {
+    return migrationInProgress(this.view.migrationStatus) || this.view.runState === 'inmigrate';
+  }
+
+  private get migratedAway(): boolean {
+    return this.view.runState === 'postmigrate' && this.view.migrationStatus === 'completed';
+  }
+
+  /** The current or last migration's numbers (zero before the first). */
+  get migration(): MigrationNumbers {
+    return this.migrationStats;
   }
 
   /**
@@ -200,6 +251,18 @@ export class VmAgent {
   phaseSince(): PhaseSince {
     this.phaseRecord = trackPhase(this.phaseRecord, this.phase, this.now(), !this.lookedSinceConnect);
     return this.phaseRecord;
+  }
+
+  /** Why KubeMom does not balloon this VM now, if it does not. */
+  get unmanaged(): Unmanaged | undefined {
+    return unmanagedVerdict({
+      observeOnlyReason: this.options.observeOnlyReason,
+      definedAtMs: this.definedAtMs,
+      everConnected: this.everConnected,
+      socketExists: this.everConnected || existsSync(this.options.qmpSocketPath),
+      nowMs: this.now(),
+      graceMs: this.options.sideMonitorGraceMs ?? DEFAULT_SIDE_MONITOR_GRACE_MS,
+    });
   }
 
   /** QEMU's `actual` as last read (query-balloon or BALLOON_CHANGE). */
@@ -283,6 +346,8 @@ export class VmAgent {
   private onConnected(): void {
     // A new connection may be a new QEMU (restart): forget everything about the old one.
     this.view = { ...freshView(''), reachable: true };
+    this.everConnected = true;
+    this.layout = undefined;
     // Possibly a QEMU that ran before this connection: its phase start is not known.
     this.lookedSinceConnect = false;
     this.guardState = { ...INITIAL_GUARD_STATE, ...(this.guardState.lastShimContactMs !== undefined ? { lastShimContactMs: this.guardState.lastShimContactMs } : {}) };
@@ -297,7 +362,15 @@ export class VmAgent {
 
   private onEvent(name: string, data: Readonly<Record<string, unknown>> | undefined): void {
     if (name === 'BALLOON_CHANGE' && typeof data?.['actual'] === 'number') {
-      this.view.actualBytes = data['actual'];
+      this.view.actualBytes = this.fromQemu(data['actual']);
+      return;
+    }
+    if (name === 'MIGRATION' && typeof data?.['status'] === 'string') {
+      this.view.migrationStatus = data['status'];
+      this.log.info({ status: data['status'] }, 'migration');
+      this.publishIfPhaseChanged();
+      // Read the numbers now (query-migrate), not a period later: setup's and completion's matter.
+      this.wake?.();
       return;
     }
     const runState = runStateAfterEvent(name, this.view.runState);
@@ -320,9 +393,11 @@ export class VmAgent {
         this.log.warn('no balloon device found');
         return;
       }
+      await this.readMigration();
+      await this.readMemoryLayout();
       await this.qmp.qomSet(path, 'guest-stats-polling-interval', this.options.statsPeriodSeconds);
       this.view.balloonPath = path;
-      this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
+      this.view.actualBytes = this.fromQemu((await this.qmp.queryBalloon()).actual);
       this.log.info({ balloon: path, periodSeconds: this.options.statsPeriodSeconds }, 'balloon found, stats polling set');
     } catch (err) {
       this.log.warn({ err: errorText(err) }, 'QMP set-up failed; retrying next period');
@@ -355,8 +430,10 @@ export class VmAgent {
       try {
         const status = await this.qmp.queryStatus();
         this.view.runState = status.status;
+        await this.readMigration();
+        await this.readMemoryLayout();
         if (path) {
-          this.view.actualBytes = (await this.qmp.queryBalloon()).actual;
+          this.view.actualBytes = this.fromQemu((await this.qmp.queryBalloon()).actual);
           const raw = parseGuestStats(await this.qmp.qomGet(path, 'guest-stats'));
           if (raw) {
             this.view.stats = withRates(raw, this.view.stats);
@@ -395,7 +472,73 @@ export class VmAgent {
       actualBytes: this.view.actualBytes,
       stats,
       stale: stats ? isStale(stats.lastUpdateUnixSeconds, nowMs, this.options.statsPeriodSeconds) : false,
+      migrating: this.migrationBehaviour.hold && this.migrating,
     };
+  }
+
+  /** The memory layout QEMU reported last (undefined before it answered). */
+  get memory(): MemoryLayout | undefined {
+    return this.layout;
+  }
+
+  /** query-balloon's `actual` (boot RAM only) in the agent's units: the whole guest. */
+  private fromQemu(actual: number): number {
+    return actual + (this.layout?.outsideBalloonBytes ?? 0);
+  }
+
+  /** A target for the whole guest as QEMU's `balloon` takes it: relative to boot RAM. */
+  private toQemu(target: number): number {
+    return Math.max(4096, target - (this.layout?.outsideBalloonBytes ?? 0));
+  }
+
+  /**
+   * Reads boot and plugged memory (query-memory-size-summary, query-memory-devices). When
+   * memory was plugged or unplugged, the guard's guest memory follows, and its targets
+   * shift with the memory outside the balloon so that QEMU's own target, and what the
+   * balloon holds, stay as they were.
+   */
+  private async readMemoryLayout(): Promise<void> {
+    let next: MemoryLayout | undefined;
+    try {
+      const summary = await this.qmp.execute('query-memory-size-summary', undefined, { timeoutMs: this.commandTimeoutMs });
+      const devices = await this.qmp.execute('query-memory-devices', undefined, { timeoutMs: this.commandTimeoutMs });
+      next = memoryLayout(summary, devices);
+    } catch (err) {
+      this.log.debug({ err: errorText(err) }, 'memory layout not read');
+      return;
+    }
+    if (!next) return;
+    const delta = next.outsideBalloonBytes - (this.layout?.outsideBalloonBytes ?? 0);
+    const grew = next.guestBytes !== this.guardConfig.guestMemoryBytes;
+    if (delta !== 0 && this.view.actualBytes !== undefined) this.view.actualBytes += delta;
+    if (delta !== 0) {
+      const g = this.guardState;
+      this.guardState = {
+        ...g,
+        ...(g.appliedBytes !== undefined ? { appliedBytes: g.appliedBytes + delta } : {}),
+        ...(g.goalBytes !== undefined ? { goalBytes: g.goalBytes + delta } : {}),
+      };
+    }
+    this.layout = next;
+    if (grew) {
+      this.log.info({ bootBytes: next.bootBytes, pluggedBytes: next.pluggedBytes, virtioMem: next.virtioMem }, 'guest memory changed (hotplug)');
+      this.guardConfig = { ...this.guardConfig, guestMemoryBytes: next.guestBytes };
+    }
+  }
+
+  /** query-migrate: the status (on every look, so a missed event does not matter) and, if asked, the numbers. */
+  private async readMigration(): Promise<void> {
+    const b = this.migrationBehaviour;
+    if (!b.phase && !b.hold && !b.metrics) return;
+    try {
+      const reply = await this.qmp.execute('query-migrate', undefined, { timeoutMs: this.commandTimeoutMs });
+      const status = (reply as { status?: unknown } | undefined)?.status;
+      this.view.migrationStatus = typeof status === 'string' ? status : 'none';
+      // Nothing to read before the first migration: the zeros stay.
+      if (b.metrics && this.view.migrationStatus !== 'none') this.migrationStats = migrationNumbers(reply, this.migrationStats);
+    } catch (err) {
+      this.log.debug({ err: errorText(err) }, 'query-migrate failed');
+    }
   }
 
   private publish(): void {
@@ -412,8 +555,12 @@ export class VmAgent {
       balloonTargetBytes: this.guardState.appliedBytes,
       balloonGoalBytes: this.guardState.goalBytes,
       selfProtectionReason: this.guardState.selfProtectionReason,
-      unreachableReason: obs.phase === 'gone' ? this.view.unreachableReason || 'QEMU unreachable' : '',
+      unreachableReason:
+        obs.phase !== 'gone' ? '' : this.migratedAway ? 'the VM migrated away (the outgoing migration completed)' : this.view.unreachableReason || 'QEMU unreachable',
       holding: this.guardState.holding,
+      unmanaged: this.unmanaged,
+      migration: this.migrationBehaviour.metrics ? this.migrationStats : undefined,
+      memory: this.layout,
     };
     this.lastPhase = sample.phase;
     this.latestSample = sample;
@@ -435,7 +582,7 @@ export class VmAgent {
     this.guardState = decision.state;
     if (decision.send === undefined) return;
     try {
-      await this.qmp.balloon(decision.send);
+      await this.qmp.balloon(this.toQemu(decision.send));
       this.log.info({ target: decision.send, reason: this.guardState.selfProtectionReason || undefined }, 'balloon target sent');
     } catch (err) {
       // QEMU may still execute it (a frozen QEMU reads it when it resumes); the next
@@ -453,14 +600,14 @@ export class VmAgent {
       await this.serial(async () => {
         if (this.qmp.state !== 'ready') return;
         try {
-          this.view.actualBytes = (await this.qmp.queryBalloon({ timeoutMs: this.commandTimeoutMs })).actual;
+          this.view.actualBytes = this.fromQemu((await this.qmp.queryBalloon({ timeoutMs: this.commandTimeoutMs })).actual);
         } catch {
           return;
         }
         const decision = observeActual(this.guardConfig, this.guardState, this.now(), this.view.actualBytes);
         this.guardState = decision.state;
         if (decision.send !== undefined) {
-          await this.qmp.balloon(decision.send).catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'balloon command failed'));
+          await this.qmp.balloon(this.toQemu(decision.send)).catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'balloon command failed'));
         }
       });
       if (this.view.reachable === false) return;

@@ -20,6 +20,9 @@ interface SidecarFlags {
   qemuHooksDir?: string;
   qmpDirOwner?: { uid: number; gid: number };
   podUid?: string;
+  migrationPhase: boolean;
+  migrationHold: boolean;
+  migrationMetrics: boolean;
 }
 
 export function registerSidecarCommand(program: Command): void {
@@ -34,10 +37,13 @@ export function registerSidecarCommand(program: Command): void {
       "the virt-launcher pod's UID reported by Describe (env KUBEMOM_POD_UID; default: read from the hook dir's mount in /proc/self/mountinfo)",
       parsePodUid,
     )
+    .option('--no-migration-phase', 'do not report phase "migrating" while a live migration runs')
+    .option('--no-migration-hold', 'keep moving the balloon during live migrations (default: hold it still unless the guest is in distress)')
+    .option('--no-migration-metrics', "do not read query-migrate for the migration's numbers")
     .action(async (opts: SidecarFlags) => {
       const envPodUid = process.env.KUBEMOM_POD_UID;
       const podUid = opts.podUid ?? (envPodUid ? parsePodUid(envPodUid) : discoverPodUid(opts.hooksDir));
-      const agent = new AgentService({ podUid });
+      const agent = new AgentService({ podUid, migration: { phase: opts.migrationPhase, hold: opts.migrationHold, metrics: opts.migrationMetrics } });
       const sidecar = await runSidecar({
         hooksDir: opts.hooksDir,
         qemuHooksDir: opts.qemuHooksDir ?? defaultQemuHooksDir(opts.hooksDir, process.env.CONTAINER_NAME),

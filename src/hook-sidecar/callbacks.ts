@@ -9,7 +9,7 @@ import { InputError } from '../common/errors.js';
 import { readSettings } from './annotations.js';
 import { domainMemoryBytes, parseDomain, rewriteDomain } from './domain-rewrite.js';
 import { parseVmi } from './vmi.js';
-import { QMP_SUBDIR, saveVmConfig, type VmConfig, type VmCpu } from './vm-config.js';
+import { ensureNamespaceDir, QMP_SUBDIR, saveVmConfig, type VmConfig, type VmCpu } from './vm-config.js';
 import { domainDisks, domainVcpus } from './domain-facts.js';
 
 export const HOOK_NAME = 'kubemom';
@@ -51,6 +51,7 @@ export function qmpSocketName(vmiUid: string): string {
 
 /** Creates the QMP directory so that QEMU's user can create its socket there. */
 function prepareQmpDirectory(ctx: HookContext): string {
+  ensureNamespaceDir(ctx.hooksDir);
   const dir = path.join(ctx.hooksDir, QMP_SUBDIR);
   mkdirSync(dir, { recursive: true });
   // Owner and group only: in KubeVirt QEMU and the sidecar share uid/gid 107.
@@ -86,6 +87,7 @@ export function defineDomain(
     disks,
     cpu,
   };
+  if (vmi.passthroughReason !== undefined) config.observeOnlyReason = vmi.passthroughReason;
   return { xml, config };
 }
 

@@ -26,6 +26,11 @@ export interface VmConfig {
   disks?: DomainDisk[];
   /** vCPUs and the pod's CPU resources, for CPU-tune reporting; absent in older configs. */
   cpu?: VmCpu;
+  /**
+   * Why KubeMom only observes this VM and never inflates its balloon (for example
+   * passthrough devices); absent when it manages it.
+   */
+  observeOnlyReason?: string;
 }
 
 /** What Kubernetes applies to the VM's CPU (KubeVirt copies these to the virt-launcher pod). */
@@ -41,14 +46,26 @@ export interface VmCpu {
 /**
  * Subdirectories of the hook directory. virt-launcher treats every file directly in
  * the hook directory as a hook socket, so everything else lives one level down,
- * where it does not look.
+ * where it does not look, and under a directory named after KubeMom: up to KubeVirt
+ * v1.5 every sidecar of the pod shares one hook directory (the whole emptyDir, no
+ * subPath), so names like `qmp/` or `state/` could be another sidecar's too.
  */
-export const QMP_SUBDIR = 'qmp';
-export const STATE_SUBDIR = 'state';
+export const NAMESPACE_SUBDIR = 'kubemom';
+export const QMP_SUBDIR = `${NAMESPACE_SUBDIR}/qmp`;
+export const STATE_SUBDIR = `${NAMESPACE_SUBDIR}/state`;
 const STATE_FILE = 'vm.json';
+
+/**
+ * Creates `<hooksDir>/kubemom` (mode 0755: QEMU, which may run as another user
+ * outside KubeVirt, must traverse it to reach its QMP directory).
+ */
+export function ensureNamespaceDir(hooksDir: string): void {
+  mkdirSync(path.join(hooksDir, NAMESPACE_SUBDIR), { recursive: true, mode: 0o755 });
+}
 
 /** Saves the config atomically (write, then rename). */
 export function saveVmConfig(hooksDir: string, config: VmConfig): void {
+  ensureNamespaceDir(hooksDir);
   const dir = path.join(hooksDir, STATE_SUBDIR);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, STATE_FILE);

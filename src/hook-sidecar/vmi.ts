@@ -4,6 +4,7 @@
  */
 import { InputError, InputTooLargeError } from '../common/errors.js';
 import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
+import { passthroughReason } from './passthrough.js';
 
 export const MAX_VMI_BYTES = 2 * 1024 * 1024;
 
@@ -22,6 +23,8 @@ export interface VmiFacts {
   cpuLimitMillicores?: number;
   /** spec.domain.resources.requests.cpu in millicores, when set. */
   cpuRequestMillicores?: number;
+  /** Why the VM has passthrough (VFIO) devices that make ballooning useless; absent when it has none. */
+  passthroughReason?: string;
 }
 
 const CPU_ACCEPTED = 'a CPU quantity such as "2", "1.5" or "500m"';
@@ -118,5 +121,7 @@ export function parseVmi(raw: Buffer | string): VmiFacts {
   if (cpuRequest !== undefined) facts.cpuRequestMillicores = cpuRequest;
   const pageSize = dig(doc, ['spec', 'domain', 'memory', 'hugepages', 'pageSize']);
   if (typeof pageSize === 'string') facts.hugepagesPageSize = pageSize;
+  const passthrough = passthroughReason(dig(doc, ['spec', 'domain', 'devices']));
+  if (passthrough !== undefined) facts.passthroughReason = passthrough;
   return facts;
 }

@@ -23,7 +23,9 @@ export type WireClampReason =
   | 'CLAMP_RATE_LIMIT'
   | 'CLAMP_GUEST_PRESSURE'
   | 'CLAMP_NO_FRESH_STATS'
-  | 'CLAMP_NOT_RUNNING';
+  | 'CLAMP_NOT_RUNNING'
+  | 'CLAMP_OBSERVE_ONLY'
+  | 'CLAMP_MIGRATING';
 
 export interface WireDescribeRequest {
   client_api_revision: number;
@@ -62,6 +64,9 @@ export interface WireDescribeResponse {
   phase_since_unix_ms?: number;
   /** The VM entered `phase` at or before phase_since_unix_ms (the agent did not see the change). */
   phase_began_earlier?: boolean;
+  /** Why KubeMom does not balloon this VM ("passthrough", "side-monitor-lost"); empty or absent: it does. */
+  unmanaged_kind?: string;
+  unmanaged_reason?: string;
 }
 
 /** IoLimits: libvirt iotune names, 0 unlimited. */
@@ -112,6 +117,23 @@ export interface WireStatsSample {
   phase_since_unix_ms?: number;
   /** The VM entered `phase` at or before phase_since_unix_ms (the agent did not see the change). */
   phase_began_earlier?: boolean;
+  /** As in Describe; absent from older sidecars. */
+  unmanaged_kind?: string;
+  unmanaged_reason?: string;
+  /** The current or last migration (feature "migration"); null or absent: not reported. */
+  migration?: WireMigrationStats | null;
+  /** Boot, plugged and virtio-mem memory (feature "memory-hotplug"); null or absent: not reported. */
+  memory?: { boot_memory_bytes: number; plugged_memory_bytes: number; guest_memory_bytes: number; virtio_mem: Array<{ id: string; size_bytes: number; requested_size_bytes: number; max_size_bytes: number }> } | null;
+}
+
+export interface WireMigrationStats {
+  status: string;
+  memory_total_bytes: number;
+  memory_processed_bytes: number;
+  memory_remaining_bytes: number;
+  dirty_rate_bytes_per_second: number;
+  iteration: number;
+  downtime_seconds: number;
 }
 
 export interface WireSetTargetRequest {

@@ -61,7 +61,8 @@ export function updateCycleMetrics(
   for (const session of sessions) {
     counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
     const actual = session.latest?.balloon_actual_bytes ?? 0;
-    if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, session.describe.guest_memory_bytes - actual);
+    const guestMemory = session.latest?.memory?.guest_memory_bytes || session.describe?.guest_memory_bytes || 0;
+    if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, guestMemory - actual);
   }
   m.nodeReclaimed.set(reclaimed);
   for (const state of SESSION_STATES) m.sidecars.set({ state }, counts.get(state) ?? 0);
@@ -83,7 +84,11 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       seen.add(key);
       for (const state of SESSION_STATES) set(m.vmSessionState, { ...labels, state }, state === session.state ? 1 : 0);
       const d = session.describe!;
-      set(m.vmGuestMemory, labels, d.guest_memory_bytes);
+      const unmanaged = session.unmanaged;
+      if (unmanaged) set(m.vmUnmanaged, { ...labels, reason: unmanaged.kind }, 1);
+      // After a memory hotplug the latest sample has the guest's memory (boot + plugged).
+      const guestMemory = session.latest?.memory?.guest_memory_bytes || d.guest_memory_bytes;
+      set(m.vmGuestMemory, labels, guestMemory);
       set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
       set(m.vmPriority, labels, d.priority);
       if (d.vcpus) {
@@ -98,9 +103,18 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       }
       const s = session.latest;
       if (!s) continue;
+      const mig = s.migration;
+      if (mig) {
+        set(m.vmMigrationTotal, labels, mig.memory_total_bytes);
+        set(m.vmMigrationProcessed, labels, mig.memory_processed_bytes);
+        set(m.vmMigrationRemaining, labels, mig.memory_remaining_bytes);
+        set(m.vmMigrationDirtyRate, labels, mig.dirty_rate_bytes_per_second);
+        set(m.vmMigrationIteration, labels, mig.iteration);
+        set(m.vmMigrationDowntime, labels, mig.downtime_seconds);
+      }
       if (s.balloon_actual_bytes > 0) {
         set(m.vmActual, labels, s.balloon_actual_bytes);
-        set(m.vmReclaimed, labels, Math.max(0, d.guest_memory_bytes - s.balloon_actual_bytes));
+        set(m.vmReclaimed, labels, Math.max(0, guestMemory - s.balloon_actual_bytes));
       }
       const target = s.balloon_target_bytes || session.lastApplied?.applied_bytes || 0;
       if (target > 0) set(m.vmTarget, labels, target);

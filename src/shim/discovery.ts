@@ -4,7 +4,12 @@
  *
  *   <kubeletRoot>/pods/<podUID>/volumes/kubernetes.io~empty-dir/hook-sidecar-sockets/hook-sidecar-<i>/kubemom.sock
  *
- * by watching (inotify through fs.watch, for a quick reaction) plus a periodic full
+ * (KubeVirt v1.6 and later: each sidecar mounts its own subdirectory) or
+ *
+ *   <kubeletRoot>/pods/<podUID>/volumes/kubernetes.io~empty-dir/hook-sidecar-sockets/kubemom.sock
+ *
+ * (up to v1.5: every sidecar mounts the whole emptyDir; v1.5.0
+ * pkg/virt-controller/services/template.go), by watching (inotify through fs.watch, for a quick reaction) plus a periodic full
  * rescan (the source of truth: watches miss events when directories appear before
  * the watch is set, and inotify queues overflow).
  *
@@ -29,7 +34,7 @@ export interface FoundSocket {
   socketPath: string;
   /** The pod UID taken from the path. */
   podUid: string;
-  /** `hook-sidecar-<i>`. */
+  /** `hook-sidecar-<i>`, or `hook-sidecar-sockets` for the shared (v1.5) layout. */
   container: string;
   /** The socket file's inode: a new inode at the same path is a restarted sidecar. */
   inode: number;
@@ -50,9 +55,10 @@ export function scanSockets(kubeletRoot: string): FoundSocket[] {
 export function scanPod(kubeletRoot: string, podUid: string): FoundSocket[] {
   const socketsDir = path.join(kubeletRoot, 'pods', podUid, HOOK_SOCKETS_VOLUME);
   const found: FoundSocket[] = [];
-  for (const container of readdirOrEmpty(socketsDir)) {
-    if (!HOOK_DIR_PATTERN.test(container)) continue;
-    const socketPath = path.join(socketsDir, container, SIDECAR_SOCKET_NAME);
+  const candidates = readdirOrEmpty(socketsDir).filter((c) => HOOK_DIR_PATTERN.test(c)).map((c) => ({ container: c, dir: path.join(socketsDir, c) }));
+  candidates.push({ container: path.basename(HOOK_SOCKETS_VOLUME), dir: socketsDir });
+  for (const { container, dir } of candidates) {
+    const socketPath = path.join(dir, SIDECAR_SOCKET_NAME);
     try {
       const stat = lstatSync(socketPath);
       if (stat.isSocket()) found.push({ socketPath, podUid, container, inode: stat.ino });

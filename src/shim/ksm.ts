@@ -11,6 +11,12 @@
  *   fails. When a control it set has changed under it, it stops writing for a
  *   back-off (doubling each time), counts it and logs it, and hands that control
  *   to the other writer: it will not restore it on exit.
+ * - KubeVirt's KSM handler hands a node back once: when the node stops matching
+ *   its `ksmConfiguration.nodeLabelSelector`, virt-handler writes `run=0` a single
+ *   time, up to 3 minutes later (pkg/virt-handler/ksm/ksm.go). A change of `run` alone
+ *   to 0, with every other control as the shim left it, is taken as that handover, not
+ *   a fight: counted apart, logged, and the shim carries on. A second one within the
+ *   handover window is a fight again (a writer that keeps switching KSM off).
  * - On stop it restores each control it changed to the value it found, unless
  *   someone else changed it since.
  */
@@ -29,18 +35,24 @@ export interface KsmControllerOptions {
   initialBackoffMs?: number;
   /** Default 30 min. */
   maxBackoffMs?: number;
+  /** A lone run=0 counts as a handover at most once per this window; default 30 min. */
+  handoverWindowMs?: number;
 }
 
 export interface KsmObserver {
   onWrite?(file: KsmControl, value: number): void;
   onWriteError?(file: KsmControl, error: Error): void;
   onForeignWrite?(file: KsmControl, ours: number, found: number): void;
+  /** Another writer set run=0 once, alone: KubeVirt's handler letting the node go. */
+  onHandover?(ours: number): void;
 }
 
 export interface KsmApplyResult {
   written: Partial<Record<KsmControl, number>>;
   /** Controls found changed by another writer in this call. */
   foreign: KsmControl[];
+  /** True when this call found a handover (a lone run=0) and carried on. */
+  handover?: boolean;
   /** True when nothing was written because of the back-off. */
   backingOff: boolean;
 }
@@ -57,6 +69,8 @@ export class KsmController {
   private expectedAdvisorMode: string | undefined;
   private backoffMs: number;
   foreignWrites = 0;
+  handovers = 0;
+  private lastHandoverMs: number | undefined;
 
   constructor(
     private readonly options: KsmControllerOptions,
@@ -141,8 +155,9 @@ export class KsmController {
    */
   apply(desired: Partial<Record<KsmControl, number>>, nowMs: number): KsmApplyResult {
     const live = this.read();
-    const foreign = this.detectForeign(live, nowMs);
-    const result: KsmApplyResult = { written: {}, foreign, backingOff: false };
+    const handover = this.detectHandover(live, nowMs);
+    const foreign = handover ? [] : this.detectForeign(live, nowMs);
+    const result: KsmApplyResult = { written: {}, foreign, backingOff: false, ...(handover ? { handover } : {}) };
     if (this.backingOff(nowMs)) {
       result.backingOff = true;
       return result;
@@ -203,6 +218,27 @@ export class KsmController {
     this.expected = {};
     if (Object.keys(restored).length > 0) this.log.info({ restored }, 'KSM restored as found');
     return restored;
+  }
+
+  /**
+   * A lone run=0 over the shim's run, everything else untouched, and none in the
+   * window: the handover. The shim keeps its controls and writes its run again.
+   */
+  private detectHandover(live: Record<string, number>, nowMs: number): boolean {
+    const ours = this.expected.run;
+    if (ours === undefined || ours === 0 || live['run'] !== 0) return false;
+    for (const control of KSM_CONTROLS) {
+      if (control === 'run' || this.expected[control] === undefined || live[control] === undefined) continue;
+      if (control === 'pages_to_scan' && this.advisorOn()) continue;
+      if (live[control] !== this.expected[control]) return false;
+    }
+    if (this.lastHandoverMs !== undefined && nowMs - this.lastHandoverMs < (this.options.handoverWindowMs ?? 30 * 60_000)) return false;
+    this.lastHandoverMs = nowMs;
+    this.handovers++;
+    this.expected.run = 0;
+    this.observer.onHandover?.(ours);
+    this.log.info({ ours }, "another writer set KSM run=0 once (KubeVirt's handler letting the node go): not a fight, the shim carries on");
+    return true;
   }
 
   private detectForeign(live: Record<string, number>, nowMs: number): KsmControl[] {

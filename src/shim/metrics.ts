@@ -37,6 +37,13 @@ export class ShimMetrics {
   readonly vmMomVcpuQuota = this.gauge('kubemom_vm_mom_vcpu_quota_seconds', "MOM's per-vCPU CFS quota for this VM's CPU limit, seconds per period (-1: unlimited); never written, reported only.", VM);
   readonly vmMomVcpuPeriod = this.gauge('kubemom_vm_mom_vcpu_period_seconds', "MOM's CFS period for this VM's vCPUs, seconds.", VM);
   readonly vmIoLimit = this.gauge('kubemom_vm_io_limit', 'IO limits QEMU applies now, per disk and limit (libvirt iotune names: bytes or operations per second); no series: unlimited.', [...VM, 'disk', 'limit']);
+  readonly vmUnmanaged = this.gauge('kubemom_vm_unmanaged', "1 when KubeMom does not balloon the VM, by reason: passthrough (VFIO devices, observed only), side-monitor-lost (the QMP side monitor never appeared). No series: managed.", [...VM, 'reason']);
+  readonly vmMigrationTotal = this.gauge('kubemom_vm_migration_memory_total_bytes', "Guest RAM to migrate in the VM's current or last live migration (query-migrate ram.total); 0 before the first.", VM);
+  readonly vmMigrationProcessed = this.gauge('kubemom_vm_migration_memory_processed_bytes', 'Guest RAM sent so far in the current or last migration (ram.transferred).', VM);
+  readonly vmMigrationRemaining = this.gauge('kubemom_vm_migration_memory_remaining_bytes', 'Guest RAM left to send in the current or last migration (ram.remaining).', VM);
+  readonly vmMigrationDirtyRate = this.gauge('kubemom_vm_migration_dirty_rate_bytes_per_second', 'How fast the guest dirtied RAM during the current or last migration (dirty-pages-rate x page-size).', VM);
+  readonly vmMigrationIteration = this.gauge('kubemom_vm_migration_iteration', 'Pre-copy iterations (dirty-sync-count) of the current or last migration.', VM);
+  readonly vmMigrationDowntime = this.gauge('kubemom_vm_migration_downtime_seconds', 'Switch-over downtime of the last migration (QEMU\'s expected downtime while one runs).', VM);
   readonly vmSessionState = this.gauge('kubemom_vm_session_state', '1 for the current state of the shim session with the VM sidecar.', [...VM, 'state']);
   readonly vmDecisions = new VmCounter(this.registry, 'kubemom_vm_decisions_total', 'Balloon decisions the policy made, by reason.', 'reason');
   readonly vmSetTargets = new VmCounter(this.registry, 'kubemom_vm_set_target_total', 'SetTarget calls by outcome (applied, deadline, error, skipped-in-flight, skipped-not-live).', 'outcome');
@@ -68,6 +75,7 @@ export class ShimMetrics {
   readonly ksmWrites = this.counter('kubemom_ksm_writes_total', 'Values the shim wrote to KSM sysfs, by file.', ['file']);
   readonly ksmWriteErrors = this.counter('kubemom_ksm_write_errors_total', 'KSM sysfs writes that failed, by file.', ['file']);
   readonly ksmForeign = this.counter('kubemom_ksm_foreign_writes_total', 'Times another writer changed a KSM control the shim had set.', ['file']);
+  readonly ksmHandovers = this.counter('kubemom_ksm_handovers_total', "Times another writer set KSM run=0 once and alone (KubeVirt's handler letting the node go): not counted as a fight.");
   readonly ksmBackoff = this.gauge('kubemom_ksm_backoff', '1 while the shim leaves KSM alone because another writer is active.');
 
   // The loop.
@@ -123,7 +131,8 @@ export class ShimMetrics {
       const gauges = [
         this.vmGuestMemory, this.vmGuaranteed, this.vmTarget, this.vmActual, this.vmReclaimed, this.vmGuestTotal, this.vmGuestFree,
         this.vmGuestAvailable, this.vmGuestCaches, this.vmGuestSwapIn, this.vmGuestSwapOut, this.vmGuestMajorFaults, this.vmPriority,
-        this.vmSessionState,
+        this.vmSessionState, this.vmUnmanaged, this.vmMigrationTotal, this.vmMigrationProcessed, this.vmMigrationRemaining,
+        this.vmMigrationDirtyRate, this.vmMigrationIteration, this.vmMigrationDowntime,
       ];
       for (const g of gauges) g.reset();
       this.fillVms((g, labels, value) => g.set(labels, value));

@@ -177,6 +177,16 @@ export class SidecarSession {
     return this.state === 'live' && nowMs >= this.skipUntilMs;
   }
 
+  /**
+   * Why the sidecar says KubeMom does not balloon this VM ("passthrough",
+   * "side-monitor-lost"), from its latest sample, else its Describe; undefined when it does.
+   */
+  get unmanaged(): { kind: string; reason: string } | undefined {
+    const source = this.latest ?? this.describe;
+    const kind = source?.unmanaged_kind;
+    return kind ? { kind, reason: source?.unmanaged_reason ?? '' } : undefined;
+  }
+
   /** The VM as the policy sees it; only for a session that has described itself. */
   guestState(): GuestState | undefined {
     const d = this.describe;
@@ -189,8 +199,10 @@ export class SidecarSession {
       namespace: vm.namespace,
       name: vm.name,
       uid: vm.uid,
-      guestMemoryBytes: d.guest_memory_bytes,
-      guaranteedMemoryBytes: d.guaranteed_memory_bytes,
+      // After a memory hotplug the latest sample knows the guest's memory better than Describe did.
+      guestMemoryBytes: latest?.memory?.guest_memory_bytes || d.guest_memory_bytes,
+      // An unmanaged VM is never inflated by its agent: the policy must not count on its memory.
+      guaranteedMemoryBytes: this.unmanaged ? d.guest_memory_bytes : d.guaranteed_memory_bytes,
       // Sidecars before memory_margin_bytes report 0; their agent still applies its margin itself.
       marginBytes: d.memory_margin_bytes ?? 0,
       priority: d.priority,

@@ -116,6 +116,7 @@ export class Shim<S = unknown> {
         onWrite: (file) => m.ksmWrites.inc({ file }),
         onWriteError: (file) => m.ksmWriteErrors.inc({ file }),
         onForeignWrite: (file) => m.ksmForeign.inc({ file }),
+        onHandover: () => m.ksmHandovers.inc(),
       });
     }
     if (options.psiTrigger) this.psi = new PsiTrigger({ file: options.psiFile, ...options.psiTrigger });

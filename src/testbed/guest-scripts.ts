@@ -36,6 +36,8 @@ export const GUEST_MODULES = [
   'virtio_pci',
   'virtio_balloon',
   'virtio_blk',
+  // KubeVirt's memory hotplug adds a virtio-mem device (v1.6+); its memory is onlined movable (memhp_default_state).
+  'virtio_mem',
 ] as const;
 
 /** Where each module lives under the kernel's `kernel/` tree (default drivers/virtio). */

@@ -25,9 +25,26 @@ export const INFO_DEADLINE_MS = 1_000;
 export const CALLBACK_DEADLINE_MS = 60_000;
 const SCAN_INTERVAL_MS = 300;
 
-/** Sockets as virt-launcher (v1.6+) finds them: non-directories one level below `root`. */
-export function scanHookSockets(root: string): Map<string, string> {
+/**
+ * How a KubeVirt release lays out the hook directory:
+ * - `per-sidecar` (v1.6 and later): each sidecar mounts `hook-sidecar-<i>/` (subPath) and
+ *   gets CONTAINER_NAME; virt-launcher takes every non-directory one level below the root.
+ * - `shared` (up to v1.5): each sidecar mounts the whole emptyDir, no CONTAINER_NAME;
+ *   virt-launcher dials every entry of the root itself (v1.5.0 pkg/hooks/manager.go).
+ */
+export type HookLayout = 'per-sidecar' | 'shared';
+
+/** Sockets as virt-launcher finds them in `layout`, keyed by base name. */
+export function scanHookSockets(root: string, layout: HookLayout = 'per-sidecar'): Map<string, string> {
   const found = new Map<string, string>();
+  if (layout === 'shared') {
+    // v1.5 dials every entry; a directory never answers and is retried for ever, harmlessly: leave it out.
+    for (const entry of readdirSync(root)) {
+      const full = path.join(root, entry);
+      if (!statSync(full).isDirectory()) found.set(entry, full);
+    }
+    return found;
+  }
   for (const sub of readdirSync(root)) {
     const dir = path.join(root, sub);
     if (!statSync(dir).isDirectory()) continue;
@@ -94,13 +111,13 @@ export async function describeHook(socketPath: string): Promise<DiscoveredHook> 
 }
 
 /** Waits until `expected` sockets exist under `root`, then asks each for Info. */
-export async function discoverHooks(root: string, expected: number, timeoutMs = 30_000): Promise<DiscoveredHook[]> {
+export async function discoverHooks(root: string, expected: number, timeoutMs = 30_000, layout: HookLayout = 'per-sidecar'): Promise<DiscoveredHook[]> {
   const deadline = Date.now() + timeoutMs;
-  let sockets = scanHookSockets(root);
+  let sockets = scanHookSockets(root, layout);
   while (sockets.size < expected) {
-    if (Date.now() > deadline) throw new Error(`found ${sockets.size} hook sockets under ${root}, expected ${expected}`);
+    if (Date.now() > deadline) throw new Error(`found ${sockets.size} hook sockets under ${root} (${layout} layout), expected ${expected}`);
     await sleep(SCAN_INTERVAL_MS);
-    sockets = scanHookSockets(root);
+    sockets = scanHookSockets(root, layout);
   }
   const hooks: DiscoveredHook[] = [];
   for (const socketPath of [...sockets.values()].sort()) hooks.push(await describeHook(socketPath));

@@ -15,12 +15,13 @@ import { loadVmConfig } from '../hook-sidecar/vm-config.js';
 import { parseVmi } from '../hook-sidecar/vmi.js';
 import type { GuestImage } from './guest-image.js';
 import { GuestConsole } from './guest-console.js';
-import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from './hook-manager.js';
+import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook, type HookLayout } from './hook-manager.js';
+import { startRemarshallingSidecar, type RemarshallingSidecar } from './remarshalling-sidecar.js';
 import { launcherDomainName, launcherDomainXml, testVmi } from './launcher-domain.js';
 import { qemuUser } from './users.js';
 import * as virsh from './virsh.js';
 
-/** VM directories are made here: short, so `<dir>/hooks/hook-sidecar-0/qmp/<uid>.sock` stays far below 108 bytes. */
+/** VM directories are made here: short, so `<dir>/hooks/hook-sidecar-0/kubemom/qmp/<uid>.sock` stays far below 108 bytes. */
 export const VM_DIR_PREFIX = '/tmp/km-';
 /** KubeVirt names the first sidecar's container, and so its hook subdirectory, this way. */
 export const SIDECAR_CONTAINER = 'hook-sidecar-0';
@@ -48,6 +49,24 @@ export interface StartTestVmOptions {
   sidecar?: Pick<SidecarOptions, 'services' | 'onVmConfig' | 'onStop'>;
   /** Wait until the guest agent answers (default true). False returns right after `virsh start`. */
   waitForAgent?: boolean;
+  /**
+   * The virt-launcher to play: `v1.9` (default; the per-sidecar hook layout of v1.6 and later)
+   * or `v1.5` (the shared layout: the sidecar serves in the whole hook directory, no CONTAINER_NAME).
+   */
+  kubevirt?: KubevirtRelease;
+  /**
+   * Chain a second sidecar after KubeMom that re-marshals the domain as KubeVirt's
+   * network-binding sidecars do (drops qemu:commandline and autodeflate).
+   */
+  chainRemarshallingSidecar?: boolean;
+}
+
+/** The KubeVirt releases whose virt-launcher the test bed plays. */
+export type KubevirtRelease = 'v1.5' | 'v1.9';
+
+/** The hook layout of a release (v1.6 moved each sidecar into its own subdirectory). */
+export function hookLayoutOf(release: KubevirtRelease): HookLayout {
+  return release === 'v1.5' ? 'shared' : 'per-sidecar';
 }
 
 /** startVm with a sidecar the caller runs as its own process. */
@@ -85,8 +104,14 @@ export interface TestVm {
   vmi: { namespace: string; name: string; uid: string; json: string };
   /** The VM's scratch directory (removed by destroy). */
   dir: string;
-  /** The sidecar's hook directory (`<dir>/hooks/hook-sidecar-0`). */
+  /** The sidecar's hook directory (`<dir>/hooks/hook-sidecar-0`; v1.5: `<dir>/hooks`). */
   hooksDir: string;
+  /** virt-launcher's hook directory, the emptyDir `hook-sidecar-sockets` (`<dir>/hooks`). */
+  hooksRoot: string;
+  /** The release whose virt-launcher was played. */
+  kubevirt: KubevirtRelease;
+  /** The re-marshalling sidecar chained after KubeMom, when asked for. */
+  chained?: RemarshallingSidecar;
   /** Where QEMU opens the QMP side monitor the sidecar injected. */
   qmpSocketPath: string;
   /** The domain XML as the sidecar returned it and libvirt received it. */
@@ -143,8 +168,10 @@ export async function startTestVm(
   // QEMU (libvirt-qemu) must traverse it to reach the kernel, the console and the QMP directory.
   chmodSync(dir, 0o711);
   // virt-launcher treats every file one level below the hooks root as a hook socket: nothing else may live there.
-  const hooksDir = external?.hooksDir ?? path.join(dir, 'hooks', SIDECAR_CONTAINER);
-  const hooksRoot = path.dirname(hooksDir);
+  const release = options.kubevirt ?? 'v1.9';
+  const layout = hookLayoutOf(release);
+  const hooksDir = external?.hooksDir ?? (layout === 'shared' ? path.join(dir, 'hooks') : path.join(dir, 'hooks', SIDECAR_CONTAINER));
+  const hooksRoot = layout === 'shared' && !external ? hooksDir : path.dirname(hooksDir);
   if (!external) mkdirSync(hooksRoot, { mode: 0o711 });
   const bootDir = path.join(dir, 'boot');
   const consoleDir = path.join(dir, 'console');
@@ -171,6 +198,7 @@ export async function startTestVm(
   const domainName = launcherDomainName(vmi);
 
   let sidecar: RunningSidecar | undefined;
+  let chained: RemarshallingSidecar | undefined;
   let hooks: DiscoveredHook[] = [];
   let defined = false;
   const console = new GuestConsole(serialSocketPath);
@@ -182,6 +210,7 @@ export async function startTestVm(
       // virt-launcher calls Shutdown after QEMU has exited.
       if (hooks.length > 0) await shutdownHooks(hooks);
       await sidecar?.stop('test VM destroyed');
+      await chained?.close();
       rmSync(dir, { recursive: true, force: true });
       log.info({ domain: domainName }, 'test VM destroyed');
     })();
@@ -190,7 +219,11 @@ export async function startTestVm(
 
   try {
     if (!external) sidecar = await runSidecar({ hooksDir, qemuHooksDir: hooksDir, qmpDirOwner: qemu, ...inProcess });
-    hooks = await discoverHooks(hooksRoot, 1);
+    if (options.chainRemarshallingSidecar) {
+      // Binding sidecars come after the annotation sidecars: the next container index, or the same shared directory.
+      chained = await startRemarshallingSidecar(layout === 'shared' ? hooksRoot : path.join(hooksRoot, 'hook-sidecar-1'));
+    }
+    hooks = await discoverHooks(hooksRoot, chained ? 2 : 1, 30_000, layout);
     const launcherXml = launcherDomainXml({
       vmi,
       kernelPath,
@@ -217,6 +250,9 @@ export async function startTestVm(
       vmi: { namespace: vmi.namespace, name: vmi.name, uid: vmi.uid, json: vmiJson },
       dir,
       hooksDir,
+      hooksRoot,
+      kubevirt: release,
+      ...(chained ? { chained } : {}),
       qmpSocketPath,
       domainXml,
       consoleLogPath,

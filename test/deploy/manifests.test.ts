@@ -262,16 +262,28 @@ describe('manifests', function () {
     expect(facts.guestMemoryBytes!).to.be.greaterThan(facts.requestedMemoryBytes!);
   });
 
-  it('the KubeVirt settings turn on the Sidecar gate, size the sidecar, and keep KubeVirt\'s KSM off opted-in nodes', () => {
+  it('the KubeVirt settings turn on the Sidecar gate and size the sidecar, and set no KSM selector of their own', () => {
     const config = (kubevirtPatch as any).spec.configuration;
     expect(config.developerConfiguration.featureGates).to.include('Sidecar');
     const sidecar = config.supportContainerResources.find((r: any) => r.type === 'sidecar');
     expect(sidecar.resources.limits.memory).to.equal('128Mi');
-    // The overlay's opt-in label is exactly what KubeVirt's KSM selector excludes.
+    // A merge patch with a selector would switch KubeVirt's KSM on for every node it selects.
+    expect(config.ksmConfiguration).to.equal(undefined);
+  });
+
+  it("the KSM patch only narrows an existing selector to exclude the overlay's nodes, and fails where there is none", () => {
+    const ops = parseYaml(readFileSync(path.join(manifests, 'examples', 'kubevirt-ksm-exclude-kubemom.yaml'), 'utf8')) as JsonPatchOp[];
     const shimNodes = find(overlay, 'DaemonSet', 'kubemom-shim').spec.template.spec.nodeSelector;
-    expect(config.ksmConfiguration.nodeLabelSelector.matchExpressions).to.deep.equal([
+    expect(ops.every((op) => op.op === 'add' && op.path.endsWith('/-'))).to.equal(true);
+    const existing = { spec: { configuration: { ksmConfiguration: { nodeLabelSelector: { matchExpressions: [{ key: 'pool', operator: 'In', values: ['dense'] }] } } } } };
+    const narrowed = applyJsonPatch(existing, ops) as typeof existing;
+    expect(narrowed.spec.configuration.ksmConfiguration.nodeLabelSelector.matchExpressions).to.deep.equal([
+      { key: 'pool', operator: 'In', values: ['dense'] },
       { key: 'kubemom.io/enabled', operator: 'NotIn', values: [shimNodes['kubemom.io/enabled']] },
     ]);
+    // No ksmConfiguration (KubeVirt's KSM selects no node), or no selector: the patch fails, it never creates one.
+    expect(() => applyJsonPatch({ spec: { configuration: {} } }, ops)).to.throw(/ksmConfiguration/);
+    expect(() => applyJsonPatch({ spec: { configuration: { ksmConfiguration: {} } } }, ops)).to.throw(/nodeLabelSelector/);
   });
 
   it('keeps the kustomization files to kustomize\'s own kind', () => {
@@ -281,3 +293,33 @@ describe('manifests', function () {
     }
   });
 });
+
+interface JsonPatchOp {
+  op: string;
+  path: string;
+  value?: unknown;
+}
+
+/**
+ * RFC 6902 `add` as the API server applies it, for appending to arrays ("/-") and
+ * setting members of existing objects: a missing parent fails, naming the segment.
+ */
+function applyJsonPatch(document: unknown, ops: readonly JsonPatchOp[]): unknown {
+  const doc = structuredClone(document) as Record<string, unknown>;
+  for (const op of ops) {
+    if (op.op !== 'add') throw new Error(`op ${op.op} is not supported by this test`);
+    const segments = op.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    let node: unknown = doc;
+    for (const segment of segments.slice(0, -1)) {
+      const next = (node as Record<string, unknown> | undefined)?.[segment];
+      if (next === undefined || next === null || typeof next !== 'object') throw new Error(`path ${op.path}: ${segment} does not exist`);
+      node = next;
+    }
+    const last = segments[segments.length - 1]!;
+    if (Array.isArray(node)) {
+      if (last !== '-') throw new Error(`path ${op.path}: only "-" is supported on arrays here`);
+      node.push(op.value);
+    } else (node as Record<string, unknown>)[last] = op.value;
+  }
+  return doc;
+}

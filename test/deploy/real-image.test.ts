@@ -145,10 +145,10 @@ describe('container image (buildah, local Debian bases)', function () {
     expect(node[0]!.capEff).to.equal(0n);
 
     const domain = await onDefineDomain([hook!], fixtureDomainXml, fixtureVmiJson);
-    expect(domain).to.include('path=/var/run/kubevirt-hooks/hook-sidecar-0/qmp/');
+    expect(domain).to.include('path=/var/run/kubevirt-hooks/hook-sidecar-0/kubemom/qmp/');
     expect(domain).to.include('-mon');
     expect(domain).to.match(/<memballoon[^>]*model="virtio-non-transitional"/);
-    const qmpDir = path.join(hookDir, 'qmp');
+    const qmpDir = path.join(hookDir, 'kubemom', 'qmp');
     expect(statSync(qmpDir).uid).to.equal(KUBEVIRT_SIDECAR_UID);
     const rss = descendants(run.child.pid!).find((p) => p.pid === node[0]!.pid)?.rssBytes ?? 0;
     process.stdout.write(`      (sidecar resident after OnDefineDomain: ${(rss / 2 ** 20).toFixed(1)} MiB)\n`);

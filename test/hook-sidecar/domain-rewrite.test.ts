@@ -6,7 +6,7 @@ import { QEMU_NAMESPACE } from '../../src/hook-sidecar/domain-rewrite.js';
 import { domainXml, fixtureDomainXml, fixtureVmiJson, vmiWith } from '../support/fixtures.js';
 
 const paths = { hooksDir: '/hooks', qemuHooksDir: '/var/run/kubevirt-hooks/hook-sidecar-0' };
-const SOCKET = '/var/run/kubevirt-hooks/hook-sidecar-0/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock';
+const SOCKET = '/var/run/kubevirt-hooks/hook-sidecar-0/kubemom/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock';
 const BIG_VMI = vmiWith({}, (vmi) => {
   vmi.spec.domain.resources.requests.memory = '256Mi';
   vmi.spec.domain.memory.guest = '512Mi';
@@ -69,7 +69,7 @@ describe('domain rewrite (OnDefineDomain)', () => {
       expect(config.identity).to.deep.equal({ namespace: 'mynamespace', name: 'testvmi', uid: 'e4686d2c-6e8d-4335-b8fd-81bee22f4814' });
       expect(config.guestMemoryBytes).to.equal(8388608);
       expect(config.settings.guaranteedMemoryBytes).to.equal(4 * 2 ** 20);
-      expect(config.qmpSocketPath).to.equal('/hooks/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock');
+      expect(config.qmpSocketPath).to.equal('/hooks/kubemom/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock');
     });
   });
 

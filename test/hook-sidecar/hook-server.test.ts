@@ -86,7 +86,7 @@ describe('hook sidecar process (virt-launcher view)', function () {
       expect(hooks.map((h) => h.version)).to.deep.equal(['v1alpha2', 'v1alpha3']);
       const first = await onDefineDomain(hooks, fixtureDomainXml, fixtureVmiJson);
       expect(first).to.contain('type=11,value=other');
-      expect(first).to.contain('socket,id=kubemom-qmp,path=/var/run/kubevirt-hooks/hook-sidecar-1/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock,server=on,wait=off');
+      expect(first).to.contain('socket,id=kubemom-qmp,path=/var/run/kubevirt-hooks/hook-sidecar-1/kubemom/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock,server=on,wait=off');
       expect(first).to.contain('<memballoon model="virtio-non-transitional"');
       let xml = first;
       for (let i = 0; i < 2; i++) xml = await onDefineDomain(hooks, xml, fixtureVmiJson);
@@ -98,10 +98,10 @@ describe('hook sidecar process (virt-launcher view)', function () {
 
   it('creates the QMP directory for QEMU before it answers, and saves the VM config', async () => {
     await onDefineDomain(await discoverHooks(root, 1), fixtureDomainXml, fixtureVmiJson);
-    const qmpDir = path.join(root, 'hook-sidecar-1', 'qmp');
+    const qmpDir = path.join(root, 'hook-sidecar-1', 'kubemom', 'qmp');
     expect(statSync(qmpDir).isDirectory()).to.equal(true);
     expect(statSync(qmpDir).mode & 0o777).to.equal(0o770);
-    const saved = JSON.parse(readFileSync(path.join(root, 'hook-sidecar-1', 'state', 'vm.json'), 'utf8'));
+    const saved = JSON.parse(readFileSync(path.join(root, 'hook-sidecar-1', 'kubemom', 'state', 'vm.json'), 'utf8'));
     expect(saved.identity.uid).to.equal('e4686d2c-6e8d-4335-b8fd-81bee22f4814');
   });
 
@@ -129,7 +129,8 @@ describe('hook sidecar process (virt-launcher view)', function () {
 
   it('returns the domain unchanged when it cannot prepare the QMP directory (its own failure)', async () => {
     // A regular file where the directory should be: mkdir fails inside the sidecar.
-    writeFileSync(path.join(root, 'hook-sidecar-1', 'qmp'), '');
+    mkdirSync(path.join(root, 'hook-sidecar-1', 'kubemom'), { recursive: true });
+    writeFileSync(path.join(root, 'hook-sidecar-1', 'kubemom', 'qmp'), '');
     const reply = await callRaw(sidecar.socketPath, Buffer.from(fixtureDomainXml), Buffer.from(fixtureVmiJson));
     expect(reply.code).to.equal(0);
     expect(reply.xml).to.equal(fixtureDomainXml);

@@ -109,13 +109,14 @@ describe('reliability: security', function () {
       rmSync(root, { recursive: true, force: true });
     });
 
-    it('keeps its files owner/group-only: socket 0660, qmp/ 0770, state/ 0700, vm.json 0600', async () => {
+    it('keeps its files owner/group-only: socket 0660, kubemom/qmp/ 0770, kubemom/state/ 0700, vm.json 0600', async () => {
       expect((await callDefine(sidecar.socketPath, Buffer.from(fixtureDomainXml), Buffer.from(fixtureVmiJson))).code).to.equal(0);
       const mode = (p: string): number => statSync(path.join(hooksDir, p)).mode & 0o777;
       expect(mode('kubemom.sock')).to.equal(0o660);
-      expect(mode('qmp')).to.equal(0o770);
-      expect(mode('state')).to.equal(0o700);
-      expect(mode('state/vm.json')).to.equal(0o600);
+      expect(mode('kubemom')).to.equal(0o755);
+      expect(mode('kubemom/qmp')).to.equal(0o770);
+      expect(mode('kubemom/state')).to.equal(0o700);
+      expect(mode('kubemom/state/vm.json')).to.equal(0o600);
     });
 
     it('refuses gRPC messages over 8 MiB on the hook API and on the agent API (same server), and keeps serving', async () => {
@@ -176,11 +177,11 @@ describe('reliability: security', function () {
           const chardev = /socket,id=kubemom-qmp,path=([^,"]+),server=on,wait=off/.exec(reply.xml!);
           expect(chardev, 'one QMP chardev').to.not.equal(null);
           const socketPath = chardev![1]!;
-          expect(path.posix.dirname(socketPath), `${field}=${JSON.stringify(value)}`).to.equal('/var/run/kubevirt-hooks/hook-sidecar-0/qmp');
+          expect(path.posix.dirname(socketPath), `${field}=${JSON.stringify(value)}`).to.equal('/var/run/kubevirt-hooks/hook-sidecar-0/kubemom/qmp');
           expect(path.posix.basename(socketPath)).to.match(/^[A-Za-z0-9._-]+\.sock$/);
           expect(path.posix.normalize(socketPath)).to.equal(socketPath);
-          const saved = JSON.parse(readFileSync(path.join(hooksDir, 'state', 'vm.json'), 'utf8'));
-          expect(path.dirname(saved.qmpSocketPath)).to.equal(path.join(hooksDir, 'qmp'));
+          const saved = JSON.parse(readFileSync(path.join(hooksDir, 'kubemom', 'state', 'vm.json'), 'utf8'));
+          expect(path.dirname(saved.qmpSocketPath)).to.equal(path.join(hooksDir, 'kubemom', 'qmp'));
         }
       }
       expect(accepted, 'hostile names were accepted too (only their use is constrained)').to.be.greaterThan(10);
@@ -189,7 +190,7 @@ describe('reliability: security', function () {
       const outside = created.filter((p) => !p.startsWith(path.relative(root, hooksDir)));
       expect(outside).to.deep.equal([]);
       expect(existsSync('/tmp/kubemom-evil')).to.equal(false);
-      expect(readdirSync(path.join(hooksDir, 'qmp'))).to.deep.equal([]);
+      expect(readdirSync(path.join(hooksDir, 'kubemom', 'qmp'))).to.deep.equal([]);
     });
   });
 

@@ -104,4 +104,49 @@ describe('KSM controller on the real /sys/kernel/mm/ksm', function () {
     expect(ksm.stop()).to.deep.equal({});
     expect(readControl('pages_to_scan')).to.equal(theirs);
   });
+  it("takes KubeVirt's single run=0 after a node stops matching as a handover, not a fight; a second one soon after is a fight", () => {
+    const foreign: KsmControl[] = [];
+    let handovers = 0;
+    const ksm = new KsmController({ dir: KSM_DIR, initialBackoffMs: 10_000, handoverWindowMs: 60_000 }, logger('test'), {
+      onForeignWrite: (file) => foreign.push(file),
+      onHandover: () => handovers++,
+    });
+    ksm.start();
+    const pages = saved.pages_to_scan! + 7;
+    expect(ksm.apply({ run: 1, pages_to_scan: pages }, 0).written).to.deep.equal({ run: 1, pages_to_scan: pages });
+    // virt-handler lets the node go: run=0, once, nothing else.
+    writeFileSync(path.join(KSM_DIR, 'run'), '0');
+    const after = ksm.apply({ run: 1, pages_to_scan: pages }, 1000);
+    expect(after.handover).to.equal(true);
+    expect(after.foreign).to.deep.equal([]);
+    expect(after.backingOff).to.equal(false);
+    expect(after.written).to.deep.equal({ run: 1 });
+    expect(readControl('run')).to.equal(1);
+    expect(handovers).to.equal(1);
+    expect(foreign).to.deep.equal([]);
+    // Another lone run=0 within the window is a writer that keeps switching KSM off: a fight.
+    writeFileSync(path.join(KSM_DIR, 'run'), '0');
+    const again = ksm.apply({ run: 1, pages_to_scan: pages }, 2000);
+    expect(again.handover).to.equal(undefined);
+    expect(again.foreign).to.deep.equal(['run']);
+    expect(again.backingOff).to.equal(true);
+    expect(readControl('run')).to.equal(0);
+    expect(handovers).to.equal(1);
+    ksm.stop();
+  });
+
+  it('a run=0 that comes with other changed controls is a fight, not a handover', () => {
+    let handovers = 0;
+    const ksm = new KsmController({ dir: KSM_DIR, initialBackoffMs: 10_000 }, logger('test'), { onHandover: () => handovers++ });
+    ksm.start();
+    const pages = saved.pages_to_scan! + 7;
+    ksm.apply({ run: 1, pages_to_scan: pages }, 0);
+    writeFileSync(path.join(KSM_DIR, 'pages_to_scan'), String(pages + 100));
+    writeFileSync(path.join(KSM_DIR, 'run'), '0');
+    const result = ksm.apply({ run: 1, pages_to_scan: pages }, 1000);
+    expect(result.handover).to.equal(undefined);
+    expect(result.foreign).to.have.members(['run', 'pages_to_scan']);
+    expect(handovers).to.equal(0);
+    ksm.stop();
+  });
 });

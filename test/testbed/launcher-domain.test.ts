@@ -42,7 +42,7 @@ describe('test bed: the tiny guest domain', () => {
   it("keeps the sidecar's rewrite KubeVirt-shaped: QMP socket in the hooks dir, guaranteed memory, autodeflate (libvirt's schema: real-xml-validate.test.ts)", () => {
     const vmiJson = JSON.stringify(testVmi({ name: 'b', uid: UID, memoryMiB: 512, requestMiB: 256, annotations: { 'kubemom.io/autodeflate': 'false' } }));
     const { xml, config } = defineDomain(tinyDomain(vmiJson), vmiJson, { hooksDir: '/tmp/km-x/hooks/hook-sidecar-0', qemuHooksDir: '/tmp/km-x/hooks/hook-sidecar-0' });
-    expect(qmpSocketInDomain(xml)).to.equal(`/tmp/km-x/hooks/hook-sidecar-0/qmp/${UID}.sock`);
+    expect(qmpSocketInDomain(xml)).to.equal(`/tmp/km-x/hooks/hook-sidecar-0/kubemom/qmp/${UID}.sock`);
     expect(config.settings.guaranteedMemoryBytes).to.equal(256 * 2 ** 20);
     expect(xml).to.include('autodeflate="off"');
   });
