@@ -4,6 +4,7 @@
  */
 import type { KsmControl } from './types.js';
 import type { MomMonitor } from './mom-view.js';
+import { ksmValueProblem } from './ksm-ranges.js';
 
 export const MOM_KSM_CONSTANTS = {
   pagesBoost: 300,
@@ -60,7 +61,8 @@ export function ksmWrites(
   const writes: Partial<Record<KsmControl, number>> = {};
   for (const name of ['run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes', 'advisor_max_cpu'] as const) {
     const value = controls[name];
-    if (value === undefined) continue;
+    // A value the kernel would refuse is never handed on (MOM's own values are always in range).
+    if (value === undefined || ksmValueProblem(name, value) !== undefined) continue;
     const int = Math.trunc(value);
     if (live?.[name] !== int) writes[name] = int;
   }

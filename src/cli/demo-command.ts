@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../common/errors.js';
 import { checkDemoOptions, type DemoOptions } from '../demo/plan.js';
+import { EXIT_PROBLEM, exitWithFailure } from './exit.js';
 
 interface DemoFlags {
   real?: boolean;
@@ -44,16 +45,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--json', 'print the final report as JSON on stdout (no live view)')
     .action(async (flags: DemoFlags) => {
       process.env.KUBEMOM_LOG_LEVEL ??= 'warn';
-      let options: DemoOptions;
-      try {
-        options = demoOptionsFromFlags(flags);
-      } catch (error) {
-        if (error instanceof InputError) {
-          process.stderr.write(`kubemom demo: ${error.message}\n`);
-          process.exit(1);
-        }
-        throw error;
-      }
+      const options: DemoOptions = demoOptionsFromFlags(flags);
       // Imported here so that other commands do not load the shim, the sidecar and the simulator.
       const { runDemo, formatReport } = await import('../demo/demo.js');
       const abort = new AbortController();
@@ -69,15 +61,9 @@ export function registerDemoCommand(program: Command): void {
         });
         if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else process.stdout.write(`\n${formatReport(report).join('\n')}\n`);
-        if (report.guestOoms > 0) code = 2;
+        if (report.guestOoms > 0) code = EXIT_PROBLEM;
       } catch (error) {
-        if (error instanceof InputError) {
-          process.stderr.write(`kubemom demo: ${error.message}\n`);
-          code = 1;
-        } else {
-          process.stderr.write(`kubemom demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
-          code = 1;
-        }
+        exitWithFailure('kubemom demo', error);
       }
       process.exit(code);
     });

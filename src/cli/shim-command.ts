@@ -1,12 +1,13 @@
 /** `kubemom shim`: the node daemon (DaemonSet). */
 import type { Command } from 'commander';
+import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { KUBELET_DEFAULT_EVICTION_HARD, parseEvictionThreshold } from '../shim/host/eviction.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
-import { DEFAULT_SHIM_POLICY, resolvePolicy } from '../shim/policies.js';
+import { DEFAULT_SHIM_POLICY, resolvePolicy, SHIM_POLICY_NAMES } from '../shim/policies.js';
 import { Shim, type ShimOptions } from '../shim/shim.js';
 
 /** "500ms", "5s", "2m" to milliseconds. */
@@ -32,6 +33,16 @@ export function parsePsiTrigger(flag: string, text: string): ShimOptions['psiTri
   return spec;
 }
 
+/** The shim reads the host's memory there; without it nothing can work. */
+function checkProcRoot(procRoot: string): void {
+  const meminfo = path.join(procRoot, 'meminfo');
+  try {
+    accessSync(meminfo, constants.R_OK);
+  } catch {
+    throw new InputError('--proc-root', `"${procRoot}" has no readable meminfo; accepted: the host's /proc (in the DaemonSet, the host's /proc mounted read-only)`);
+  }
+}
+
 interface ShimFlags {
   kubeletRoot: string;
   nodeExporterUrl: string;
@@ -53,6 +64,7 @@ interface ShimFlags {
 
 /** Turns the flags into shim options; every error names its flag. */
 export function shimOptionsFromFlags(flags: ShimFlags): ShimOptions {
+  checkProcRoot(flags.procRoot);
   const evictionHard = parseEvictionThreshold('--eviction-hard', flags.evictionHard);
   const evictionSoft = flags.evictionSoft ? parseEvictionThreshold('--eviction-soft', flags.evictionSoft) : undefined;
   const psiTrigger = parsePsiTrigger('--psi-trigger', flags.psiTrigger);
@@ -103,7 +115,7 @@ export function registerShimCommand(program: Command): void {
     .option('--io-psi-file <file>', 'IO PSI file for IO policies (default <proc-root>/pressure/io; env KUBEMOM_IO_PSI_FILE)', env.KUBEMOM_IO_PSI_FILE)
     .option('--psi-trigger <spec>', 'PSI trigger "<some|full> <stall µs> <window µs>" or "off" (env KUBEMOM_PSI_TRIGGER)', env.KUBEMOM_PSI_TRIGGER ?? 'some 150000 1000000')
     .option('--metrics-address <host:port>', 'address for /metrics, /healthz, /readyz, "" for none (env KUBEMOM_METRICS_ADDRESS)', env.KUBEMOM_METRICS_ADDRESS ?? '0.0.0.0:9470')
-    .option('--policy <name|file>', 'node policy: a built-in name or a policy file (env KUBEMOM_POLICY)', env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
+    .option('--policy <name|file>', `node policy: ${SHIM_POLICY_NAMES.join(', ')}, or a policy file (env KUBEMOM_POLICY)`, env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
     .option('--period <duration>', 'policy loop period (env KUBEMOM_PERIOD)', env.KUBEMOM_PERIOD ?? '5s')
     .option('--rescan <duration>', 'full rescan period of the kubelet pods directory (env KUBEMOM_RESCAN)', env.KUBEMOM_RESCAN ?? '5s')
     .option('--eviction-hard <thresholds>', "the kubelet's --eviction-hard, e.g. memory.available<100Mi or memory.available<5% (env KUBEMOM_EVICTION_HARD)", env.KUBEMOM_EVICTION_HARD ?? KUBELET_DEFAULT_EVICTION_HARD)
@@ -112,17 +124,7 @@ export function registerShimCommand(program: Command): void {
     .option('--set-target-deadline <duration>', 'deadline for a sidecar SetTarget (env KUBEMOM_SET_TARGET_DEADLINE)', env.KUBEMOM_SET_TARGET_DEADLINE ?? '1s')
     .action(async (flags: ShimFlags) => {
       const log = logger('shim');
-      let shim: Shim;
-      try {
-        shim = new Shim(shimOptionsFromFlags(flags), resolvePolicy('--policy', flags.policy));
-      } catch (error) {
-        if (error instanceof InputError) {
-          log.error({ field: error.field }, error.message);
-          process.stderr.write(`kubemom shim: ${error.message}\n`);
-          process.exit(2);
-        }
-        throw error;
-      }
+      const shim = new Shim(shimOptionsFromFlags(flags), resolvePolicy('--policy', flags.policy));
       await shim.start();
       let stopping = false;
       const stop = (signal: string): void => {

@@ -1,17 +1,27 @@
 /** `kubemom sidecar`: the per-VM virt-launcher hook sidecar, with the kubemom.v1 agent. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import path from 'node:path';
+import { InputError } from '../common/errors.js';
 import { AgentService } from '../agent/service.js';
 import { discoverPodUid } from '../agent/pod-uid.js';
 import { DEFAULT_HOOKS_DIR, defaultQemuHooksDir, runSidecar } from '../hook-sidecar/sidecar.js';
 
-function parseOwner(text: string): { uid: number; gid: number } {
-  const match = /^([0-9]+):([0-9]+)$/.exec(text);
-  if (!match) throw new Error(`--qmp-dir-owner: "${text}" is not accepted; use UID:GID, e.g. 107:107`);
-  return { uid: Number(match[1]), gid: Number(match[2]) };
+/** Largest uid/gid chown accepts: (uid_t)-1 means "unchanged". */
+const MAX_ID = 2 ** 32 - 2;
+
+export function parseOwner(text: string): { uid: number; gid: number } {
+  const match = /^([0-9]{1,10}):([0-9]{1,10})$/.exec(text);
+  const uid = Number(match?.[1]);
+  const gid = Number(match?.[2]);
+  if (!match || uid > MAX_ID || gid > MAX_ID) throw new InvalidArgumentError(`"${text}" is not accepted; use UID:GID with numbers from 0 to ${MAX_ID}, e.g. 107:107`);
+  return { uid, gid };
 }
 
+const POD_UID = /^[0-9a-fA-F-]{8,64}$/;
+const POD_UID_HINT = 'use a pod UID such as 0d6c5a3e-8c1b-4e8a-9a41-3f1b2c3d4e5f';
+
 function parsePodUid(text: string): string {
-  if (!/^[0-9a-fA-F-]{8,64}$/.test(text)) throw new Error(`--pod-uid: "${text}" is not accepted; use a pod UID such as 0d6c5a3e-8c1b-4e8a-9a41-3f1b2c3d4e5f`);
+  if (!POD_UID.test(text)) throw new InvalidArgumentError(`"${text}" is not accepted; ${POD_UID_HINT}`);
   return text;
 }
 
@@ -29,9 +39,9 @@ export function registerSidecarCommand(program: Command): void {
   program
     .command('sidecar')
     .description('serve the KubeVirt hook API (and the kubemom.v1 agent) for one VM')
-    .option('--hooks-dir <dir>', 'directory for kubemom.sock (env KUBEMOM_HOOKS_DIR)', process.env.KUBEMOM_HOOKS_DIR ?? DEFAULT_HOOKS_DIR)
-    .option('--qemu-hooks-dir <dir>', "the hooks dir as QEMU sees it (default /var/run/kubevirt-hooks/$CONTAINER_NAME)")
-    .option('--qmp-dir-owner <uid:gid>', "owner for the QMP directory when QEMU runs as another user", parseOwner)
+    .option('--hooks-dir <dir>', 'directory for kubemom.sock; the socket path must fit in 107 bytes (env KUBEMOM_HOOKS_DIR)', process.env.KUBEMOM_HOOKS_DIR ?? DEFAULT_HOOKS_DIR)
+    .option('--qemu-hooks-dir <dir>', "the hooks dir as QEMU sees it, absolute (default /var/run/kubevirt-hooks/$CONTAINER_NAME, or --hooks-dir without CONTAINER_NAME)")
+    .option('--qmp-dir-owner <uid:gid>', "owner UID:GID for the QMP directory when QEMU runs as another user (in KubeVirt both are 107)", parseOwner)
     .option(
       '--pod-uid <uid>',
       "the virt-launcher pod's UID reported by Describe (env KUBEMOM_POD_UID; default: read from the hook dir's mount in /proc/self/mountinfo)",
@@ -42,11 +52,15 @@ export function registerSidecarCommand(program: Command): void {
     .option('--no-migration-metrics', "do not read query-migrate for the migration's numbers")
     .action(async (opts: SidecarFlags) => {
       const envPodUid = process.env.KUBEMOM_POD_UID;
-      const podUid = opts.podUid ?? (envPodUid ? parsePodUid(envPodUid) : discoverPodUid(opts.hooksDir));
+      if (envPodUid !== undefined && opts.podUid === undefined && !POD_UID.test(envPodUid)) throw new InputError('KUBEMOM_POD_UID', `"${envPodUid}" is not accepted; ${POD_UID_HINT}`);
+      if (opts.hooksDir === '') throw new InputError('--hooks-dir', 'is empty; accepted: a directory');
+      // Absolute from here on: QEMU, which resolves from its own working directory, gets the same path.
+      const hooksDir = path.resolve(opts.hooksDir);
+      const podUid = opts.podUid ?? (envPodUid ? envPodUid : discoverPodUid(hooksDir));
       const agent = new AgentService({ podUid, migration: { phase: opts.migrationPhase, hold: opts.migrationHold, metrics: opts.migrationMetrics } });
       const sidecar = await runSidecar({
-        hooksDir: opts.hooksDir,
-        qemuHooksDir: opts.qemuHooksDir ?? defaultQemuHooksDir(opts.hooksDir, process.env.CONTAINER_NAME),
+        hooksDir,
+        qemuHooksDir: opts.qemuHooksDir ?? defaultQemuHooksDir(hooksDir, process.env.CONTAINER_NAME),
         ...(opts.qmpDirOwner ? { qmpDirOwner: opts.qmpDirOwner } : {}),
         services: [agent.service],
         onVmConfig: (config) => agent.onVmConfig(config),

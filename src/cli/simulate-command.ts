@@ -3,8 +3,10 @@
  * policies and prints a summary per policy, or JSON, and optionally an SVG plot.
  */
 import type { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
+import { INPUT_LIMITS, readInputText } from '../common/read-input.js';
+import { EXIT_OK, EXIT_PROBLEM } from './exit.js';
 import { svgToPng } from '../sim/plot-png.js';
 import { plotRuns } from '../sim/plot-svg.js';
 import { resolveSimPolicy, simPolicyNames } from '../sim/policies.js';
@@ -14,7 +16,7 @@ import { summaryTable } from '../sim/summary.js';
 
 export interface SimulateOptions {
   scenario: string;
-  policy: string[];
+  policy?: string[];
   json?: boolean;
   plot?: string;
   seed?: string;
@@ -49,14 +51,9 @@ function wholeNumber(text: string | undefined, field: string, min: number, max: 
 
 /** Runs the command; returns the process exit status. */
 export function runSimulate(opts: SimulateOptions, out: (s: string) => void = (s) => process.stdout.write(s)): number {
-  let text: string;
-  try {
-    text = readFileSync(opts.scenario, 'utf8');
-  } catch (err) {
-    throw new InputError('--scenario', `cannot read "${opts.scenario}": ${(err as Error).message}`);
-  }
+  const text = readInputText(opts.scenario, '--scenario', INPUT_LIMITS.scenario);
   const scenario = parseScenario(text, opts.scenario);
-  const policies = (opts.policy.length ? opts.policy : ['default']).map((p) => resolveSimPolicy(p));
+  const policies = (opts.policy?.length ? opts.policy : ['default']).map((p) => resolveSimPolicy(p));
   const seed = wholeNumber(opts.seed, '--seed', 0, 2 ** 32 - 1);
   const guests = wholeNumber(opts.guests, '--guests', 1, 10_000);
   if (opts.plot !== undefined && !/\.(svg|png)$/i.test(opts.plot)) {
@@ -80,7 +77,7 @@ export function runSimulate(opts: SimulateOptions, out: (s: string) => void = (s
     out(summaryTable(results));
     if (opts.plot !== undefined) out(`plot written to ${opts.plot}\n`);
   }
-  return results.every((r) => r.survived) ? 0 : 2;
+  return results.every((r) => r.survived) ? EXIT_OK : EXIT_PROBLEM;
 }
 
 export function registerSimulateCommand(program: Command): void {
@@ -88,22 +85,13 @@ export function registerSimulateCommand(program: Command): void {
     .command('simulate')
     .description('run a scenario on a simulated node under one or more policies and compare them')
     .requiredOption('--scenario <file>', 'scenario YAML file (see scenarios/ and docs/simulate.md)')
-    .option('--policy <name>', `policy to run, repeatable (${simPolicyNames().join(', ')})`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--policy <name>', `policy to run, repeatable (${simPolicyNames().join(', ')})`, (v: string, acc: string[] = []) => [...acc, v])
     .option('--json', 'print the full results as JSON')
     .option('--plot <file>', 'write a plot (.svg or .png) of node memory and every guest')
     .option('--seed <n>', "override the scenario's seed")
     .option('--guests <n>', "run with n guests drawn from the scenario's groups")
-    .addHelpText('after', '\nExit status: 0 when every run survived, 2 when any had a guest OOM, host OOM or eviction, 1 on bad input.')
+    .addHelpText('after', '\nExit status: 0 when every run survived, 1 when any had a guest OOM, host OOM or eviction, 2 on bad usage or input.')
     .action((opts: SimulateOptions) => {
-      try {
-        process.exitCode = runSimulate(opts);
-      } catch (err) {
-        if (err instanceof InputError) {
-          process.stderr.write(`kubemom simulate: ${err.message}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        throw err;
-      }
+      process.exitCode = runSimulate(opts);
     });
 }

@@ -4,6 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { InputError } from '../common/errors.js';
 import path from 'node:path';
 import { HOOK_PROTOS, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../common/protos.js';
 import { createHookHandlers, type HookContext } from './callbacks.js';
@@ -21,15 +23,39 @@ export interface SidecarServer {
   close(): Promise<void>;
 }
 
-/** Removes a socket left by an earlier run; refuses to remove anything that is not a socket. */
-function removeStaleSocket(socketPath: string): void {
+/** True when a process accepts connections on `socketPath` (a live sidecar, not a leftover). */
+function socketIsServed(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(socketPath);
+    // A live server accepts at once; a leftover socket refuses at once. The timer only
+    // bounds a server too busy to accept, which is still a live server.
+    const timer = setTimeout(() => finish(true), 2000);
+    const finish = (served: boolean): void => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(served);
+    };
+    probe.once('connect', () => finish(true));
+    probe.once('error', () => finish(false));
+  });
+}
+
+/**
+ * Removes a socket left by an earlier run. Refuses to remove anything that is not a
+ * socket, and a socket another sidecar still serves (two sidecars on one socket would
+ * leave virt-launcher talking to whichever bound last).
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
   let stat;
   try {
     stat = lstatSync(socketPath);
   } catch {
     return;
   }
-  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
+  if (!stat.isSocket()) throw new InputError('--hooks-dir', `${socketPath} exists and is not a socket; refusing to replace it`);
+  if (await socketIsServed(socketPath)) {
+    throw new InputError('--hooks-dir', `${socketPath} is served by another running process; refusing to replace it (one sidecar per hooks directory)`);
+  }
   unlinkSync(socketPath);
 }
 
@@ -44,7 +70,7 @@ function removeSocket(socketPath: string): void {
 export async function startSidecarServer(ctx: HookContext, extra: ExtraService[] = []): Promise<SidecarServer> {
   const socketPath = path.join(ctx.hooksDir, SOCKET_NAME);
   mkdirSync(ctx.hooksDir, { recursive: true });
-  removeStaleSocket(socketPath);
+  await removeStaleSocket(socketPath);
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,

@@ -2,7 +2,14 @@
  * The sidecar process: the hook server plus, once it knows its VM, the agent.
  * Ends cleanly on virt-launcher's Shutdown, SIGTERM or SIGINT.
  */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../common/errors.js';
 import { logger } from '../common/log.js';
+import { qmpSocketName } from './callbacks.js';
+import { QMP_SUBDIR } from './vm-config.js';
+import { UNIX_SOCKET_PATH_MAX } from './domain-rewrite.js';
+import { SOCKET_NAME } from './server.js';
 import type { VmConfig } from './vm-config.js';
 import { loadVmConfig } from './vm-config.js';
 import { startSidecarServer, type ExtraService, type SidecarServer } from './server.js';
@@ -28,6 +35,34 @@ export function defaultQemuHooksDir(hooksDir: string, containerName: string | un
   return containerName ? `${DEFAULT_HOOKS_DIR}/${containerName}` : hooksDir;
 }
 
+/** A VMI UID as KubeVirt writes it: the longest name a QMP socket gets. */
+const LONGEST_VMI_UID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Refuses at start what can never work, instead of binding a truncated socket path or
+ * promising QEMU a monitor it cannot create: a hooks directory that is a file, socket
+ * paths over the unix limit, a QEMU view that is not an absolute, safe path.
+ */
+export function checkSidecarDirs(hooksDir: string, qemuHooksDir: string): void {
+  let isDirectory = true;
+  try {
+    isDirectory = statSync(hooksDir).isDirectory();
+  } catch {
+    // Missing: the sidecar creates it.
+  }
+  if (!isDirectory) throw new InputError('--hooks-dir', `"${hooksDir}" exists and is not a directory; accepted: a directory (created if missing)`);
+  const socketPath = path.join(hooksDir, SOCKET_NAME);
+  if (Buffer.byteLength(socketPath) > UNIX_SOCKET_PATH_MAX) {
+    throw new InputError('--hooks-dir', `"${hooksDir}" makes the socket path ${Buffer.byteLength(socketPath)} bytes long; unix sockets allow at most ${UNIX_SOCKET_PATH_MAX} (choose a shorter directory)`);
+  }
+  if (!path.posix.isAbsolute(qemuHooksDir)) throw new InputError('--qemu-hooks-dir', `"${qemuHooksDir}" is not accepted; use an absolute path (QEMU resolves relative paths from its own working directory)`);
+  if (/[,\s"'<>&]/.test(qemuHooksDir)) throw new InputError('--qemu-hooks-dir', `"${qemuHooksDir}" contains a comma, quote, "<", ">", "&" or whitespace, which QEMU's -chardev option cannot carry`);
+  const qmpPath = path.posix.join(qemuHooksDir, QMP_SUBDIR, qmpSocketName(LONGEST_VMI_UID));
+  if (Buffer.byteLength(qmpPath) > UNIX_SOCKET_PATH_MAX) {
+    throw new InputError('--qemu-hooks-dir', `"${qemuHooksDir}" makes QEMU's monitor socket path ${Buffer.byteLength(qmpPath)} bytes long; unix sockets allow at most ${UNIX_SOCKET_PATH_MAX}`);
+  }
+}
+
 export interface RunningSidecar {
   server: SidecarServer;
   /** Resolves when the sidecar has stopped (Shutdown or a signal). */
@@ -36,6 +71,7 @@ export interface RunningSidecar {
 }
 
 export async function runSidecar(options: SidecarOptions): Promise<RunningSidecar> {
+  checkSidecarDirs(options.hooksDir, options.qemuHooksDir);
   const log = logger('sidecar');
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));

@@ -53,7 +53,13 @@ export async function startHttpServer(listen: { host: string; port: number }, ha
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      // The address is the admin's choice: a port in use or not allowed is bad input, not a crash.
+      const where = `${listen.host}:${listen.port}`;
+      if (error.code === 'EADDRINUSE') reject(new InputError('--metrics-address', `${where} is already in use; choose another port or stop what listens there`));
+      else if (error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL') reject(new InputError('--metrics-address', `cannot listen on ${where} (${error.code}); accepted: a local address and a port this process may bind`));
+      else reject(error);
+    });
     server.listen(listen.port, listen.host, () => resolve());
   });
   return {

@@ -21,6 +21,7 @@
  *   someone else changed it since.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { ksmValueProblem } from '../balloon/ksm-ranges.js';
 import path from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { KsmControl } from '../balloon/types.js';
@@ -165,7 +166,13 @@ export class KsmController {
     const advisorOn = this.advisorOn();
     for (const control of KSM_CONTROLS) {
       const want = desired[control];
-      if (want === undefined || !Number.isFinite(want)) continue;
+      if (want === undefined) continue;
+      const problem = ksmValueProblem(control, want);
+      if (problem !== undefined) {
+        // The last line of defence: the engine already drops such values.
+        this.log.warn({ file: control, value: want }, `KSM value refused: ${problem}`);
+        continue;
+      }
       if (control === 'pages_to_scan' && advisorOn) continue; // the kernel's advisor owns it
       const value = Math.trunc(want);
       if (live[control] === value) {

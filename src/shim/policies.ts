@@ -4,8 +4,8 @@
  * shim's own policy that decides nothing, so the shim only watches and reports (a
  * safe first step on a new node).
  */
-import { readFileSync } from 'node:fs';
 import { InputError } from '../common/errors.js';
+import { INPUT_LIMITS, readInputText } from '../common/read-input.js';
 import { PolicyFileErrors } from '../balloon/lang/policy-file.js';
 import { createPolicy, type PolicyParameters } from '../balloon/registry.js';
 import type { Policy } from '../balloon/types.js';
@@ -20,19 +20,16 @@ export const observePolicy: Policy<null> = {
 /** The default for `--policy`. */
 export const DEFAULT_SHIM_POLICY = 'default';
 
-const BUILT_IN = ['observe', 'default', 'mom'];
+/** The names `--policy` accepts besides a file. */
+export const SHIM_POLICY_NAMES = ['default', 'mom', 'observe'] as const;
+const BUILT_IN = SHIM_POLICY_NAMES;
 
 /**
  * Reads and compiles a policy file (YAML policy language). A missing file or any
  * problem in it is an InputError naming the flag, with every file:line:col problem.
  */
 export function loadPolicyFile(flag: string, file: string): Policy<unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new InputError(flag, `cannot read the policy file "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const text = readInputText(file, flag, INPUT_LIMITS.policyFile);
   try {
     return createPolicy(/\.ya?ml$/i.test(file) ? file : `${file}.yaml`, {}, () => text);
   } catch (error) {

@@ -2,6 +2,7 @@
  * The node shim, assembled: discovery and sidecar sessions, host monitor, PSI
  * trigger, KSM controller, the policy loop, metrics and the HTTP endpoints.
  */
+import { accessSync, constants, statSync } from 'node:fs';
 import { logger } from '../common/log.js';
 import type { Policy } from '../balloon/types.js';
 import type { EvictionThreshold } from './host/eviction.js';
@@ -164,6 +165,19 @@ export class Shim<S = unknown> {
 
   async start(): Promise<void> {
     this.startedAtMs = Date.now();
+    // The HTTP endpoints first: a port in use fails the start before anything else runs.
+    if (this.options.listen) {
+      const http = await startHttpServer(this.options.listen, {
+        metrics: () => this.metrics.scrape(),
+        contentType: this.metrics.registry.contentType,
+        healthy: () => this.healthy(),
+        ready: () => this.ready(),
+        decisions: () => this.loop.decisions.slice(-200),
+      });
+      this.httpPort = http.port;
+      this.closeHttp = http.close;
+    }
+    for (const problem of this.pathProblems()) this.log.error({ problem }, `${problem}; /readyz reports not ready until it is fixed`);
     this.ksm?.start();
     this.registry.start();
     await this.host.start();
@@ -187,17 +201,6 @@ export class Shim<S = unknown> {
     });
     this.lowMemory.start();
     this.loop.start();
-    if (this.options.listen) {
-      const http = await startHttpServer(this.options.listen, {
-        metrics: () => this.metrics.scrape(),
-        contentType: this.metrics.registry.contentType,
-        healthy: () => this.healthy(),
-        ready: () => this.ready(),
-        decisions: () => this.loop.decisions.slice(-200),
-      });
-      this.httpPort = http.port;
-      this.closeHttp = http.close;
-    }
     this.log.info(
       {
         policy: this.policy.name,
@@ -265,7 +268,29 @@ export class Shim<S = unknown> {
     return age <= limit ? { ok: true, detail: `last cycle ${age} ms ago` } : { ok: false, detail: `last cycle ${age} ms ago (limit ${limit} ms)` };
   }
 
+  /**
+   * Directories the shim needs but cannot use: a missing kubelet root finds no VM, a
+   * missing KSM directory leaves KSM unmanaged. The shim still runs (the directory may
+   * appear), but says so loudly and is not ready.
+   */
+  pathProblems(): string[] {
+    const problems: string[] = [];
+    const usableDirectory = (dir: string): boolean => {
+      try {
+        accessSync(dir, constants.R_OK | constants.X_OK);
+        return statSync(dir).isDirectory();
+      } catch {
+        return false;
+      }
+    };
+    if (!usableDirectory(this.options.kubeletRoot)) problems.push(`--kubelet-root "${this.options.kubeletRoot}" is missing or unreadable: no VM can be found`);
+    if (this.options.ksmDir !== undefined && !usableDirectory(this.options.ksmDir)) problems.push(`--ksm-dir "${this.options.ksmDir}" is missing or unreadable: KSM is not managed`);
+    return problems;
+  }
+
   ready(): { ok: boolean; detail: string } {
+    const problems = this.pathProblems();
+    if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
     if (this.loop.cycles === 0) return { ok: false, detail: 'no loop cycle yet' };
     const counts = new Map<string, number>();
     for (const s of this.registry.all()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);

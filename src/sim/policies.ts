@@ -4,7 +4,7 @@
  * (src/balloon/registry.ts): the same objects the shim runs, never a copy. `static`
  * and `autoballoon` are the benchmark baselines.
  */
-import { readFileSync } from 'node:fs';
+import { INPUT_LIMITS, readInputText } from '../common/read-input.js';
 import { InputError } from '../common/errors.js';
 import { autoballoonPolicy } from '../balloon/autoballoon.js';
 import { createPolicy } from '../balloon/registry.js';
@@ -13,7 +13,7 @@ import type { Policy } from '../balloon/types.js';
 import { AUTOBALLOON_CADENCE, MOM_CADENCE, SHIM_CADENCE, type Cadence } from './cadence.js';
 import type { SimPolicy } from './simulator.js';
 
-const readText = (file: string) => readFileSync(file, 'utf8');
+const readText = (file: string): string => readInputText(file, '--policy', INPUT_LIMITS.policyFile);
 
 const BUILT_IN: Record<string, { make: () => Policy<unknown>; cadence: Cadence }> = {
   static: { make: () => staticPolicy() as Policy<unknown>, cadence: SHIM_CADENCE },

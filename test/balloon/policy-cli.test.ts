@@ -61,7 +61,7 @@ describe('kubemom policy (CLI)', () => {
     const d = JSON.parse(r.out);
     expect(d.balloons.map((b: { guestId: string }) => b.guestId)).to.deep.equal(['prod/web', 'prod/db']);
     expect(d.ksm).to.deep.equal({ run: 1 });
-    const p = kubemom(['policy', 'eval', '--policy', 'mom', '--param', 'balloonEnabled=true', '--state', '-'], '{"nowMs": 0, "host": {"history": []}, "guests": []}');
+    const p = kubemom(['policy', 'eval', '--policy', 'mom', '--param', 'balloonEnabled=true', '--state', '-'], '{"nowMs": 0, "host": {"history": [], "cpuCount": 1, "evictionHardBytes": 0}, "guests": []}');
     expect(JSON.parse(p.out)).to.deep.include({ notRun: 'host monitor is not ready (no sample)' });
   });
 });

@@ -54,25 +54,25 @@ describe('kubemom simulate (CLI)', () => {
     expect(bytes.readUInt32BE(16)).to.equal(960);
   });
 
-  it('refuses a bad scenario naming the field, exit status 1', () => {
+  it('refuses a bad scenario naming the field, exit status 2', () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'name: bad\ndurationSeconds: 10\nnode: { memory: 8Gi }\nguests:\n  - { name: vm, memory: 2Gi, workload: { model: wave } }\n');
     const r = run(['--scenario', bad, '--policy', 'static']);
-    expect(r.status).to.equal(1);
+    expect(r.status).to.equal(2);
     expect(r.stderr).to.match(/guests\[0\]\.workload\.model: is "wave"; accepted: idle, steady/);
   });
 
   it('refuses an unknown policy, listing the known ones', () => {
     const r = run(['--scenario', scenario, '--policy', 'nope']);
-    expect(r.status).to.equal(1);
+    expect(r.status).to.equal(2);
     expect(r.stderr).to.match(/--policy: is "nope"; accepted: static, mom, autoballoon, default, or a policy file/);
   });
 
-  it('exits 2 when a run has a failure', () => {
+  it('exits 1 when a run has a failure', () => {
     const tight = path.join(dir, 'tight.yaml');
     writeFileSync(tight, 'name: tight\ndurationSeconds: 60\nnode: { memory: 4Gi }\nguests:\n  - { name: vm, count: 3, memory: 2Gi, workload: { model: steady, level: 0.9 } }\n');
     const r = run(['--scenario', tight, '--policy', 'static']);
-    expect(r.status).to.equal(2);
+    expect(r.status).to.equal(1);
     expect(r.stdout).to.match(/FAILED/);
   });
 });

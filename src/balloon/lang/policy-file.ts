@@ -8,6 +8,8 @@ import { LineCounter, isMap, isScalar, isSeq, parseAllDocuments, Scalar, type No
 import { parseExpr, ExprSyntaxError, type Expr } from './expr-parse.js';
 import { checkExpr, refsOf, type ExprType } from './expr-check.js';
 import { inputNameType, inputNamesHelp } from './variables.js';
+import { ksmValueProblem } from '../ksm-ranges.js';
+import type { KsmControl } from '../types.js';
 
 export interface PolicyFileError {
   file: string;
@@ -17,6 +19,19 @@ export interface PolicyFileError {
 }
 
 /** All the errors of a policy file, formatted `file:line:col: message`, one a line. */
+/** The value of a constant expression (`5`, `-5`, `1e12`), or undefined when it depends on input. */
+function constantValue(expr: Expr): number | undefined {
+  if (expr.kind === 'num') return expr.value;
+  if (expr.kind === 'unary' && expr.op === '-') {
+    const inner = constantValue(expr.arg);
+    return inner === undefined ? undefined : -inner;
+  }
+  return undefined;
+}
+
+/** The longest chain of vars and conditions one name may refer through. */
+export const MAX_REFERENCE_DEPTH = 64;
+
 export class PolicyFileErrors extends Error {
   constructor(readonly errors: PolicyFileError[]) {
     super(errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message}`).join('\n'));
@@ -286,7 +301,7 @@ class Loader {
         deps.set(name, refs);
       }
     }
-    this.checkCycles(deps, new Map([...varNodes, ...condNodes]));
+    this.checkReferences(deps, new Map([...varNodes, ...condNodes]));
     const rules = entries.find((e) => e.key === 'rules');
     if (!rules || !isSeq(rules.value)) {
       this.at(rules?.value ?? map, 'rules: must be a list of rules (each with output and target)');
@@ -299,20 +314,54 @@ class Loader {
     return block;
   }
 
-  private checkCycles(deps: Map<string, Set<string>>, nodes: Map<string, { keyNode: Node }>): void {
-    const state = new Map<string, 'visiting' | 'done'>();
-    const visit = (name: string, path: string[]): void => {
-      if (state.get(name) === 'done') return;
-      if (state.get(name) === 'visiting') {
-        const cycle = [...path.slice(path.indexOf(name)), name];
-        this.at(nodes.get(name)?.keyNode, `"${name}" depends on itself: ${cycle.join(' -> ')}`);
-        return;
+  /**
+   * Refuses cycles between vars and conditions, and chains of references deeper than
+   * MAX_REFERENCE_DEPTH (evaluation follows a chain recursively). Walks with an explicit
+   * stack, so a hostile file cannot overflow the checker's own stack either.
+   */
+  private checkReferences(deps: Map<string, Set<string>>, nodes: Map<string, { keyNode: Node }>): void {
+    const depth = new Map<string, number>();
+    const onPath: string[] = [];
+    const reported = new Set<string>();
+    const tooDeep = new Set<string>();
+    for (const root of nodes.keys()) {
+      if (!deps.has(root) || depth.has(root)) continue;
+      // Frames: a name and the index of the next reference to visit.
+      const stack: Array<{ name: string; refs: string[]; next: number }> = [];
+      const enter = (name: string): void => {
+        onPath.push(name);
+        stack.push({ name, refs: [...(deps.get(name) ?? [])].filter((d) => deps.has(d)), next: 0 });
+      };
+      enter(root);
+      while (stack.length > 0) {
+        const frame = stack[stack.length - 1]!;
+        if (frame.next < frame.refs.length) {
+          const ref = frame.refs[frame.next++]!;
+          if (depth.has(ref)) continue;
+          if (onPath.includes(ref)) {
+            if (!reported.has(ref)) {
+              reported.add(ref);
+              const cycle = [...onPath.slice(onPath.indexOf(ref)), ref];
+              this.at(nodes.get(ref)?.keyNode, `"${ref}" depends on itself: ${cycle.join(' -> ')}`);
+            }
+            continue;
+          }
+          enter(ref);
+          continue;
+        }
+        const own = 1 + Math.max(0, ...frame.refs.map((r) => depth.get(r) ?? 0));
+        depth.set(frame.name, own);
+        if (own > MAX_REFERENCE_DEPTH) {
+          // Reported where the chain first gets too deep; whatever refers to it is too deep as well.
+          if (!frame.refs.some((r) => tooDeep.has(r))) {
+            this.at(nodes.get(frame.name)?.keyNode, `"${frame.name}" refers through a chain of ${own} vars and conditions: too deep; at most ${MAX_REFERENCE_DEPTH} are accepted`);
+          }
+          tooDeep.add(frame.name);
+        }
+        stack.pop();
+        onPath.pop();
       }
-      state.set(name, 'visiting');
-      for (const d of deps.get(name) ?? []) if (deps.has(d)) visit(d, [...path, name]);
-      state.set(name, 'done');
-    };
-    for (const name of nodes.keys()) if (deps.has(name)) visit(name, []);
+    }
   }
 
   /** Parses and type-checks one expression node (a YAML string, number or boolean). */
@@ -454,6 +503,14 @@ class Loader {
       }
       return d;
     };
+    if (outputName.startsWith('ksm.') && target !== undefined) {
+      const constant = constantValue(target);
+      const problem = constant === undefined ? undefined : ksmValueProblem(outputName.slice(4) as KsmControl, constant);
+      if (problem !== undefined) {
+        this.at(get('target') ?? node, `${field}.target: ${problem} (the kernel refuses other values)`);
+        ok = false;
+      }
+    }
     const rule: CompiledRule = {
       name: isScalar(name) && typeof name.value === 'string' ? name.value : `${outputName}#${index}`,
       output: outputName,
