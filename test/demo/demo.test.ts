@@ -45,7 +45,7 @@ describe('kubemom demo (simulated guests)', function () {
     // The balloons start inflated; whether the peak exceeds the start depends on how fast the bursts are met, so the
     // test asks for what must hold: a reclaim sent after the neighbour arrived, and memory given back afterwards.
     expect(r.reclaimed.peakBytes).to.be.at.least(r.reclaimed.startBytes);
-    expect(r.pressure.firstReclaimAfterSeconds).to.be.a('number').and.below(5);
+    expect(r.pressure!.firstReclaimAfterSeconds).to.be.a('number').and.below(5);
     expect(r.decisions.growAfterPressure).to.be.greaterThan(0);
     expect(r.reclaimed.givenBackBytes).to.be.greaterThan(256 * 2 ** 20);
   });
@@ -54,7 +54,7 @@ describe('kubemom demo (simulated guests)', function () {
     const r = result.report;
     expect(r.guestOoms).to.equal(0);
     expect(r.node.minAvailableBytes).to.be.greaterThan(r.evictionHardBytes);
-    if (r.pressure.fellUnderReserve) expect(r.pressure.backAboveReserveAfterSeconds).to.be.a('number').and.below(10);
+    if (r.pressure!.fellUnderReserve) expect(r.pressure!.backAboveReserveAfterSeconds).to.be.a('number').and.below(10);
   });
 
   it('reports consistent figures', () => {
@@ -71,7 +71,7 @@ describe('kubemom demo (simulated guests)', function () {
     expect(r.reclaimed.givenBackBytes).to.equal(r.reclaimed.peakBytes - r.reclaimed.endBytes);
     expect(r.backedRatioAtPeak).to.be.closeTo((r.guestMemoryBytes - r.reclaimed.peakBytes) / r.nodeMemoryBytes, 1e-6);
     expect(r.node.secondsUnderReserve > 0).to.equal(r.node.minAvailableBytes < r.reserveBytes);
-    if (r.pressure.fellUnderReserve) expect(r.node.minAvailableBytes).to.be.below(r.reserveBytes);
+    if (r.pressure!.fellUnderReserve) expect(r.node.minAvailableBytes).to.be.below(r.reserveBytes);
   });
 
   it('prints plain periodic lines when stdout is not a terminal', () => {
