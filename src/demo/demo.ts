@@ -42,6 +42,8 @@ export interface DemoGuests {
 
 export interface DemoGuestsContext {
   plan: DemoPlan;
+  /** Aborted: stop starting guests (those started are still stopped by `stop`). */
+  signal?: AbortSignal;
   root: string;
   kubeletRoot: string;
   /** Demo time now, ms (negative before the start). */
@@ -51,9 +53,13 @@ export interface DemoGuestsContext {
 export interface DemoIo {
   out: NodeJS.WritableStream;
   tty: boolean;
-  /** Ends the run early (Ctrl-C); cleanup still runs and a report is made. */
+  /**
+   * Ends the run early (Ctrl-C, a closed terminal); cleanup still runs and the report
+   * says the run was interrupted. Abort with the signal's name (`SIGHUP`) as the reason
+   * for the report to name it.
+   */
   signal?: AbortSignal;
-  /** Live view updates per second on a TTY; plain lines come once a second. */
+  /** Live view refresh on a TTY (default 500 ms); plain event lines are written this often (default 1 s). */
   refreshMs?: number;
 }
 
@@ -149,15 +155,18 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
   };
 
   const title = `KubeMom demo: ${options.vms} ${options.real ? 'real TCG' : 'simulated'} VMs, policy ${policy.name}`;
-  const view = new LiveView(io.out, io.tty, title);
+  // Off a terminal, a status line about ten times a run (at least 5 s apart) between the events.
+  const view = new LiveView(io.out, io.tty, title, Math.max(5000, Math.round(plan.timeline.durationMs / 10 / 1000) * 1000));
   try {
     const context: DemoGuestsContext = { plan, root, kubeletRoot, clock };
+    if (io.signal) context.signal = io.signal;
     if (options.real) {
       const { startRealGuests } = await import('./real-guests.js');
       guests = await startRealGuests(context, io.out);
     } else {
       guests = await startSimulatedGuests(context);
     }
+    if (io.signal?.aborted) return finish();
     // The node exists before the shim starts: its files are written first.
     lastView = nodeTick(-1, 0);
     shim = new Shim(
@@ -182,6 +191,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
         recorder.decision({ tMs: r.atMs - t0, guest: r.guestId, targetBytes: r.targetBytes, reason: r.reason, trigger: r.trigger });
       }
     };
+    if (io.signal?.aborted) return finish();
     await shim.start();
     // Every sidecar found, described and streaming stats before the story starts.
     const readyBy = Date.now() + 30_000;
@@ -203,25 +213,46 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
     const refreshMs = io.refreshMs ?? (io.tty ? 500 : 1000);
     while (!io.signal?.aborted && clock() < plan.timeline.durationMs) {
       await sleep(Math.min(refreshMs, Math.max(1, plan.timeline.durationMs - clock())), io.signal);
-      if (lastView) view.update(lastView, recorder.recent, recorder.decisionCount);
+      if (lastView) view.update(lastView, recorder);
     }
+    return await finish();
   } finally {
     if (ticker) clearInterval(ticker);
     await shim?.stop();
     await guests?.stop();
     rmSync(root, { recursive: true, force: true });
   }
-  const report = recorder.report({
-    mode: options.real ? 'real' : 'simulated',
-    policy: policy.name,
-    vms: options.vms,
-    seconds: options.seconds,
-    nodeMemoryBytes: node.memoryBytes,
-    guestMemoryBytes: plan.guests.reduce((sum, g) => sum + g.config.memoryBytes, 0),
-    reserveBytes: node.reserveBytes,
-    evictionHardBytes: node.evictionHardBytes,
-  });
-  return { report, root };
+
+  /** The report: up to the end of the timeline, or to the interruption. */
+  async function finish(): Promise<DemoResult> {
+    if (ticker) clearInterval(ticker);
+    ticker = undefined;
+    const started = Number.isFinite(t0);
+    const endedAtMs = started ? Math.min(clock(), plan.timeline.durationMs) : undefined;
+    // Interrupted only if the signal came before the timeline's end.
+    const interrupted = io.signal?.aborted === true && (endedAtMs === undefined || endedAtMs < plan.timeline.durationMs);
+    // The last events (and a last status line) before the report.
+    if (started && lastView && !io.tty) view.update(lastView, recorder);
+    const reason: unknown = io.signal?.reason;
+    const signalName = typeof reason === 'string' ? reason : 'a signal';
+    return { report: makeReport(interrupted ? { endedAtMs, interruptedBy: signalName } : { endedAtMs }), root };
+  }
+
+  function makeReport(end: { endedAtMs: number | undefined; interruptedBy?: string }): DemoReport {
+    return recorder.report(
+      {
+        mode: options.real ? 'real' : 'simulated',
+        policy: policy.name,
+        vms: options.vms,
+        seconds: options.seconds,
+        nodeMemoryBytes: node.memoryBytes,
+        guestMemoryBytes: plan.guests.reduce((sum, g) => sum + g.config.memoryBytes, 0),
+        reserveBytes: node.reserveBytes,
+        evictionHardBytes: node.evictionHardBytes,
+      },
+      end,
+    );
+  }
 }
 
 export { formatReport };

@@ -34,7 +34,8 @@ function qemuRssBytes(vm: TestVm): number {
 export async function startRealGuests(context: DemoGuestsContext, out: NodeJS.WritableStream): Promise<DemoGuests> {
   const { plan } = context;
   out.write('Setting up the test bed (libvirt, the guest kernel) and booting the TCG guests...\n');
-  const bed = await Testbed.setup();
+  // The demo handles signals itself: it stops its shim and sidecars, then the guests and the test bed.
+  const bed = await Testbed.setup({ handleSignals: false });
   const vms: TestVm[] = [];
   const held = new Map<TestVm, number>();
   const busy = new Set<TestVm>();
@@ -44,6 +45,7 @@ export async function startRealGuests(context: DemoGuestsContext, out: NodeJS.Wr
   };
   try {
     for (const g of plan.guests) {
+      if (context.signal?.aborted) break;
       const podUid = randomUUID();
       const agent = new AgentService({ podUid });
       const vm = await bed.startVm({
@@ -78,8 +80,8 @@ export async function startRealGuests(context: DemoGuestsContext, out: NodeJS.Wr
     names: vms.map((vm) => vm.vmi.name),
     step(tMs: number) {
       plan.guests.forEach((g, i) => {
-        const vm = vms[i]!;
-        if (!g.bursts) return;
+        const vm = vms[i];
+        if (!vm || !g.bursts) return;
         const want = Math.floor((burstShareAt(plan.timeline, tMs) * g.burstFraction * g.config.memoryBytes) / MiB / ALLOC_STEP_MIB) * ALLOC_STEP_MIB;
         // Grows in steps; frees everything once the burst is over.
         drive(vm, want < (held.get(vm) ?? 0) ? (want === 0 ? 0 : held.get(vm)!) : want);

@@ -2,10 +2,10 @@
  * The demo's figures: a recorder fed with node ticks and the shim's decisions, and
  * the final report computed from it. Pure: no I/O, times in ms from the demo start.
  */
+import { runPicture } from './picture.js';
+import { size } from './units.js';
 import type { DemoTimeline } from './plan.js';
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
 
 /** One guest at one moment, as the live view and the report see it. */
 export interface GuestView {
@@ -38,10 +38,29 @@ export interface NodeView {
 /** A balloon decision as shown and counted. */
 export interface DecisionView {
   tMs: number;
+  /** `namespace/name` as the shim knows the guest. */
   guest: string;
   targetBytes: number;
   reason: string;
   trigger: string;
+}
+
+/** Something that happened during the run, for the event log (one line each off a terminal). */
+export type DemoEvent =
+  | { kind: 'phase'; tMs: number; phase: string }
+  | { kind: 'reserve' | 'eviction'; tMs: number; under: boolean; availableBytes: number; thresholdBytes: number }
+  | { kind: 'decision'; tMs: number; decision: DecisionView; fromBytes: number | undefined }
+  | { kind: 'guest-oom'; tMs: number; total: number };
+
+/** The run over time, a few hundred points at most (each the worst of its span). */
+export interface DemoSeries {
+  tSeconds: number[];
+  /** The node's lowest available memory in each span. */
+  availableBytes: number[];
+  /** The most guest memory the balloons held back in each span. */
+  reclaimedBytes: number[];
+  /** The noisy neighbour's memory at the end of each span. */
+  neighbourBytes: number[];
 }
 
 export interface DemoReport {
@@ -49,6 +68,14 @@ export interface DemoReport {
   policy: string;
   vms: number;
   seconds: number;
+  /** Set when a signal ended the run before its timeline did. */
+  interrupted?: {
+    signal: string;
+    /** Demo time of the interruption, s; absent when the timeline had not started (guests still starting). */
+    atSeconds?: number;
+  };
+  /** Demo time the run covered, s (`seconds` unless interrupted). */
+  ranSeconds: number;
   nodeMemoryBytes: number;
   guestMemoryBytes: number;
   /** Sum of guest memory / node memory. */
@@ -59,7 +86,8 @@ export interface DemoReport {
   /** Sum of balloon actuals / node memory at the peak of reclaim: what the node really backed. */
   backedRatioAtPeak: number;
   node: { minAvailableBytes: number; minAtSeconds: number; secondsUnderReserve: number; secondsUnderEviction: number };
-  pressure: {
+  /** The pressure event; absent when the run ended before the noisy neighbour came. */
+  pressure?: {
     eventAtSeconds: number;
     /** From the event to the first reclaim the shim sent, s (undefined: none). */
     firstReclaimAfterSeconds: number | undefined;
@@ -69,10 +97,56 @@ export interface DemoReport {
     fellUnderReserve: boolean;
   };
   guestOoms: number;
-  decisions: { total: number; byReason: Record<string, number>; byTrigger: Record<string, number>; growAfterPressure: number };
+  decisions: {
+    total: number;
+    byReason: Record<string, number>;
+    byTrigger: Record<string, number>;
+    /** Grow decisions after the pressure ended; absent when the run ended before that. */
+    growAfterPressure?: number;
+  };
+  series: DemoSeries;
 }
 
 const RECLAIM_REASONS = new Set(['host-pressure', 'host-critical']);
+/** Most points the report's series keeps. */
+const SERIES_POINTS = 240;
+
+interface Sample {
+  tMs: number;
+  availableBytes: number;
+  reclaimedBytes: number;
+  neighbourBytes: number;
+}
+
+/** Each of at most `points` equal spans of [0, endMs]: the lowest available, the highest reclaimed. */
+export function downsample(samples: readonly Sample[], endMs: number, points: number): DemoSeries {
+  const out: DemoSeries = { tSeconds: [], availableBytes: [], reclaimedBytes: [], neighbourBytes: [] };
+  if (samples.length === 0) return out;
+  const spans = Math.max(1, Math.min(points, samples.length));
+  const spanMs = Math.max(1, endMs) / spans;
+  let k = 0;
+  for (let i = 0; i < spans; i++) {
+    const until = i === spans - 1 ? Infinity : (i + 1) * spanMs;
+    let available = Infinity;
+    let reclaimed = -Infinity;
+    let neighbour = 0;
+    let last = -1;
+    while (k < samples.length && samples[k]!.tMs < until) {
+      const s = samples[k]!;
+      available = Math.min(available, s.availableBytes);
+      reclaimed = Math.max(reclaimed, s.reclaimedBytes);
+      neighbour = s.neighbourBytes;
+      last = s.tMs;
+      k++;
+    }
+    if (last < 0) continue;
+    out.tSeconds.push(Math.round(last / 100) / 10);
+    out.availableBytes.push(available);
+    out.reclaimedBytes.push(reclaimed);
+    out.neighbourBytes.push(neighbour);
+  }
+  return out;
+}
 
 export class DemoRecorder {
   private minAvailable = Infinity;
@@ -94,20 +168,48 @@ export class DemoRecorder {
   decisionCount = 0;
   private growAfterPressure = 0;
   readonly recent: DecisionView[] = [];
+  private readonly samples: Sample[] = [];
+  private phase: string | undefined;
+  private underReserve = false;
+  private underEviction = false;
+  /** Balloon `actual` of each guest (by name) at the latest tick, for the decisions' "from". */
+  private readonly actualByName = new Map<string, number>();
+  /** Every event so far, in order; `eventCount` counts those ever recorded (old ones are dropped past 1000). */
+  readonly events: DemoEvent[] = [];
+  eventCount = 0;
 
   constructor(private readonly timeline: DemoTimeline) {}
+
+  private event(e: DemoEvent): void {
+    this.events.push(e);
+    this.eventCount++;
+    if (this.events.length > 1000) this.events.splice(0, this.events.length - 1000);
+  }
 
   /** A node tick. */
   node(view: NodeView): void {
     const dt = this.lastTMs === undefined ? 0 : Math.max(0, view.tMs - this.lastTMs);
     this.lastTMs = view.tMs;
+    if (view.phase !== this.phase) {
+      this.phase = view.phase;
+      this.event({ kind: 'phase', tMs: view.tMs, phase: view.phase });
+    }
     if (view.availableBytes < this.minAvailable) {
       this.minAvailable = view.availableBytes;
       this.minAt = view.tMs;
     }
     const under = view.availableBytes < view.reserveBytes;
     if (under) this.underReserveMs += dt;
-    if (view.availableBytes < view.evictionHardBytes) this.underEvictionMs += dt;
+    const underEviction = view.availableBytes < view.evictionHardBytes;
+    if (underEviction) this.underEvictionMs += dt;
+    if (under !== this.underReserve) {
+      this.underReserve = under;
+      this.event({ kind: 'reserve', tMs: view.tMs, under, availableBytes: view.availableBytes, thresholdBytes: view.reserveBytes });
+    }
+    if (underEviction !== this.underEviction) {
+      this.underEviction = underEviction;
+      this.event({ kind: 'eviction', tMs: view.tMs, under: underEviction, availableBytes: view.availableBytes, thresholdBytes: view.evictionHardBytes });
+    }
     const t = this.timeline;
     // The event's episode: the first time under the reserve after the neighbour came, until back above it.
     if (view.tMs >= t.neighbourStartMs && view.tMs < t.neighbourEndMs && under) this.fellUnder = true;
@@ -116,6 +218,7 @@ export class DemoRecorder {
     let backed = 0;
     for (const g of view.guests) {
       if (g.actualBytes === undefined) continue;
+      this.actualByName.set(g.name, g.actualBytes);
       reclaimed += Math.max(0, g.memoryBytes - g.actualBytes);
       backed += g.actualBytes;
     }
@@ -126,7 +229,9 @@ export class DemoRecorder {
     }
     this.endReclaim = reclaimed;
     this.startReclaim ??= reclaimed;
+    if (view.guestOoms > this.guestOoms) this.event({ kind: 'guest-oom', tMs: view.tMs, total: view.guestOoms });
     this.guestOoms = Math.max(this.guestOoms, view.guestOoms);
+    this.samples.push({ tMs: view.tMs, availableBytes: view.availableBytes, reclaimedBytes: reclaimed, neighbourBytes: view.neighbourBytes });
   }
 
   /** A balloon decision the shim sent (not the unchanged ones it skipped). */
@@ -141,12 +246,24 @@ export class DemoRecorder {
     if (d.tMs >= t.neighbourEndMs && d.reason === 'grow') this.growAfterPressure++;
     this.recent.push(d);
     if (this.recent.length > 50) this.recent.splice(0, this.recent.length - 50);
+    this.event({ kind: 'decision', tMs: d.tMs, decision: d, fromBytes: this.actualByName.get(shortName(d.guest)) });
   }
 
-  report(base: Pick<DemoReport, 'mode' | 'policy' | 'vms' | 'seconds' | 'nodeMemoryBytes' | 'guestMemoryBytes' | 'reserveBytes' | 'evictionHardBytes'>): DemoReport {
+  /**
+   * The report. `endedAtMs` is the demo time the run reached (undefined: it never
+   * started); with `interruptedBy`, a signal ended it there and only what happened by
+   * then is reported.
+   */
+  report(
+    base: Pick<DemoReport, 'mode' | 'policy' | 'vms' | 'seconds' | 'nodeMemoryBytes' | 'guestMemoryBytes' | 'reserveBytes' | 'evictionHardBytes'>,
+    end: { endedAtMs: number | undefined; interruptedBy?: string } = { endedAtMs: this.timeline.durationMs },
+  ): DemoReport {
     const s = (ms: number) => Math.round(ms / 100) / 10;
-    return {
+    const t = this.timeline;
+    const endedMs = Math.max(0, Math.min(end.endedAtMs ?? 0, t.durationMs));
+    const report: DemoReport = {
       ...base,
+      ranSeconds: s(endedMs),
       overcommitRatio: base.guestMemoryBytes / base.nodeMemoryBytes,
       reclaimed: { startBytes: this.startReclaim ?? 0, peakBytes: this.peakReclaim, peakAtSeconds: s(this.peakReclaimAt), endBytes: this.endReclaim, givenBackBytes: Math.max(0, this.peakReclaim - this.endReclaim) },
       backedRatioAtPeak: this.backedAtPeak,
@@ -156,43 +273,70 @@ export class DemoRecorder {
         secondsUnderReserve: s(this.underReserveMs),
         secondsUnderEviction: s(this.underEvictionMs),
       },
-      pressure: {
-        eventAtSeconds: s(this.timeline.neighbourStartMs),
+      guestOoms: this.guestOoms,
+      decisions: { total: this.decisionCount, byReason: { ...this.byReason }, byTrigger: { ...this.byTrigger } },
+      series: downsample(this.samples, endedMs, SERIES_POINTS),
+    };
+    if (end.interruptedBy !== undefined) {
+      report.interrupted = { signal: end.interruptedBy };
+      if (end.endedAtMs !== undefined) report.interrupted.atSeconds = s(endedMs);
+    }
+    if (end.endedAtMs !== undefined && end.endedAtMs >= t.neighbourStartMs) {
+      report.pressure = {
+        eventAtSeconds: s(t.neighbourStartMs),
         firstReclaimAfterSeconds: this.firstReclaimAfterMs === undefined ? undefined : s(this.firstReclaimAfterMs),
         backAboveReserveAfterSeconds: this.fellUnder ? (this.backAboveAfterMs === undefined ? undefined : s(this.backAboveAfterMs)) : 0,
         fellUnderReserve: this.fellUnder,
-      },
-      guestOoms: this.guestOoms,
-      decisions: { total: this.decisionCount, byReason: { ...this.byReason }, byTrigger: { ...this.byTrigger }, growAfterPressure: this.growAfterPressure },
-    };
+      };
+    }
+    if (end.endedAtMs !== undefined && end.endedAtMs >= t.neighbourEndMs) report.decisions.growAfterPressure = this.growAfterPressure;
+    return report;
   }
 }
 
-/** Bytes as GiB or MiB, for people. */
-export function size(bytes: number): string {
-  if (Math.abs(bytes) >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
-  return `${Math.round(bytes / MiB)} MiB`;
+/** `vm-0` of `demo/vm-0`. */
+export function shortName(guestId: string): string {
+  return guestId.slice(guestId.indexOf('/') + 1);
 }
 
-/** The report as text. */
+export { size };
+
+/** The report as text: only what happened by the time the run ended, then a picture of the run. */
 export function formatReport(r: DemoReport): string[] {
+  const lines = [`KubeMom demo report (${r.mode} guests, policy ${r.policy}, ${r.vms} VMs, ${r.seconds} s)`];
+  if (r.interrupted) {
+    lines.push(
+      r.interrupted.atSeconds === undefined
+        ? `  INTERRUPTED by ${r.interrupted.signal} while the guests were starting: the timeline never ran; everything was cleaned up`
+        : `  INTERRUPTED by ${r.interrupted.signal} at ${r.interrupted.atSeconds} s of ${r.seconds} s: figures cover the run until then; everything was cleaned up`,
+    );
+    if (r.interrupted.atSeconds === undefined) return lines;
+  }
+  lines.push(`  overcommit:        ${size(r.guestMemoryBytes)} of guest memory on a ${size(r.nodeMemoryBytes)} node = ${r.overcommitRatio.toFixed(2)}x`);
+  const end = r.interrupted ? 'the interruption' : 'the end';
+  lines.push(`  reclaimed:         ${size(r.reclaimed.startBytes)} at the start, peak ${size(r.reclaimed.peakBytes)} at ${r.reclaimed.peakAtSeconds} s (balloons then held ${r.backedRatioAtPeak.toFixed(2)}x the node)`);
+  lines.push(`                     ${size(r.reclaimed.givenBackBytes)} given back by ${end}, ${size(r.reclaimed.endBytes)} still reclaimed`);
+  lines.push(`  node available:    minimum ${size(r.node.minAvailableBytes)} at ${r.node.minAtSeconds} s (reserve ${size(r.reserveBytes)}, eviction threshold ${size(r.evictionHardBytes)})`);
+  lines.push(`                     ${r.node.secondsUnderReserve} s under the reserve, ${r.node.secondsUnderEviction} s under the eviction threshold`);
   const p = r.pressure;
-  const reaction = !p.fellUnderReserve
-    ? 'the node never fell under its reserve'
-    : p.backAboveReserveAfterSeconds === undefined
-      ? 'the node was still under its reserve at the end'
-      : `the node was back above its reserve ${p.backAboveReserveAfterSeconds} s after the event`;
+  if (p) {
+    const reaction = !p.fellUnderReserve
+      ? 'the node never fell under its reserve'
+      : p.backAboveReserveAfterSeconds === undefined
+        ? `the node was still under its reserve at the ${r.interrupted ? 'interruption' : 'end'}`
+        : `the node was back above its reserve ${p.backAboveReserveAfterSeconds} s after the event`;
+    lines.push(`  pressure event:    noisy neighbour at ${p.eventAtSeconds} s; first reclaim ${p.firstReclaimAfterSeconds === undefined ? 'never sent' : `${p.firstReclaimAfterSeconds} s after`}`);
+    lines.push(`                     ${reaction}`);
+  } else {
+    lines.push('  pressure event:    not reached (the run ended before the noisy neighbour came)');
+  }
+  lines.push(`  guest OOM kills:   ${r.guestOoms}`);
   const reasons = Object.entries(r.decisions.byReason)
     .sort((a, b) => b[1] - a[1])
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
-  return [
-    `KubeMom demo report (${r.mode} guests, policy ${r.policy}, ${r.vms} VMs, ${r.seconds} s)`,
-    `  overcommit:        ${size(r.guestMemoryBytes)} of guest memory on a ${size(r.nodeMemoryBytes)} node = ${r.overcommitRatio.toFixed(2)}x`,
-    `  reclaimed:         ${size(r.reclaimed.startBytes)} at the start, peak ${size(r.reclaimed.peakBytes)} at ${r.reclaimed.peakAtSeconds} s (balloons then held ${r.backedRatioAtPeak.toFixed(2)}x the node); ${size(r.reclaimed.givenBackBytes)} given back by the end (${size(r.reclaimed.endBytes)} still reclaimed)`,
-    `  node available:    minimum ${size(r.node.minAvailableBytes)} at ${r.node.minAtSeconds} s (reserve ${size(r.reserveBytes)}, eviction ${size(r.evictionHardBytes)}); ${r.node.secondsUnderReserve} s under the reserve, ${r.node.secondsUnderEviction} s under the eviction threshold`,
-    `  pressure event:    noisy neighbour at ${p.eventAtSeconds} s; first reclaim ${p.firstReclaimAfterSeconds === undefined ? 'never sent' : `${p.firstReclaimAfterSeconds} s after`}; ${reaction}`,
-    `  guest OOM kills:   ${r.guestOoms}`,
-    `  decisions:         ${r.decisions.total} sent (${reasons || 'none'}); ${r.decisions.growAfterPressure} grow-backs after the pressure`,
-  ];
+  const growBacks = r.decisions.growAfterPressure === undefined ? '' : `; ${r.decisions.growAfterPressure} grow-backs after the pressure`;
+  lines.push(`  decisions:         ${r.decisions.total} sent (${reasons || 'none'})${growBacks}`);
+  lines.push(...runPicture(r));
+  return lines;
 }

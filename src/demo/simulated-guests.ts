@@ -28,6 +28,7 @@ export async function startSimulatedGuests(context: DemoGuestsContext): Promise<
   };
   try {
     for (const [i, g] of guests.entries()) {
+      if (context.signal?.aborted) break;
       const c = g.config;
       vms.push(
         await startDemoVm(

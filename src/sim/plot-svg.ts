@@ -1,87 +1,202 @@
 /**
- * SVG plots of simulation runs, written by hand (a few polylines need no library):
- * per policy, the node's available memory against its reserve and eviction threshold,
- * and each guest's need (dashed) and balloon (memory it has, solid) over time.
+ * SVG plots of simulation runs: per policy, the node's available memory against its
+ * reserve with every OOM kill and eviction marked, and the guests by group (the
+ * scenario's group names in the legend): the median balloon (memory a guest has) in
+ * a band from the group's lowest to its highest, and the median need. Groups, not
+ * single guests, keep the file small and readable at thousands of guests.
  */
-import type { SimResult } from './simulator.js';
+import { drawChart, svgDocument, type ChartBand, type ChartLine, type ChartMark } from './plot-chart.js';
+import type { IncidentKind, SimResult, Timeline } from './simulator.js';
 
-const GiB = 2 ** 30;
-const WIDTH = 960;
-const CHART_H = 200;
-const LEFT = 60;
-const RIGHT = 20;
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79'];
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const MARKS: Record<Exclude<IncidentKind, 'autodeflate'>, { label: string; color: string }> = {
+  'guest-oom': { label: 'guest OOM', color: '#d62728' },
+  'host-oom': { label: 'host OOM', color: '#000000' },
+  eviction: { label: 'evicted', color: '#9400d3' },
+};
+
+/** The scenario group of a simulated guest: `default/desktop-3` is in `desktop`. */
+export function groupOf(guestId: string): string {
+  const name = guestId.slice(guestId.indexOf('/') + 1);
+  return name.replace(/-[0-9]+$/, '');
 }
 
-function points(xs: number[], ys: number[], x: (v: number) => number, y: (v: number) => number): string {
-  return xs.map((t, i) => `${x(t).toFixed(1)},${y(ys[i]!).toFixed(1)}`).join(' ');
+export interface GroupSeries {
+  name: string;
+  guests: number;
+  memoryBytes: number;
+  /** Per recorded moment, over the group's running guests (0 when none runs). */
+  actualMin: number[];
+  actualMedian: number[];
+  actualMax: number[];
+  needMedian: number[];
 }
 
-function niceStep(max: number): number {
-  const raw = max / 5;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 5, 10]) if (raw <= m * mag) return m * mag;
-  return 10 * mag;
+function median(sorted: readonly number[]): number {
+  if (sorted.length === 0) return 0;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function chart(out: string[], top: number, title: string, xs: number[], xMax: number, yMax: number, draw: (x: (v: number) => number, y: (v: number) => number) => void): void {
-  const plotW = WIDTH - LEFT - RIGHT;
-  const x = (t: number) => LEFT + (t / xMax) * plotW;
-  const y = (b: number) => top + CHART_H - (Math.max(0, b) / yMax) * CHART_H;
-  out.push(`<text x="${LEFT}" y="${top - 6}" font-size="13" font-weight="bold">${esc(title)}</text>`);
-  out.push(`<rect x="${LEFT}" y="${top}" width="${plotW}" height="${CHART_H}" fill="none" stroke="#999"/>`);
-  const yStep = niceStep(yMax / GiB);
-  for (let v = 0; v <= yMax / GiB + 1e-9; v += yStep) {
-    out.push(`<line x1="${LEFT}" x2="${LEFT + plotW}" y1="${y(v * GiB).toFixed(1)}" y2="${y(v * GiB).toFixed(1)}" stroke="#eee"/>`);
-    out.push(`<text x="${LEFT - 4}" y="${(y(v * GiB) + 4).toFixed(1)}" font-size="10" text-anchor="end">${+v.toFixed(2)} GiB</text>`);
+/** The timeline's guests folded into their groups, in order of first appearance. */
+export function groupSeries(tl: Timeline): GroupSeries[] {
+  const groups = new Map<string, Timeline['guests']>();
+  for (const g of tl.guests) {
+    const name = groupOf(g.id);
+    const list = groups.get(name) ?? [];
+    list.push(g);
+    groups.set(name, list);
   }
-  const xStep = niceStep(xMax);
-  for (let v = 0; v <= xMax + 1e-9; v += xStep) {
-    out.push(`<text x="${x(v).toFixed(1)}" y="${top + CHART_H + 12}" font-size="10" text-anchor="middle">${+v.toFixed(1)} s</text>`);
-  }
-  void xs;
-  draw(x, y);
-}
-
-/** One SVG document with a pair of charts per run. */
-export function plotRuns(results: SimResult[]): string {
-  const panelH = 2 * CHART_H + 110;
-  const height = results.length * panelH + 20;
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-  ];
-  results.forEach((r, i) => {
-    const tl = r.timeline;
-    if (!tl) return;
-    const top = 20 + i * panelH + 20;
-    const xMax = Math.max(1, tl.tSeconds[tl.tSeconds.length - 1] ?? 1);
-    const status = r.survived ? 'survived' : `FAILED: guest OOM ${r.failures.guestOom}, host OOM ${r.failures.hostOom}, evicted ${r.failures.evictions}`;
-    chart(out, top, `${r.policy} · ${r.scenario}, ${r.guests} guests, ${r.overcommit.toFixed(2)}x · ${status} · node available memory`, tl.tSeconds, xMax, r.nodeMemoryBytes, (x, y) => {
-      const line = (bytes: number, color: string, label: string) => {
-        out.push(`<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y(bytes).toFixed(1)}" y2="${y(bytes).toFixed(1)}" stroke="${color}" stroke-dasharray="4 3"/>`);
-        out.push(`<text x="${WIDTH - RIGHT - 4}" y="${(y(bytes) - 3).toFixed(1)}" font-size="10" text-anchor="end" fill="${color}">${label}</text>`);
-      };
-      line(r.reaction.reserveBytes, '#e69500', 'reserve');
-      out.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${points(tl.tSeconds, tl.availableBytes, x, y)}"/>`);
-      for (const inc of r.incidents.filter((n) => n.kind !== 'autodeflate')) {
-        out.push(`<line x1="${x(inc.atSeconds).toFixed(1)}" x2="${x(inc.atSeconds).toFixed(1)}" y1="${y(r.nodeMemoryBytes)}" y2="${y(0)}" stroke="#d62728"><title>${esc(`${inc.kind} ${inc.guest} at ${inc.atSeconds}s`)}</title></line>`);
+  const out: GroupSeries[] = [];
+  for (const [name, guests] of groups) {
+    const s: GroupSeries = { name, guests: guests.length, memoryBytes: Math.max(...guests.map((g) => g.memoryBytes)), actualMin: [], actualMedian: [], actualMax: [], needMedian: [] };
+    for (let i = 0; i < tl.tSeconds.length; i++) {
+      const actual: number[] = [];
+      const need: number[] = [];
+      for (const g of guests) {
+        // A guest that is not running (not booted yet, stopped, OOM killed) has no balloon: left out.
+        if (!(g.actualBytes[i]! > 0)) continue;
+        actual.push(g.actualBytes[i]!);
+        need.push(g.needBytes[i]!);
       }
-    });
-    const maxGuest = Math.max(...tl.guests.map((g) => g.memoryBytes));
-    chart(out, top + CHART_H + 45, 'guests: need (dashed) and balloon, memory the guest has (solid)', tl.tSeconds, xMax, maxGuest, (x, y) => {
-      tl.guests.forEach((g, k) => {
-        const color = PALETTE[k % PALETTE.length]!;
-        out.push(`<g><title>${esc(g.id)}</title>`);
-        out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.2" points="${points(tl.tSeconds, g.actualBytes, x, y)}"/>`);
-        out.push(`<polyline fill="none" stroke="${color}" stroke-width="1" stroke-dasharray="3 2" points="${points(tl.tSeconds, g.needBytes, x, y)}"/>`);
-        out.push('</g>');
+      actual.sort((a, b) => a - b);
+      need.sort((a, b) => a - b);
+      s.actualMin.push(actual[0] ?? 0);
+      s.actualMax.push(actual[actual.length - 1] ?? 0);
+      s.actualMedian.push(median(actual));
+      s.needMedian.push(median(need));
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Where the time axis ends: the run's end, or, when nothing plotted changes over the
+ * last fifth of the run or more (every guest gone, say), a little after the last change.
+ * A change counts when a reader could see it: more than 1 % of its chart's height.
+ */
+export function fittedTimeEnd(
+  tl: Timeline,
+  charts: ReadonlyArray<{ yMax: number; series: ReadonlyArray<readonly number[]> }>,
+  incidents: readonly { atSeconds: number }[],
+  runSeconds: number,
+): number {
+  let last = 0;
+  for (const chart of charts) {
+    const visible = 0.01 * chart.yMax;
+    for (const ys of chart.series) {
+      for (let i = ys.length - 1; i > last; i--) {
+        if (Math.abs(ys[i]! - ys[i - 1]!) > visible) {
+          last = i;
+          break;
+        }
+      }
+    }
+  }
+  const lastChange = Math.max(tl.tSeconds[last] ?? 0, ...incidents.map((i) => i.atSeconds));
+  const end = Math.max(lastChange * 1.1, runSeconds * 0.05, 1);
+  return end < runSeconds * 0.8 ? end : runSeconds;
+}
+
+/** A duration for titles: 90 s, 12.5 min, 2.5 h. */
+function duration(seconds: number): string {
+  if (seconds < 180) return `${+seconds.toFixed(1)} s`;
+  if (seconds < 3 * 3600) return `${+(seconds / 60).toFixed(1)} min`;
+  return `${+(seconds / 3600).toFixed(1)} h`;
+}
+
+function runTitle(r: SimResult): string {
+  const status = r.survived ? 'survived' : `FAILED: guest OOM ${r.failures.guestOom}, host OOM ${r.failures.hostOom}, evicted ${r.failures.evictions}`;
+  return `${r.policy} · ${r.scenario}, ${r.guests} guests, ${r.overcommit.toFixed(2)}x · ${status}`;
+}
+
+interface PreparedRun {
+  r: SimResult;
+  tl: Timeline;
+  groups: GroupSeries[];
+  marks: ChartMark[];
+  /** Legend lines for incidents the simulator counted but did not keep (it keeps the first ones). */
+  unmarked: string[];
+  nodeYMax: number;
+  guestYMax: number;
+  runSeconds: number;
+  fittedSeconds: number;
+}
+
+function prepare(r: SimResult, tl: Timeline): PreparedRun {
+  const runSeconds = Math.max(1, r.simulatedSeconds, tl.tSeconds[tl.tSeconds.length - 1] ?? 0);
+  const groups = groupSeries(tl);
+  const shown = r.incidents.filter((i) => i.kind !== 'autodeflate');
+  const counts: Record<keyof typeof MARKS, number> = { 'guest-oom': r.failures.guestOom, 'host-oom': r.failures.hostOom, eviction: r.failures.evictions };
+  const marks: ChartMark[] = [];
+  const unmarked: string[] = [];
+  for (const kind of Object.keys(MARKS) as Array<keyof typeof MARKS>) {
+    const m = MARKS[kind];
+    const mine = shown.filter((i) => i.kind === kind);
+    for (const inc of mine) {
+      const mark: ChartMark = { x: inc.atSeconds, label: m.label, color: m.color, detail: `${m.label}: ${inc.guest} at ${inc.atSeconds} s` };
+      if (mine.length < counts[kind]) mark.legend = `${m.label} (the first ${mine.length} of ${counts[kind]} marked)`;
+      marks.push(mark);
+    }
+    if (mine.length === 0 && counts[kind] > 0) unmarked.push(`${m.label} x${counts[kind]} (not marked: past the first ${shown.length} incidents kept)`);
+  }
+  // The node chart is fitted to the memory that was available, not the node's total: the reserve stays visible.
+  const nodeYMax = Math.min(r.nodeMemoryBytes, Math.max(r.reaction.reserveBytes * 1.5, ...tl.availableBytes) * 1.1);
+  const guestYMax = Math.max(1, ...groups.map((g) => g.memoryBytes));
+  const charts = [
+    { yMax: nodeYMax, series: [tl.availableBytes] },
+    { yMax: guestYMax, series: groups.flatMap((g) => [g.actualMin, g.actualMax, g.actualMedian, g.needMedian]) },
+  ];
+  const fittedSeconds = fittedTimeEnd(tl, charts, shown, runSeconds);
+  return { r, tl, groups, marks, unmarked, nodeYMax, guestYMax, runSeconds, fittedSeconds };
+}
+
+/** One SVG document with a pair of charts per run, all on the same time axis. */
+export function plotRuns(results: SimResult[]): string {
+  const runs = results.flatMap((r) => (r.timeline ? [prepare(r, r.timeline)] : []));
+  const xMax = Math.max(1, ...runs.map((p) => p.fittedSeconds));
+  return svgDocument((out) => {
+    let top = 12;
+    for (const { r, tl, groups, marks, unmarked, nodeYMax, guestYMax, runSeconds } of runs) {
+      const cut = xMax < runSeconds ? ` · nothing changes after ${duration(xMax)} of ${duration(runSeconds)}` : '';
+      top += drawChart(out, top, {
+        title: `${runTitle(r)}${cut}`,
+        xMax,
+        yMax: nodeYMax,
+        height: 200,
+        lines: [{ label: 'node available memory', color: '#1f77b4', xs: tl.tSeconds, ys: tl.availableBytes, width: 1.8 }],
+        thresholds: [{ label: 'reserve', color: '#e69500', bytes: r.reaction.reserveBytes }],
+        marks,
+        notes: unmarked.map((label) => ({ label, color: 'none' })),
       });
-    });
+      top += 14;
+      const lines: ChartLine[] = [];
+      const bands: ChartBand[] = [];
+      groups.forEach((g, k) => {
+        const color = PALETTE[k % PALETTE.length]!;
+        const label = `${g.name} (${g.guests} guest${g.guests === 1 ? '' : 's'})`;
+        if (g.guests > 1) bands.push({ label, color, xs: tl.tSeconds, lows: g.actualMin, highs: g.actualMax, hideInLegend: true });
+        lines.push({ label, color, xs: tl.tSeconds, ys: g.actualMedian, width: 1.8 });
+        lines.push({ label: `${label} need`, color, xs: tl.tSeconds, ys: g.needMedian, dash: '4 3', width: 1.2, hideInLegend: true });
+      });
+      top += drawChart(out, top, {
+        title: 'guests by group: balloon, memory a guest has (median, band: lowest to highest); need (median, dashed)',
+        xMax,
+        yMax: guestYMax,
+        height: 200,
+        lines,
+        bands,
+        // Host OOM kills are the node's story (above); a guest's OOM kill or eviction shows here too.
+        marks: marks.filter((m) => m.label !== MARKS['host-oom'].label),
+        notes: [
+          { label: 'balloon (solid)', color: '#555' },
+          { label: 'need (dashed)', color: '#555', dash: '4 3' },
+        ],
+      });
+      top += 28;
+    }
+    return top;
   });
-  out.push('</svg>');
-  return out.join('\n') + '\n';
 }

@@ -26,7 +26,16 @@ import * as virsh from './virsh.js';
 export interface TestbedSetupOptions {
   /** Install missing Debian packages with apt-get (default true). */
   installPackages?: boolean;
+  /**
+   * Tear down and exit on SIGINT, SIGTERM and SIGHUP (default true). A program that
+   * handles signals itself (the demo) passes false and calls teardown() on its way out.
+   */
+  handleSignals?: boolean;
 }
+
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** Exit status after a signal: 128 + its number, as a shell reports it. */
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 export class Testbed {
   private readonly vms = new Set<TestVm | ExternalSidecarTestVm>();
@@ -37,15 +46,15 @@ export class Testbed {
     logger('testbed').warn({ signal }, 'interrupted: tearing the test bed down');
     void this.teardown()
       .catch((error: unknown) => logger('testbed').error({ err: error }, 'teardown after a signal failed'))
-      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      .finally(() => process.exit(SIGNAL_EXIT[signal] ?? 1));
   };
 
   private constructor(
     readonly image: GuestImage,
     private readonly lease: DaemonLease,
+    private readonly handleSignals: boolean,
   ) {
-    process.once('SIGINT', this.onSignal);
-    process.once('SIGTERM', this.onSignal);
+    if (handleSignals) for (const signal of SIGNALS) process.once(signal, this.onSignal);
   }
 
   /** Installs what is missing, builds or reuses the guest image, starts the daemons. */
@@ -64,7 +73,7 @@ export class Testbed {
       throw error;
     }
     log.info({ ms: Date.now() - started, kernel: image.kernelRelease, daemonsStartedByTestbed: lease.startedByTestbed }, 'test bed ready');
-    return new Testbed(image, lease);
+    return new Testbed(image, lease, options.handleSignals ?? true);
   }
 
   /**
@@ -89,8 +98,7 @@ export class Testbed {
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    if (this.handleSignals) for (const signal of SIGNALS) process.off(signal, this.onSignal);
     const errors: unknown[] = [];
     for (const vm of [...this.vms]) await vm.destroy().catch((error: unknown) => errors.push(error));
     await this.lease.release().catch((error: unknown) => errors.push(error));

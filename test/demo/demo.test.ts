@@ -57,7 +57,7 @@ describe('kubemom demo (simulated guests)', function () {
     // test asks for what must hold: a reclaim sent after the neighbour arrived, and memory given back afterwards.
     expect(r.reclaimed.peakBytes).to.be.at.least(r.reclaimed.startBytes);
     // Reclaimed after the neighbour arrived (how soon is wall time on a shared machine: the demo reports it, no test bound).
-    expect(r.pressure.firstReclaimAfterSeconds).to.be.a('number').and.at.least(0);
+    expect(r.pressure!.firstReclaimAfterSeconds).to.be.a('number').and.at.least(0);
     expect(r.decisions.growAfterPressure).to.be.greaterThan(0);
     expect(r.reclaimed.givenBackBytes).to.be.greaterThan(256 * 2 ** 20);
   });
@@ -66,7 +66,7 @@ describe('kubemom demo (simulated guests)', function () {
     const r = result.report;
     expect(r.guestOoms).to.equal(0);
     expect(r.node.minAvailableBytes).to.be.greaterThan(r.evictionHardBytes);
-    if (r.pressure.fellUnderReserve) expect(r.pressure.backAboveReserveAfterSeconds, 'back above the reserve').to.be.a('number');
+    if (r.pressure!.fellUnderReserve) expect(r.pressure!.backAboveReserveAfterSeconds, 'back above the reserve').to.be.a('number');
   });
 
   it('reports consistent figures', () => {
@@ -83,7 +83,7 @@ describe('kubemom demo (simulated guests)', function () {
     expect(r.reclaimed.givenBackBytes).to.equal(r.reclaimed.peakBytes - r.reclaimed.endBytes);
     expect(r.backedRatioAtPeak).to.be.closeTo((r.guestMemoryBytes - r.reclaimed.peakBytes) / r.nodeMemoryBytes, 1e-6);
     expect(r.node.secondsUnderReserve > 0).to.equal(r.node.minAvailableBytes < r.reserveBytes);
-    if (r.pressure.fellUnderReserve) expect(r.node.minAvailableBytes).to.be.below(r.reserveBytes);
+    if (r.pressure!.fellUnderReserve) expect(r.node.minAvailableBytes).to.be.below(r.reserveBytes);
   });
 
   it('prints plain periodic lines when stdout is not a terminal', () => {

@@ -56,11 +56,11 @@ describe('real-kubevirt-releases: both hook layouts end to end, and a side monit
     expect(live(vms[1]!)!.found.container).to.equal('hook-sidecar-sockets');
     writeNodeMeminfo(meminfo, 4 * GiB, 300 * MiB);
     for (const vm of vms.slice(0, 2)) {
-      const squeezed = await vm.watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB, 120_000);
+      const squeezed = await vm.watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB);
       expect(Number(squeezed.balloon_actual_bytes)).to.be.at.least(256 * MiB);
     }
     writeNodeMeminfo(meminfo, 4 * GiB, 3.5 * GiB);
-    for (const vm of vms.slice(0, 2)) await vm.watcher.waitFor('balloon deflated', (s) => Number(s.balloon_actual_bytes) >= 500 * MiB, 120_000);
+    for (const vm of vms.slice(0, 2)) await vm.watcher.waitFor('balloon deflated', (s) => Number(s.balloon_actual_bytes) >= 500 * MiB);
   });
 
   it('a chained re-marshalling sidecar drops the side monitor: the VM runs, and the agent and the shim say KubeMom lost it', async () => {
@@ -69,7 +69,7 @@ describe('real-kubevirt-releases: both hook layouts end to end, and a side monit
     expect(chained.vm.domainXml).to.not.contain('qemu:commandline');
     // The guest runs all the same.
     expect((await chained.vm.console.meminfo()).MemTotal).to.be.greaterThan(400 * MiB);
-    const lost = await chained.watcher.waitFor('side monitor lost', (s) => s['unmanaged_kind'] === 'side-monitor-lost', 60_000, true);
+    const lost = await chained.watcher.waitFor('side monitor lost', (s) => s['unmanaged_kind'] === 'side-monitor-lost', true);
     expect(String(lost['unmanaged_reason'])).to.contain('qemu:commandline');
     const client = agentClient(chained.vm.sidecar.server.socketPath);
     try {
@@ -86,7 +86,7 @@ describe('real-kubevirt-releases: both hook layouts end to end, and a side monit
       await waitFor(() => {
         void shim.metrics.scrape().then((m) => (metrics = m));
         return series.test(metrics);
-      }, 60_000, 200),
+      }, 200),
       metrics.split('\n').filter((l) => l.startsWith('kubemom_vm_unmanaged') || l.startsWith('kubemom_vm_session_state')).join('\n'),
     ).to.equal(true);
     // The healthy VMs carry no such series.

@@ -38,7 +38,7 @@ describe('real-passthrough: a VM with VFIO devices is observed, never inflated',
       const d = await unary<Record<string, unknown>>(client, 'Describe', { client_api_revision: 1, client_version: 'test' });
       expect(d['unmanaged_kind']).to.equal('passthrough');
       expect(d['unmanaged_reason']).to.contain('gpus gpu1').and.contain('SR-IOV interfaces fast');
-      await gpu.watcher.waitFor('guest stats', (s) => s.guest !== null, 60_000, true);
+      await gpu.watcher.waitFor('guest stats', (s) => s.guest !== null, true);
       const r = await unary<Record<string, unknown>>(client, 'SetTarget', { target_bytes: 300 * MiB, reason: 'test' });
       expect(r['clamp']).to.equal('CLAMP_OBSERVE_ONLY');
       expect(Number(r['applied_bytes'])).to.equal(512 * MiB);
@@ -54,7 +54,7 @@ describe('real-passthrough: a VM with VFIO devices is observed, never inflated',
     // The node runs short: the ordinary VM gives memory back...
     const from = gpu.watcher.samples.length;
     writeNodeMeminfo(meminfo, 4 * GiB, 300 * MiB);
-    await plain.watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB, 120_000);
+    await plain.watcher.waitFor('balloon inflated by the shim', (s) => Number(s.balloon_actual_bytes) <= 448 * MiB);
     // ...and a few more cycles pass under the same pressure.
     const cycles = shim.loop.cycles;
     expect(await waitFor(() => shim.loop.cycles >= cycles + 6, 60_000)).to.equal(true);
