@@ -64,7 +64,6 @@ interface ShimFlags {
 
 /** Turns the flags into shim options; every error names its flag. */
 export function shimOptionsFromFlags(flags: ShimFlags): ShimOptions {
-  checkProcRoot(flags.procRoot);
   const evictionHard = parseEvictionThreshold('--eviction-hard', flags.evictionHard);
   const evictionSoft = flags.evictionSoft ? parseEvictionThreshold('--eviction-soft', flags.evictionSoft) : undefined;
   const psiTrigger = parsePsiTrigger('--psi-trigger', flags.psiTrigger);
@@ -124,6 +123,7 @@ export function registerShimCommand(program: Command): void {
     .option('--set-target-deadline <duration>', 'deadline for a sidecar SetTarget (env KUBEMOM_SET_TARGET_DEADLINE)', env.KUBEMOM_SET_TARGET_DEADLINE ?? '1s')
     .action(async (flags: ShimFlags) => {
       const log = logger('shim');
+      checkProcRoot(flags.procRoot);
       const shim = new Shim(shimOptionsFromFlags(flags), resolvePolicy('--policy', flags.policy));
       await shim.start();
       let stopping = false;

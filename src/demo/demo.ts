@@ -103,7 +103,7 @@ function sessionsByName(shim: Shim): Map<string, SidecarSession> {
 export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoResult> {
   const plan = demoPlan(options);
   const policy = demoPolicy(options.policy);
-  const root = mkdtempSync(path.join(os.tmpdir(), 'kubemom-demo-'));
+  const root = mkdtempSync(path.join(os.tmpdir(), 'kmdemo-'));
   const kubeletRoot = path.join(root, 'kubelet');
   const files = nodeFiles(path.join(root, 'node'));
   const node = plan.node;
