@@ -448,7 +448,9 @@ export class VmAgent {
         // The next period tries again on the same connection; the client reconnects if it drops.
         this.view.unreachableReason = errorText(err);
         this.view.answering = false;
-        this.log.warn({ err: this.view.unreachableReason }, 'QEMU did not answer');
+        // After QEMU announced its SHUTDOWN, a poll that finds it gone is the expected end, not a problem.
+        if (this.view.shutdownSeen) this.log.info({ err: this.view.unreachableReason }, 'QEMU gone after SHUTDOWN');
+        else this.log.warn({ err: this.view.unreachableReason }, 'QEMU did not answer');
         this.publish();
         return;
       }

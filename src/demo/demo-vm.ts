@@ -17,6 +17,8 @@ import path from 'node:path';
 import { AgentService } from '../agent/service.js';
 import { packageRoot } from '../common/paths.js';
 import { runSidecar, type RunningSidecar } from '../hook-sidecar/sidecar.js';
+import { domainDisks } from '../hook-sidecar/domain-facts.js';
+import { parseDomain } from '../hook-sidecar/domain-rewrite.js';
 import { HOOK_SOCKETS_VOLUME } from '../shim/discovery.js';
 import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../testbed/hook-manager.js';
 import { SimulatedQemu, type SimulatedGuestModel } from '../testbed/simulated-qemu.js';
@@ -132,7 +134,9 @@ export async function startDemoVm(spec: DemoVmSpec, paths: DemoVmPaths, guest: S
     const qmpSocketPath = qmpSocketInDomain(domainXml);
     if (!qmpSocketPath) throw new Error(`the sidecar's domain for ${spec.namespace}/${spec.name} has no QMP side monitor`);
     mkdirSync(path.dirname(qmpSocketPath), { recursive: true });
-    qemu = new SimulatedQemu(qmpSocketPath, guest);
+    // The domain's disks, so the agent finds and can throttle them as on a real QEMU.
+    const disks = domainDisks(parseDomain(domainXml).domain).map((d) => ({ id: d.alias }));
+    qemu = new SimulatedQemu(qmpSocketPath, guest, Date.now, disks);
     await qemu.start();
     return { spec, podUid, vmiUid, podDir, launcherDir: paths.launcherDir, qmpSocketPath, domainXml, sidecar, qemu, stop };
   } catch (error) {

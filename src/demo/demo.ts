@@ -10,6 +10,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { InputError } from '../common/errors.js';
+import { UNIX_SOCKET_PATH_MAX } from '../hook-sidecar/domain-rewrite.js';
 import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
 import type { Policy } from '../balloon/types.js';
 import { parseEvictionThreshold } from '../shim/host/eviction.js';
@@ -99,10 +101,24 @@ function sessionsByName(shim: Shim): Map<string, SidecarSession> {
   return map;
 }
 
+/**
+ * The longest QMP socket path the demo makes must fit a unix socket address: under a
+ * long TMPDIR it would not, and the first VM would fail with a less helpful message.
+ */
+function checkTmpdir(tmp: string, vms: number): void {
+  // <tmp>/kmdemo-XXXXXX/vm<i>/hook-sidecar-0/kubemom/qmp/<uuid>.sock (the sidecar names the socket by a UUID).
+  const longest = path.join(tmp, 'kmdemo-XXXXXX', `vm${vms - 1}`, 'hook-sidecar-0', 'kubemom', 'qmp', `${'0'.repeat(36)}.sock`);
+  const bytes = Buffer.byteLength(longest);
+  if (bytes > UNIX_SOCKET_PATH_MAX) {
+    throw new InputError('TMPDIR', `"${tmp}" is too long: the demo's sockets under it would take ${bytes} bytes, unix sockets allow ${UNIX_SOCKET_PATH_MAX}; set TMPDIR to a shorter directory such as /tmp`);
+  }
+}
+
 /** Runs the demo to its end (or the signal) and cleans up everything it made. */
 export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoResult> {
   const plan = demoPlan(options);
   const policy = demoPolicy(options.policy);
+  checkTmpdir(os.tmpdir(), options.vms);
   const root = mkdtempSync(path.join(os.tmpdir(), 'kmdemo-'));
   const kubeletRoot = path.join(root, 'kubelet');
   const files = nodeFiles(path.join(root, 'node'));

@@ -66,13 +66,14 @@ export function runPicture(r: DemoReport, columns = PICTURE_COLUMNS): string[] {
   const maxReclaimed = Math.max(...cols.reclaimed);
   const marks = cols.available.map((a) => (a < r.evictionHardBytes ? 'X' : a < r.reserveBytes ? '!' : '-')).join('');
   const span = r.ranSeconds / cols.available.length;
+  const row = (label: string, cells: string, note: string): string => `  ${label.padEnd(10)} ${cells}  ${note}`;
   const lines = [
     `  the run, 0 to ${r.ranSeconds} s (one column per ${span < 1 ? span.toFixed(2) : span.toFixed(1)} s):`,
-    `    available  ${sparkline(cols.available, maxAvailable)}  ${size(Math.min(...cols.available))} to ${size(Math.max(...cols.available))}`,
-    `    reserve    ${marks}  ! under the reserve (${size(r.reserveBytes)}), X under the eviction threshold`,
-    `    reclaimed  ${sparkline(cols.reclaimed, maxReclaimed)}  ${size(Math.min(...cols.reclaimed))} to ${size(maxReclaimed)}`,
+    row('available', sparkline(cols.available, maxAvailable), `${size(Math.min(...cols.available))} to ${size(Math.max(...cols.available))}`),
+    row('reserve', marks, `! under the reserve ${size(r.reserveBytes)}, X under eviction`),
+    row('reclaimed', sparkline(cols.reclaimed, maxReclaimed), `${size(Math.min(...cols.reclaimed))} to ${size(maxReclaimed)}`),
   ];
   const maxNeighbour = Math.max(...cols.neighbour);
-  if (maxNeighbour > 0) lines.push(`    neighbour  ${sparkline(cols.neighbour, maxNeighbour)}  up to ${size(maxNeighbour)}`);
+  if (maxNeighbour > 0) lines.push(row('neighbour', sparkline(cols.neighbour, maxNeighbour), `up to ${size(maxNeighbour)}`));
   return lines;
 }

@@ -335,8 +335,8 @@ export function formatReport(r: DemoReport): string[] {
     .sort((a, b) => b[1] - a[1])
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
-  const growBacks = r.decisions.growAfterPressure === undefined ? '' : `; ${r.decisions.growAfterPressure} grow-backs after the pressure`;
-  lines.push(`  decisions:         ${r.decisions.total} sent (${reasons || 'none'})${growBacks}`);
+  lines.push(`  decisions:         ${r.decisions.total} sent (${reasons || 'none'})`);
+  if (r.decisions.growAfterPressure !== undefined) lines.push(`                     ${r.decisions.growAfterPressure} grow-backs after the pressure`);
   lines.push(...runPicture(r));
   return lines;
 }

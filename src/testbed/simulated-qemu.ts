@@ -76,6 +76,19 @@ interface QmpCommand {
 
 export const SIMULATED_BALLOON_PATH = '/machine/peripheral/balloon0';
 
+/** QMP's throttle fields; block_set_io_throttle requires the first six. */
+const THROTTLE_REQUIRED = ['bps', 'bps_rd', 'bps_wr', 'iops', 'iops_rd', 'iops_wr'] as const;
+const THROTTLE_OPTIONAL = [
+  'bps_max', 'bps_rd_max', 'bps_wr_max', 'iops_max', 'iops_rd_max', 'iops_wr_max',
+  'bps_max_length', 'bps_rd_max_length', 'bps_wr_max_length', 'iops_max_length', 'iops_rd_max_length', 'iops_wr_max_length',
+  'iops_size',
+] as const;
+
+/** A disk of the simulated guest: a medium behind a guest device with this qdev id (libvirt's `ua-<disk>` alias). */
+export interface SimulatedDisk {
+  id: string;
+}
+
 export class SimulatedQemu {
   private server: net.Server;
   private active: net.Socket | undefined;
@@ -83,13 +96,23 @@ export class SimulatedQemu {
   private paused = false;
   private pollingIntervalSeconds = 0;
   private lastStatsUpdateSeconds = 0;
+  /** Each disk's throttle values, by qdev id (all zero: unthrottled, as QEMU starts). */
+  private readonly throttles = new Map<string, Record<string, number>>();
 
   constructor(
     readonly socketPath: string,
     readonly guest: SimulatedGuestModel,
     private readonly clock: () => number = Date.now,
+    /** The domain's disks, answered in query-block and throttled by block_set_io_throttle. */
+    disks: readonly SimulatedDisk[] = [],
   ) {
     this.server = net.createServer((socket) => this.accept(socket));
+    for (const disk of disks) this.throttles.set(disk.id, Object.fromEntries([...THROTTLE_REQUIRED, ...THROTTLE_OPTIONAL].map((k) => [k, 0])));
+  }
+
+  /** A disk's current throttle values (QMP names), or undefined for no such disk. */
+  throttleOf(id: string): Readonly<Record<string, number>> | undefined {
+    return this.throttles.get(id);
   }
 
   async start(): Promise<void> {
@@ -106,7 +129,13 @@ export class SimulatedQemu {
 
   async stop(): Promise<void> {
     this.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
-    for (const socket of [this.active, ...this.waiting]) socket?.destroy();
+    // As QEMU quits: the event goes out, then the connection closes (flushed, not reset).
+    const sockets = [this.active, ...this.waiting].filter((s): s is net.Socket => s !== undefined && !s.destroyed);
+    const closed = Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()))));
+    for (const socket of sockets) socket.end();
+    const timer = setTimeout(() => sockets.forEach((socket) => socket.destroy()), 1000);
+    await closed;
+    clearTimeout(timer);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -199,6 +228,26 @@ export class SimulatedQemu {
           return { return: {} };
         }
         return { error: { class: 'GenericError', desc: 'Property not writable' } };
+      case 'query-block':
+        // As QEMU under libvirt's -blockdev: no legacy drive name, the device's QOM path as qdev.
+        return {
+          return: [...this.throttles].map(([id, throttle]) => ({
+            device: '',
+            qdev: `/machine/peripheral/${id}/virtio-backend`,
+            locked: false,
+            removable: false,
+            inserted: { 'node-name': `libvirt-${id}-format`, drv: 'raw', ro: false, ...throttle },
+          })),
+        };
+      case 'block_set_io_throttle': {
+        const id = typeof args.id === 'string' ? args.id.replace(/^\/machine\/peripheral\//, '').replace(/\/virtio-backend$/, '') : undefined;
+        const throttle = id === undefined ? undefined : this.throttles.get(id);
+        if (!throttle) return { error: { class: 'DeviceNotFound', desc: `Device '${String(args.id ?? args.device)}' not found` } };
+        const missing = THROTTLE_REQUIRED.find((k) => typeof args[k] !== 'number');
+        if (missing) return { error: { class: 'GenericError', desc: `Parameter '${missing}' is missing` } };
+        for (const k of [...THROTTLE_REQUIRED, ...THROTTLE_OPTIONAL]) throttle[k] = typeof args[k] === 'number' ? (args[k] as number) : 0;
+        return { return: {} };
+      }
       default:
         return { error: { class: 'CommandNotFound', desc: `The command ${name} has not been found` } };
     }

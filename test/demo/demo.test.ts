@@ -22,7 +22,7 @@ class Sink extends Writable {
 
 /** A private temporary directory: other test runs on this machine create files of the same names in /tmp. */
 let privateTmp: string;
-const ours = (): string[] => readdirSync(privateTmp).filter((e) => /^(kubemom-demo-|kubemom-shim-|kmsa-)/.test(e));
+const ours = (): string[] => readdirSync(privateTmp).filter((e) => /^(kmdemo-|kubemom-shim-|kmsa-)/.test(e));
 
 describe('kubemom demo (simulated guests)', function () {
   let result: DemoResult;
@@ -86,11 +86,13 @@ describe('kubemom demo (simulated guests)', function () {
     if (r.pressure!.fellUnderReserve) expect(r.node.minAvailableBytes).to.be.below(r.reserveBytes);
   });
 
-  it('prints plain periodic lines when stdout is not a terminal', () => {
-    const lines = sink.text.trim().split('\n');
-    // One line per second of a 20 s demo; a loaded machine may print fewer (timers run late), never none.
-    expect(lines.length).to.be.within(2, 25);
-    for (const line of lines) expect(line).to.match(/^t=[0-9.]+s available .* \| decisions: /);
+  it('prints one short line per event when stdout is not a terminal', () => {
+    const lines = sink.text.trim().split('\n').filter((l) => l.startsWith('t='));
+    expect(lines.length).to.be.at.least(2);
+    for (const line of lines) {
+      expect(line).to.match(/^t=[0-9.]+s +[a-z]+ /);
+      expect(line.length).to.be.at.most(120);
+    }
     expect(sink.text).to.not.include('\x1b[');
   });
 

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { applyIoLimits } from '../../src/agent/io-tune.js';
 import { QmpClient, QmpGreetingTimeoutError } from '../../src/qmp/index.js';
 import { ConstantGuestModel, SIMULATED_BALLOON_PATH, SimulatedQemu } from '../../src/testbed/simulated-qemu.js';
 
@@ -45,6 +46,30 @@ describe('SimulatedQemu (a real QMP server over a guest model)', () => {
     expect(stats.stats['stat-total-memory']).to.equal(1024 * MiB);
     expect(stats.stats['stat-available-memory']).to.equal(724 * MiB);
     expect(stats['last-update']).to.equal(1000);
+  });
+
+  it("answers query-block with the domain's disks and throttles them as QEMU does (the agent's IO tune finds them)", async () => {
+    const withDisks = new SimulatedQemu(path.join(dir, 'disks.sock'), guest, () => now, [{ id: 'ua-rootdisk' }, { id: 'ua-data' }]);
+    await withDisks.start();
+    const qmp = new QmpClient({ socketPath: path.join(dir, 'disks.sock'), greetingTimeoutMs: 300 });
+    clients.push(qmp);
+    try {
+      await qmp.connect();
+      const disks = [
+        { name: 'rootdisk', alias: 'ua-rootdisk', device: 'disk' },
+        { name: 'data', alias: 'ua-data', device: 'disk' },
+      ];
+      const states = await applyIoLimits(qmp, disks, { data: { total_iops_sec: 500 } }, {});
+      expect(states.map((d) => [d.name, d.error, d.applied])).to.deep.equal([
+        ['rootdisk', '', {}],
+        ['data', '', { total_iops_sec: 500 }],
+      ]);
+      expect(withDisks.throttleOf('ua-data')).to.include({ iops: 500, bps: 0 });
+      const error = await qmp.blockSetIoThrottle({ id: '/machine/peripheral/ua-data/virtio-backend', bps: 1 }).catch((e: unknown) => e);
+      expect(String(error)).to.match(/iops|bps_rd|missing/);
+    } finally {
+      await withDisks.stop();
+    }
   });
 
   it('moves the balloon at the model pace after a balloon command', async () => {
