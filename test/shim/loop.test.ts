@@ -167,7 +167,8 @@ describe('shim loop with simulated sidecars', function () {
     survivor.setUsedBytes(256 * MI);
     expect(await waitFor(() => s.loop.cycles >= cyclesBefore + 3)).to.equal(true);
     expect(s.lastCycle!.input.guests.map((g) => g.id)).to.deep.equal(['default/survivor']);
-    expect(survivor.received.length).to.be.greaterThan(receivedBefore);
+    // The survivor's new need reaches the policy through its stats stream: wait for the target it causes.
+    expect(await waitFor(() => survivor.received.length > receivedBefore), 'a target sent to the survivor').to.equal(true);
     // The sidecar restarts: it binds over the stale socket (new inode) and is taken back.
     const again = new SimulatedAgent(config);
     await again.start();
