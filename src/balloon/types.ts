@@ -61,6 +61,12 @@ export interface GuestState {
   vcpus?: number;
   /** The pod's CPU limit (spec.domain.resources.limits.cpu), millicores, when set. */
   cpuLimitMillicores?: number;
+  /**
+   * The most memory the guest may be given without its pod crossing its cgroup limit: pod limit minus the
+   * pod's overhead (pod working set minus balloon actual) minus a margin, when the pod has a limit. No target
+   * may exceed it.
+   */
+  ceilingBytes?: number;
 }
 
 /** The sustained IO rates a policy sets for every disk of a VM; an absent or 0 field is unlimited. */
@@ -102,6 +108,14 @@ export interface HostSample {
   psi?: Psi;
   /** /proc/pressure/io, when the kernel has it. */
   ioPsi?: Psi;
+  /**
+   * The kubelet's `memory.available` eviction signal: MemTotal minus the root cgroup's working set
+   * (usage minus inactive file pages), when the shim (or the simulator) computes it. Active page cache
+   * counts as used here, unlike MemAvailable, so this is the number the kubelet evicts on.
+   */
+  kubeletMemoryAvailableBytes?: number;
+  /** The kubelet's `allocatableMemory.available`: the pods cgroup's limit minus its working set, when known. */
+  kubeletAllocatableAvailableBytes?: number;
 }
 
 /**
