@@ -39,7 +39,7 @@ describe('test bed: a VM whose sidecar is its own process', function () {
   it('boots the guest from the external sidecar\'s OnDefineDomain, with its QMP socket in that sidecar\'s directory', async () => {
     expect(vm!).to.not.have.property('sidecar');
     expect(vm!.hooksDir).to.equal(dir.hooksDir);
-    expect(vm!.qmpSocketPath.startsWith(`${dir.hooksDir}/qmp/`)).to.equal(true);
+    expect(vm!.qmpSocketPath.startsWith(`${dir.hooksDir}/kubemom/qmp/`)).to.equal(true);
     expect(existsSync(vm!.qmpSocketPath)).to.equal(true);
     expect((await vm!.console.send('ping')).lines).to.deep.equal(['pong']);
   });

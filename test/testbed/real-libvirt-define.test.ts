@@ -66,7 +66,7 @@ describe('sidecar output in a real libvirtd (issue 2 system test)', function () 
     try {
       // libvirt writes attributes in single quotes.
       const defined = (await virsh.dumpXml(name)).replace(/'/g, '"');
-      const expected = `${QEMU_HOOKS_DIR}/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock`;
+      const expected = `${QEMU_HOOKS_DIR}/kubemom/qmp/e4686d2c-6e8d-4335-b8fd-81bee22f4814.sock`;
       expect(qmpSocketInDomain(output)).to.equal(expected);
       expect(qmpSocketInDomain(defined)).to.equal(expected);
       expect(defined).to.include('<qemu:arg value="-mon"/>');
