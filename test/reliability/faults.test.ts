@@ -18,7 +18,7 @@ import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import { defaultPolicy } from '../../src/balloon/default-policy.js';
 import type { Policy, PolicyInput } from '../../src/balloon/types.js';
 import { packageRoot } from '../../src/common/paths.js';
-import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { cliPath } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
 import { AgentHostProcess, freePort, TestSqueezePolicy, testShimOptions } from '../shim/support.js';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPolicy } from '../../src/balloon/registry.js';
 import { Shim } from '../../src/shim/shim.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
 import { MiB, startAgentVm, type AgentVm } from '../agent/support.js';
 import { waitFor } from './kubelet-tree.js';
 

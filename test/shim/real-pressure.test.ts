@@ -9,7 +9,7 @@ import { Shim } from '../../src/shim/shim.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
 import { MemoryPressure, someStallUs } from './pressure.js';
 import { TestSqueezePolicy } from './support.js';
-import type { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
+import type { SimulatedAgent } from '../../testbed/simulated-agent.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 describe('memory pressure: PSI trigger and the loop', function () {

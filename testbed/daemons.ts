@@ -11,7 +11,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { logger } from '../common/log.js';
+import { logger } from '../src/common/log.js';
 import { run } from './exec.js';
 import { groupId } from './users.js';
 

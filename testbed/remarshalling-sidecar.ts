@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { HOOK_PROTOS, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../common/protos.js';
+import { HOOK_PROTOS, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../src/common/protos.js';
 
 export const REMARSHALLING_SOCKET_NAME = 'network-binding.sock';
 

@@ -8,7 +8,7 @@
  *   await bed.teardown();                       // destroys leftover VMs, stops daemons it started
  */
 import { existsSync } from 'node:fs';
-import { logger } from '../common/log.js';
+import { logger } from '../src/common/log.js';
 import { acquireLibvirt, type DaemonLease } from './daemons.js';
 import { run } from './exec.js';
 import { ensureGuestImage, type GuestImage } from './guest-image.js';

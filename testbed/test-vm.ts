@@ -7,15 +7,15 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { logger } from '../common/log.js';
-import { runSidecar, type RunningSidecar, type SidecarOptions } from '../hook-sidecar/sidecar.js';
-import { QMP_CHARDEV_ID } from '../hook-sidecar/domain-rewrite.js';
-import { SOCKET_NAME } from '../hook-sidecar/server.js';
-import { loadVmConfig } from '../hook-sidecar/vm-config.js';
-import { parseVmi } from '../hook-sidecar/vmi.js';
+import { logger } from '../src/common/log.js';
+import { runSidecar, type RunningSidecar, type SidecarOptions } from '../src/hook-sidecar/sidecar.js';
+import { SIDECAR_CONTAINER } from '../src/kubevirt-sim/launcher.js';
+import { SOCKET_NAME } from '../src/hook-sidecar/server.js';
+import { loadVmConfig } from '../src/hook-sidecar/vm-config.js';
+import { parseVmi } from '../src/hook-sidecar/vmi.js';
 import type { GuestImage } from './guest-image.js';
 import { GuestConsole } from './guest-console.js';
-import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook, type HookLayout } from './hook-manager.js';
+import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook, type HookLayout } from '../src/kubevirt-sim/hook-manager.js';
 import { startRemarshallingSidecar, type RemarshallingSidecar } from './remarshalling-sidecar.js';
 import { launcherDomainName, launcherDomainXml, testVmi } from './launcher-domain.js';
 import { qemuUser } from './users.js';
@@ -23,8 +23,6 @@ import * as virsh from './virsh.js';
 
 /** VM directories are made here: short, so `<dir>/hooks/hook-sidecar-0/kubemom/qmp/<uid>.sock` stays far below 108 bytes. */
 export const VM_DIR_PREFIX = '/tmp/km-';
-/** KubeVirt names the first sidecar's container, and so its hook subdirectory, this way. */
-export const SIDECAR_CONTAINER = 'hook-sidecar-0';
 
 export interface StartTestVmOptions {
   /** VMI name; a random suffix is added so runs and processes never collide. */
@@ -266,10 +264,4 @@ export async function startTestVm(
     await destroy().catch((cleanupError: unknown) => log.warn({ err: cleanupError }, 'cleanup after a failed VM start failed'));
     throw error;
   }
-}
-
-/** The socket path of the sidecar's QMP side monitor (`-chardev socket,id=kubemom-qmp,path=...`) in a domain XML. */
-export function qmpSocketInDomain(domainXml: string): string | undefined {
-  const match = new RegExp(`socket,id=${QMP_CHARDEV_ID},path=([^,"']+),server=on`).exec(domainXml);
-  return match?.[1];
 }

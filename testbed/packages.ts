@@ -3,7 +3,7 @@
  * The same names are listed in .ci/apt-packages.txt (a test checks both agree).
  */
 import { CommandError, run } from './exec.js';
-import { logger } from '../common/log.js';
+import { logger } from '../src/common/log.js';
 
 /** What each package gives the test bed. */
 export const TESTBED_PACKAGES: Readonly<Record<string, string>> = {

@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KUBEMOM_VERSION } from '../common/version.js';
+import { KUBEMOM_VERSION } from '../src/common/version.js';
 import {
   AGENT_API_REVISION,
   agentServiceDefinition,
@@ -25,7 +25,7 @@ import {
   type WireSetTargetRequest,
   type WireSetTargetResponse,
   type WireStatsSample,
-} from '../shim/agent-wire.js';
+} from '../src/shim/agent-wire.js';
 
 const MI = 2 ** 20;
 

@@ -10,12 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { AgentService } from '../agent/service.js';
-import { HOOK_SOCKETS_VOLUME } from '../shim/discovery.js';
-import { Testbed } from '../testbed/testbed.js';
-import type { TestVm } from '../testbed/test-vm.js';
-import type { DemoGuests, DemoGuestsContext } from './demo.js';
-import { burstShareAt } from './plan.js';
+import { AgentService } from '../src/agent/service.js';
+import { HOOK_SOCKETS_VOLUME } from '../src/shim/discovery.js';
+import { Testbed } from './testbed.js';
+import type { TestVm } from './test-vm.js';
+import type { DemoGuests, DemoGuestsContext } from '../src/demo/guests.js';
+import { burstShareAt } from '../src/demo/plan.js';
 
 const MiB = 2 ** 20;
 /** The guest agent allocates in steps this big, so a guest under a balloon grows gradually. */

@@ -21,8 +21,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { logger } from '../common/log.js';
-import { packageRoot } from '../common/paths.js';
+import { logger } from '../src/common/log.js';
+import { packageRoot } from '../src/common/paths.js';
 import { run } from './exec.js';
 import { AGENT_SCRIPT, GUEST_MODULE_DIRS, GUEST_MODULES, INIT_SCRIPT } from './guest-scripts.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { applyIoLimits } from '../../src/agent/io-tune.js';
 import { QmpClient, QmpGreetingTimeoutError } from '../../src/qmp/index.js';
-import { ConstantGuestModel, SIMULATED_BALLOON_PATH, SimulatedQemu } from '../../src/testbed/simulated-qemu.js';
+import { ConstantGuestModel, SIMULATED_BALLOON_PATH, SimulatedQemu } from '../../src/kubevirt-sim/simulated-qemu.js';
 
 const MiB = 2 ** 20;
 

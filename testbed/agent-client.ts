@@ -2,7 +2,7 @@
  * A kubemom.v1 client for one sidecar socket (the shim's side; tests and the bench use it too).
  */
 import * as grpc from '@grpc/grpc-js';
-import { AGENT_PROTO, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../common/protos.js';
+import { AGENT_PROTO, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../src/common/protos.js';
 
 /** The untyped grpc-js client; messages are plain objects in the proto's snake_case. */
 export type AgentClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../common/paths.js';
+import { packageRoot } from '../src/common/paths.js';
 
 /** Where buildah keeps images (under the git-ignored .cache/, so repeat builds reuse the bases). */
 export interface ImageStore {

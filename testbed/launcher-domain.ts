@@ -8,8 +8,8 @@
  *
  * Pure: no I/O.
  */
-import { InputError } from '../common/errors.js';
-import type { VmiFacts } from '../hook-sidecar/vmi.js';
+import { InputError } from '../src/common/errors.js';
+import type { VmiFacts } from '../src/hook-sidecar/vmi.js';
 
 export interface LauncherDomainInput {
   vmi: VmiFacts;
