@@ -5,6 +5,8 @@ import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { KUBELET_DEFAULT_EVICTION_HARD, parseEvictionThreshold } from '../shim/host/eviction.js';
+import { CGROUP_DRIVERS, type CgroupDriver } from '../shim/host/cgroup-memory.js';
+import { parseEnforceNodeAllocatable, parseGracePeriods } from '../shim/host/kubelet-thresholds.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
 import { DEFAULT_SHIM_POLICY, resolvePolicy, SHIM_POLICY_NAMES } from '../shim/policies.js';
@@ -58,6 +60,11 @@ interface ShimFlags {
   rescan: string;
   evictionHard: string;
   evictionSoft?: string;
+  evictionSoftGracePeriod?: string;
+  enforceNodeAllocatable?: string;
+  cgroupRoot?: string;
+  kubepodsCgroup?: string;
+  cgroupDriver?: string;
   describeDeadline: string;
   setTargetDeadline: string;
 }
@@ -96,6 +103,22 @@ export function shimOptionsFromFlags(flags: ShimFlags): ShimOptions {
   if (flags.metricsAddress !== '') options.listen = parseListenAddress('--metrics-address', flags.metricsAddress);
   if (evictionHard) options.evictionHard = evictionHard;
   if (evictionSoft) options.evictionSoft = evictionSoft;
+  if (flags.evictionSoftGracePeriod) {
+    const grace = parseGracePeriods('--eviction-soft-grace-period', flags.evictionSoftGracePeriod);
+    if (grace !== undefined) options.evictionSoftGracePeriodMs = grace;
+  }
+  if (flags.enforceNodeAllocatable !== undefined) {
+    const keys = flags.enforceNodeAllocatable.split(',').map((k) => k.trim()).filter((k) => k !== '');
+    options.enforcePodsAllocatable = parseEnforceNodeAllocatable('--enforce-node-allocatable', keys);
+  }
+  if (flags.cgroupRoot) options.cgroupRoot = flags.cgroupRoot;
+  if (flags.kubepodsCgroup) options.kubepodsCgroup = flags.kubepodsCgroup;
+  if (flags.cgroupDriver !== undefined) {
+    if (!(CGROUP_DRIVERS as readonly string[]).includes(flags.cgroupDriver)) {
+      throw new InputError('--cgroup-driver', `"${flags.cgroupDriver}" is not accepted; accepted: ${CGROUP_DRIVERS.join(', ')}`);
+    }
+    options.cgroupDriver = flags.cgroupDriver as CgroupDriver | 'auto';
+  }
   return options;
 }
 
@@ -119,6 +142,11 @@ export function registerShimCommand(program: Command): void {
     .option('--rescan <duration>', 'full rescan period of the kubelet pods directory (env KUBEMOM_RESCAN)', env.KUBEMOM_RESCAN ?? '5s')
     .option('--eviction-hard <thresholds>', "the kubelet's --eviction-hard, e.g. memory.available<100Mi or memory.available<5% (env KUBEMOM_EVICTION_HARD)", env.KUBEMOM_EVICTION_HARD ?? KUBELET_DEFAULT_EVICTION_HARD)
     .option('--eviction-soft <thresholds>', "the kubelet's --eviction-soft, if set (env KUBEMOM_EVICTION_SOFT)", env.KUBEMOM_EVICTION_SOFT)
+    .option('--eviction-soft-grace-period <periods>', "the kubelet's --eviction-soft-grace-period, e.g. memory.available=1m30s (env KUBEMOM_EVICTION_SOFT_GRACE_PERIOD)", env.KUBEMOM_EVICTION_SOFT_GRACE_PERIOD)
+    .option('--enforce-node-allocatable <keys>', "the kubelet's --enforce-node-allocatable (default pods: allocatableMemory.available counts; env KUBEMOM_ENFORCE_NODE_ALLOCATABLE)", env.KUBEMOM_ENFORCE_NODE_ALLOCATABLE)
+    .option('--cgroup-root <dir>', 'cgroup mount the kubelet\'s eviction signals are computed from, "" for MemAvailable only (env KUBEMOM_CGROUP_ROOT)', env.KUBEMOM_CGROUP_ROOT ?? '/sys/fs/cgroup')
+    .option('--kubepods-cgroup <path>', 'the pods cgroup under the memory hierarchy (default kubepods.slice for systemd, kubepods for cgroupfs; env KUBEMOM_KUBEPODS_CGROUP)', env.KUBEMOM_KUBEPODS_CGROUP)
+    .option('--cgroup-driver <driver>', `the kubelet's cgroup driver: ${CGROUP_DRIVERS.join(', ')} (auto: whichever pods cgroup exists; env KUBEMOM_CGROUP_DRIVER)`, env.KUBEMOM_CGROUP_DRIVER)
     .option('--describe-deadline <duration>', 'deadline for a sidecar Describe (env KUBEMOM_DESCRIBE_DEADLINE)', env.KUBEMOM_DESCRIBE_DEADLINE ?? '2s')
     .option('--set-target-deadline <duration>', 'deadline for a sidecar SetTarget (env KUBEMOM_SET_TARGET_DEADLINE)', env.KUBEMOM_SET_TARGET_DEADLINE ?? '1s')
     .action(async (flags: ShimFlags) => {
