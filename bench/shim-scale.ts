@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Policy, PolicyDecisions, PolicyInput } from '../src/balloon/types.js';
+import type { Policy, PolicyDecisions, PolicyInput } from '../src/policy/types.js';
 import { HOOK_SOCKETS_VOLUME, SIDECAR_SOCKET_NAME } from '../src/shim/discovery.js';
 import { Shim } from '../src/shim/shim.js';
 import type { SimulatedAgentOptions } from '../testbed/simulated-agent.js';

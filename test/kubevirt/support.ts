@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentClient } from '../../testbed/agent-client.js';
 import { AgentService, type AgentServiceOptions } from '../../src/agent/service.js';
-import { createPolicy } from '../../src/balloon/registry.js';
+import { createPolicy } from '../../src/policy/registry.js';
 import { Shim } from '../../src/shim/shim.js';
 import { sharedTestbed } from '../../testbed/testbed.js';
 import type { StartTestVmOptions, TestVm } from '../../testbed/test-vm.js';

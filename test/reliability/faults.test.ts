@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import { defaultPolicy } from '../../src/balloon/default-policy.js';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import { packageRoot } from '../../src/common/paths.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { cliPath } from '../support/sidecar-process.js';

@@ -3,7 +3,7 @@
  * trigger and the shim's loop.
  */
 import { expect } from 'chai';
-import type { Policy } from '../../src/balloon/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { PsiTrigger, loadPsiAddon } from '../../src/shim/host/psi-trigger.js';
 import { Shim } from '../../src/shim/shim.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';

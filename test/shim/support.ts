@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import type { ShimOptions } from '../../src/shim/shim.js';
 import type { SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import type { AgentHostReport } from '../../testbed/simulated-agent-host.js';

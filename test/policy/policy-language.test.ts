@@ -1,11 +1,11 @@
 /** The declarative policy language: expressions, rule semantics, and errors with line:col. */
 import { expect } from 'chai';
-import { parseExpr, ExprSyntaxError } from '../../src/balloon/lang/expr-parse.js';
-import { checkExpr } from '../../src/balloon/lang/expr-check.js';
-import { evaluateExpr, MissingValue } from '../../src/balloon/lang/expr-eval.js';
-import { checkPolicy, compilePolicy } from '../../src/balloon/lang/policy-file.js';
-import { yamlPolicy } from '../../src/balloon/lang/yaml-policy.js';
-import type { GuestState, Phase, PolicyInput } from '../../src/balloon/types.js';
+import { parseExpr, ExprSyntaxError } from '../../src/policy/lang/expr-parse.js';
+import { checkExpr } from '../../src/policy/lang/expr-check.js';
+import { evaluateExpr, MissingValue } from '../../src/policy/lang/expr-eval.js';
+import { checkPolicy, compilePolicy } from '../../src/policy/lang/policy-file.js';
+import { yamlPolicy } from '../../src/policy/lang/yaml-policy.js';
+import type { GuestState, Phase, PolicyInput } from '../../src/policy/types.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;

@@ -4,10 +4,10 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
-import { momPolicy } from '../../src/balloon/mom-policy.js';
-import { compilePolicy } from '../../src/balloon/lang/policy-file.js';
-import { yamlPolicy } from '../../src/balloon/lang/yaml-policy.js';
-import { parseReplay, runReplay } from '../../src/balloon/replay.js';
+import { momPolicy } from '../../src/policy/mom/policy.js';
+import { compilePolicy } from '../../src/policy/lang/policy-file.js';
+import { yamlPolicy } from '../../src/policy/lang/yaml-policy.js';
+import { parseReplay, runReplay } from '../../src/policy/replay.js';
 import { replayDoc } from './replay-gen.js';
 
 const momYaml = compilePolicy('policies/mom.yaml', readFileSync(path.join(packageRoot, 'policies', 'mom.yaml'), 'utf8'));

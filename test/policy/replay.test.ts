@@ -1,10 +1,10 @@
 /** MOM-style replays: input format, partial steps, guest list semantics, feedback, determinism. */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { momPolicy } from '../../src/balloon/mom-policy.js';
+import { momPolicy } from '../../src/policy/mom/policy.js';
 import { defaultPolicy } from '../../src/balloon/default-policy.js';
-import { parseReplay, runReplay } from '../../src/balloon/replay.js';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import { parseReplay, runReplay } from '../../src/policy/replay.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import { InputError } from '../../src/common/errors.js';
 import { replayDoc } from './replay-gen.js';
 

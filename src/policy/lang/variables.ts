@@ -5,7 +5,7 @@
  * (absent values ignored, 0 when none).
  */
 import type { GuestSample, GuestState, HostSample, PolicyInput } from '../types.js';
-import { lastSamples, statAvg } from '../stat-avg.js';
+import { lastSamples, statAvg } from '../mom/stat-avg.js';
 import type { ExprType } from './expr-check.js';
 import { MissingValue, type Value } from './expr-eval.js';
 

@@ -8,7 +8,7 @@
  * Output: one `ReplayStepResult` per step.
  */
 import { InputError } from '../common/errors.js';
-import { MOM_HISTORY_LENGTH } from './stat-avg.js';
+import { MOM_HISTORY_LENGTH } from './mom/stat-avg.js';
 import type { GuestSample, GuestState, HostSample, HostState, KsmControl, Phase, Policy, PolicyDecisions, PolicyInput } from './types.js';
 
 /** A policy parameter as a replay gives it (true/false or a number). */

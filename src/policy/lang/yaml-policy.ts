@@ -7,13 +7,13 @@
  */
 import { InputError } from '../../common/errors.js';
 import type { BalloonDecision, GuestState, IoDecision, IoRateName, IoRates, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../types.js';
-import { DEFAULT_LIFECYCLE, guardTarget, lifecycleGate, type LifecycleOptions } from '../lifecycle.js';
-import { ksmWrites } from '../mom-ksm.js';
+import { DEFAULT_LIFECYCLE, guardTarget, lifecycleGate, type LifecycleOptions } from '../../balloon/phase-rules.js';
+import { ksmWrites } from '../mom/ksm.js';
 import { allOf, anyOf, evaluateExpr, MissingValue, type Value } from './expr-eval.js';
 import type { Expr } from './expr-parse.js';
 import type { CompiledBlock, CompiledPolicy, CompiledRule } from './policy-file.js';
 import { guestLookup, hostLookup } from './variables.js';
-import { normalizeRates } from '../io-pressure.js';
+import { normalizeRates } from '../../balloon/io-pressure.js';
 
 export interface YamlPolicyState {
   /** The previous evaluation's time (for elapsed time in functions and rate limits). */

@@ -4,10 +4,10 @@
  * passed in), so this module stays free of I/O.
  */
 import { InputError } from '../common/errors.js';
-import { DEFAULT_PARAMETERS, defaultPolicy } from './default-policy.js';
+import { DEFAULT_PARAMETERS, defaultPolicy } from '../balloon/default-policy.js';
 import { compilePolicy } from './lang/policy-file.js';
 import { yamlPolicy } from './lang/yaml-policy.js';
-import { MOM_DEFAULT_PARAMETERS, momPolicy, type MomParameters } from './mom-policy.js';
+import { MOM_DEFAULT_PARAMETERS, momPolicy, type MomParameters } from './mom/policy.js';
 import type { Policy } from './types.js';
 
 export type PolicyParameters = Record<string, boolean | number>;

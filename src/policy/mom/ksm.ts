@@ -2,9 +2,9 @@
  * vdsm's KSM policy (03-ksm.policy) exactly, and MOM's KSM controller rule: only the
  * controls whose int() differs from the live sysfs value are written.
  */
-import type { KsmControl } from './types.js';
-import type { MomMonitor } from './mom-view.js';
-import { ksmValueProblem } from './ksm-ranges.js';
+import type { KsmControl } from '../types.js';
+import type { MomMonitor } from './view.js';
+import { ksmValueProblem } from '../ksm-ranges.js';
 
 export const MOM_KSM_CONSTANTS = {
   pagesBoost: 300,

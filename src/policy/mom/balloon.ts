@@ -4,7 +4,7 @@
  * guaranteed-memory pass. One deliberate difference: a guest without balloon data is
  * skipped (MOM's guaranteed pass would abort the whole cycle).
  */
-import type { MomGuestView, MomMonitor } from './mom-view.js';
+import type { MomGuestView, MomMonitor } from './view.js';
 
 /** vdsm's constants. */
 export const MOM_BALLOON_CONSTANTS = {

@@ -2,11 +2,11 @@
  * The `mom` built-in policy: vdsm's balloon and KSM policies over MOM's view of the
  * input (KiB, last 10 samples), as a KubeMom Policy. Targets are MOM's int KiB, in bytes.
  */
-import type { BalloonDecision, IoDecision, IoRates, Policy, PolicyDecisions, PolicyInput } from './types.js';
-import { momView } from './mom-view.js';
-import { normalizeRates, sameRates } from './io-pressure.js';
-import { momBalloon } from './mom-balloon.js';
-import { ksmWrites, momKsmControls } from './mom-ksm.js';
+import type { BalloonDecision, IoDecision, IoRates, Policy, PolicyDecisions, PolicyInput } from '../types.js';
+import { momView } from './view.js';
+import { normalizeRates, sameRates } from '../../balloon/io-pressure.js';
+import { momBalloon } from './balloon.js';
+import { ksmWrites, momKsmControls } from './ksm.js';
 
 /** vdsm's policy flags (MOM policy parameters). */
 export interface MomParameters {

@@ -3,7 +3,7 @@
  * names, in KiB. The `mom` policy computes on this view so its arithmetic is MOM's
  * (same units, same order, same bits).
  */
-import type { GuestState, HostState, PolicyInput } from './types.js';
+import type { GuestState, HostState, PolicyInput } from '../types.js';
 import { MOM_HISTORY_LENGTH, lastSamples, statAvg } from './stat-avg.js';
 
 /** One MOM monitor sample: field name to value (null when the collector had none). */

@@ -1,9 +1,9 @@
 /**
- * Lifecycle rules shared by KubeMom's policies: nothing is inflated (memory taken)
+ * Phase rules shared by KubeMom's policies (what a VM's lifecycle phase allows): nothing is inflated (memory taken)
  * while a VM starts, until its guest stats flow plus a grace period, and targets hold
  * while it migrates or stops.
  */
-import type { GuestState } from './types.js';
+import type { GuestState } from '../policy/types.js';
 
 export interface LifecycleOptions {
   /** How long after stats start flowing (and the VM runs) before the balloon may inflate. */

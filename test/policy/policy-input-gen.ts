@@ -1,6 +1,6 @@
 /** fast-check generators of PolicyInput (bytes, ms) as the shim would build it. */
 import fc from 'fast-check';
-import type { GuestSample, GuestState, Phase, PolicyInput } from '../../src/balloon/types.js';
+import type { GuestSample, GuestState, Phase, PolicyInput } from '../../src/policy/types.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

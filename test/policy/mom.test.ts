@@ -4,12 +4,12 @@
  * from the reference's formulas, in KiB, independently of the implementation.
  */
 import { expect } from 'chai';
-import { momPolicy } from '../../src/balloon/mom-policy.js';
-import { momCpuTune } from '../../src/balloon/mom-cputune.js';
-import { momGuestFreePercent } from '../../src/balloon/mom-balloon.js';
-import { statAvg } from '../../src/balloon/stat-avg.js';
-import { parseReplay, runReplay, type ReplayStepResult } from '../../src/balloon/replay.js';
-import type { PolicyInput } from '../../src/balloon/types.js';
+import { momPolicy } from '../../src/policy/mom/policy.js';
+import { momCpuTune } from '../../src/policy/mom/cputune.js';
+import { momGuestFreePercent } from '../../src/policy/mom/balloon.js';
+import { statAvg } from '../../src/policy/mom/stat-avg.js';
+import { parseReplay, runReplay, type ReplayStepResult } from '../../src/policy/replay.js';
+import type { PolicyInput } from '../../src/policy/types.js';
 
 /** Runs a replay document through `mom` with its parameters. */
 function mom(doc: unknown): ReplayStepResult[] {
