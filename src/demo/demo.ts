@@ -15,8 +15,8 @@ import { UNIX_SOCKET_PATH_MAX } from '../hook-sidecar/domain-rewrite.js';
 import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
 import type { Policy } from '../policy/types.js';
 import { parseEvictionThreshold } from '../shim/host/eviction.js';
-import { observePolicy } from '../shim/policies.js';
 import type { SidecarSession } from '../shim/session.js';
+import { observePolicy } from '../shim/policies.js';
 import { Shim } from '../shim/shim.js';
 import { hostSample, nodeMemory, PsiModel } from '../sim/node-model.js';
 import { LiveView } from './display.js';
@@ -122,14 +122,14 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
     const views: GuestView[] = g.names.map((name) => {
       const s = sessions.get(name);
       const latest = s?.latest;
-      const actual = latest && latest.balloon_actual_bytes > 0 ? latest.balloon_actual_bytes : undefined;
-      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.available_bytes : undefined;
+      const actual = latest?.balloonActualBytes;
+      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.availableBytes : undefined;
       return {
         name,
-        memoryBytes: s?.describe?.guest_memory_bytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
+        memoryBytes: s?.describe?.guestMemoryBytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
         needBytes: g.needBytes(name) ?? reported,
         actualBytes: actual,
-        targetBytes: latest && latest.balloon_target_bytes > 0 ? latest.balloon_target_bytes : undefined,
+        targetBytes: latest?.balloonTargetBytes,
         session: s?.state ?? 'not found',
       };
     });

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { AGENT_PROTO, HOOK_PROTOS, serviceClient } from '../../src/common/protos.js';
 import { ANNOTATIONS } from '../../src/hook-sidecar/annotations.js';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
-import { agentServiceDefinition } from '../../src/shim/agent-wire.js';
+import { agentServiceDefinition } from '../../src/api/kubemom-v1.js';
 import type { Policy } from '../../src/policy/types.js';
 import { fixtureDomainXml, fixtureVmiJson, vmiWith } from '../support/fixtures.js';
 import { cliPath, startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
@@ -260,6 +260,8 @@ describe('reliability: security', function () {
       shim = s;
       await s.start();
       expect(await waitFor(() => describes >= 2), 'the shim asked and retried').to.equal(true);
+      // The honest sidecar's session goes live on its own schedule (slower on a loaded machine): an event to wait for.
+      expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid !== podUid && x.state === 'live')), 'the other sidecar is live').to.equal(true);
       const sessions = s.registry.all();
       expect(sessions.find((x) => x.found.podUid === podUid)!.state).to.not.equal('live');
       expect(sessions.find((x) => x.found.podUid !== podUid)!.state).to.equal('live');
