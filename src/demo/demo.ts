@@ -11,12 +11,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
-import { UNIX_SOCKET_PATH_MAX } from '../hook-sidecar/domain-rewrite.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
 import type { Policy } from '../policy/types.js';
 import { parseEvictionThreshold } from '../shim/host/eviction.js';
 import type { SidecarSession } from '../shim/session.js';
-import { observePolicy } from '../shim/policies.js';
 import { Shim } from '../shim/shim.js';
 import { hostSample, nodeMemory, PsiModel } from '../sim/node-model.js';
 import { LiveView } from './display.js';
@@ -48,14 +47,13 @@ export interface DemoResult {
   root: string;
 }
 
-/** The policy by name or file; `default` and `mom` from the policy engine, `observe` from the shim. */
+/** The policy by name or file, from the policy registry as the shim runs it, with the demo's one override. */
 export function demoPolicy(spec: string): Policy<unknown> {
-  if (spec === 'observe') return observePolicy as Policy<unknown>;
   const params: PolicyParameters = {};
   // The demo's guests have been running before the shim sees them: a one-minute start
   // grace would spend the whole demo waiting. Five seconds keeps the rule visible.
   if (policyParameterNames(spec, readText).includes('startGraceMs')) params.startGraceMs = 5000;
-  return createPolicy(spec, params, readText);
+  return createPolicy(spec, params, readText, '--policy');
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
