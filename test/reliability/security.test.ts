@@ -262,7 +262,9 @@ describe('reliability: security', function () {
       expect(await waitFor(() => describes >= 2), 'the shim asked and retried').to.equal(true);
       const sessions = s.registry.all();
       expect(sessions.find((x) => x.found.podUid === podUid)!.state).to.not.equal('live');
-      expect(sessions.find((x) => x.found.podUid !== podUid)!.state).to.equal('live');
+      // The honest sidecar becomes live (an event: on a loaded machine its first Describe may still be in flight).
+      const fine = sessions.find((x) => x.found.podUid !== podUid)!;
+      expect(await waitFor(() => fine.state === 'live'), `fine sidecar ${fine.state}`).to.equal(true);
       rmSync(link, { recursive: true, force: true });
     });
 
