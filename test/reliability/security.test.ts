@@ -18,7 +18,7 @@ import { AGENT_PROTO, HOOK_PROTOS, serviceClient } from '../../src/common/protos
 import { ANNOTATIONS } from '../../src/hook-sidecar/annotations.js';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import { agentServiceDefinition } from '../../src/shim/agent-wire.js';
-import type { Policy } from '../../src/balloon/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { fixtureDomainXml, fixtureVmiJson, vmiWith } from '../support/fixtures.js';
 import { cliPath, startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
