@@ -264,7 +264,9 @@ describe('reliability: security', function () {
       expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid !== podUid && x.state === 'live')), 'the other sidecar is live').to.equal(true);
       const sessions = s.registry.all();
       expect(sessions.find((x) => x.found.podUid === podUid)!.state).to.not.equal('live');
-      expect(sessions.find((x) => x.found.podUid !== podUid)!.state).to.equal('live');
+      // The honest sidecar becomes live (an event: on a loaded machine its first Describe may still be in flight).
+      const fine = sessions.find((x) => x.found.podUid !== podUid)!;
+      expect(await waitFor(() => fine.state === 'live'), `fine sidecar ${fine.state}`).to.equal(true);
       rmSync(link, { recursive: true, force: true });
     });
 
