@@ -260,8 +260,6 @@ describe('reliability: security', function () {
       shim = s;
       await s.start();
       expect(await waitFor(() => describes >= 2), 'the shim asked and retried').to.equal(true);
-      // The honest sidecar's session goes live on its own schedule (slower on a loaded machine): an event to wait for.
-      expect(await waitFor(() => s.registry.all().some((x) => x.found.podUid !== podUid && x.state === 'live')), 'the other sidecar is live').to.equal(true);
       const sessions = s.registry.all();
       expect(sessions.find((x) => x.found.podUid === podUid)!.state).to.not.equal('live');
       // The honest sidecar becomes live (an event: on a loaded machine its first Describe may still be in flight).
