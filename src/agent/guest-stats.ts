@@ -4,6 +4,7 @@
  * Pure: QMP replies in, samples out. QEMU reports a statistic the guest driver has
  * not sent (yet) as 2^64-1 (its "-1"), and `last-update` 0 until the first report.
  */
+import { counterRate } from '../common/counter-rate.js';
 
 /** One guest report, in bytes and event counts (cumulative counters since guest boot). */
 export interface GuestMemoryStats {
@@ -15,7 +16,7 @@ export interface GuestMemoryStats {
   swapOutBytes: number;
   majorFaults: number;
   minorFaults: number;
-  /** Rates against the previous report; 0 for the first one or when a counter went back (guest reboot). */
+  /** Rates against the previous report; 0 for the first one; after a guest reboot, the counter's new value over the interval. */
   swapInBytesPerSecond: number;
   swapOutBytesPerSecond: number;
   majorFaultsPerSecond: number;
@@ -67,10 +68,9 @@ export function parseGuestStats(reply: unknown): RawGuestStats | undefined {
   return out as RawGuestStats;
 }
 
+/** 0 for a report dated no later than the previous one; a reset counter (a guest reboot) as counterRate says. */
 function rate(current: number, previous: number, seconds: number): number {
-  // A counter going back means the guest rebooted: no meaningful rate this time.
-  if (seconds <= 0 || current < previous) return 0;
-  return (current - previous) / seconds;
+  return counterRate(previous, current, seconds) ?? 0;
 }
 
 /**
