@@ -56,7 +56,7 @@ function unmanagedFields(u: Unmanaged | undefined): { unmanaged_kind: string; un
 /** The kubemom.v1 revision this sidecar implements. */
 export const API_REVISION = 1;
 /** Optional capabilities a shim may rely on when listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration', 'memory-hotplug'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration', 'memory-hotplug', 'pod-bounds'] as const;
 
 const CLAMP_ENUM: Record<ClampReason, string> = {
   none: 'CLAMP_NONE',
@@ -69,6 +69,7 @@ const CLAMP_ENUM: Record<ClampReason, string> = {
   'not-running': 'CLAMP_NOT_RUNNING',
   'observe-only': 'CLAMP_OBSERVE_ONLY',
   migrating: 'CLAMP_MIGRATING',
+  'pod-ceiling': 'CLAMP_POD_CEILING',
 };
 
 /** Longest SetTarget reason kept (it goes to logs). */
@@ -177,6 +178,7 @@ export class AgentService {
       qmpSocketPath: config.qmpSocketPath,
       guestMemoryBytes: config.guestMemoryBytes,
       guaranteedBytes: config.settings.guaranteedMemoryBytes,
+      ...(config.settings.guaranteedSource === 'guest-memory' ? { acceptsNodeFloor: true } : {}),
       marginBytes: config.settings.memoryMarginBytes,
       statsPeriodSeconds: config.settings.statsPeriodSeconds,
       disks: config.disks ?? [],
@@ -211,6 +213,7 @@ export class AgentService {
       // After a memory hotplug: boot + plugged, as QEMU reports it.
       guest_memory_bytes: this.agent?.memory?.guestBytes ?? c?.guestMemoryBytes ?? 0,
       guaranteed_memory_bytes: c?.settings.guaranteedMemoryBytes ?? 0,
+      guaranteed_memory_source: c?.settings.guaranteedSource ?? '',
       priority: c?.settings.priority ?? 0,
       policy: c?.settings.policy ?? '',
       phase: since ? PHASE_ENUM[since.phase] : 'PHASE_UNSPECIFIED',
@@ -248,9 +251,9 @@ export class AgentService {
         call.on('close', end);
         call.on('error', end);
       },
-      SetTarget: (call: grpc.ServerUnaryCall<{ target_bytes: number; reason: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      SetTarget: (call: grpc.ServerUnaryCall<{ target_bytes: number; reason: string; ceiling_bytes?: number; floor_bytes?: number }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const agent = this.agent;
-        const { target_bytes: target, reason } = call.request;
+        const { target_bytes: target, reason, ceiling_bytes: ceiling = 0, floor_bytes: floor = 0 } = call.request;
         if (!agent) {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
           return;
@@ -259,7 +262,14 @@ export class AgentService {
           callback({ code: grpc.status.INVALID_ARGUMENT, details: `target_bytes: ${target} is not accepted; use a positive number of bytes` });
           return;
         }
-        agent.setTarget(target, String(reason ?? '').slice(0, MAX_REASON)).then(
+        for (const [name, value] of [['ceiling_bytes', ceiling], ['floor_bytes', floor]] as const) {
+          if (!Number.isSafeInteger(value) || value < 0) {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: `${name}: ${value} is not accepted; use a number of bytes, 0 for none` });
+            return;
+          }
+        }
+        const bounds = { ...(ceiling > 0 ? { ceilingBytes: ceiling } : {}), ...(floor > 0 ? { floorBytes: floor } : {}) };
+        agent.setTarget(target, String(reason ?? '').slice(0, MAX_REASON), bounds).then(
           (r) =>
             callback(null, {
               applied_bytes: r.appliedBytes,

@@ -9,6 +9,7 @@ import { CGROUP_DRIVERS, type CgroupDriver } from '../shim/host/cgroup-memory.js
 import { parseEnforceNodeAllocatable, parseGracePeriods } from '../shim/host/kubelet-thresholds.js';
 import { type KubeletConfigValues, parseKubeletConfig } from '../shim/host/kubelet-config.js';
 import { readInputText } from '../common/read-input.js';
+import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
 import { DEFAULT_SHIM_POLICY, resolvePolicy, SHIM_POLICY_NAMES } from '../shim/policies.js';
@@ -69,6 +70,7 @@ interface ShimFlags {
   cgroupRoot?: string;
   kubepodsCgroup?: string;
   cgroupDriver?: string;
+  podCeilingMargin?: string;
   describeDeadline: string;
   setTargetDeadline: string;
 }
@@ -134,6 +136,11 @@ export function shimOptionsFromFlags(flags: ShimFlags, kubelet?: KubeletConfigVa
   } else if (kubelet?.enforcePodsAllocatable !== undefined) {
     options.enforcePodsAllocatable = kubelet.enforcePodsAllocatable;
   }
+  if (flags.podCeilingMargin !== undefined) {
+    const margin = parseMemoryQuantity(flags.podCeilingMargin);
+    if ('error' in margin) throw new InputError('--pod-ceiling-margin', `"${flags.podCeilingMargin}" is not accepted; use ${QUANTITY_ACCEPTED}`);
+    options.podCeilingMarginBytes = margin.bytes;
+  }
   if (flags.cgroupRoot) options.cgroupRoot = flags.cgroupRoot;
   if (flags.kubepodsCgroup) options.kubepodsCgroup = flags.kubepodsCgroup;
   else if (kubelet?.kubepodsCgroup !== undefined) options.kubepodsCgroup = kubelet.kubepodsCgroup;
@@ -173,6 +180,7 @@ export function registerShimCommand(program: Command): void {
     .option('--cgroup-root <dir>', 'cgroup mount the kubelet\'s eviction signals are computed from, "" for MemAvailable only (env KUBEMOM_CGROUP_ROOT)', env.KUBEMOM_CGROUP_ROOT ?? '/sys/fs/cgroup')
     .option('--kubepods-cgroup <path>', 'the pods cgroup under the memory hierarchy (default kubepods.slice for systemd, kubepods for cgroupfs; env KUBEMOM_KUBEPODS_CGROUP)', env.KUBEMOM_KUBEPODS_CGROUP)
     .option('--cgroup-driver <driver>', `the kubelet's cgroup driver: ${CGROUP_DRIVERS.join(', ')} (auto: whichever pods cgroup exists; env KUBEMOM_CGROUP_DRIVER)`, env.KUBEMOM_CGROUP_DRIVER)
+    .option('--pod-ceiling-margin <quantity>', "memory kept free under a VM pod's memory limit above its measured overhead: no target goes above limit - overhead - margin (env KUBEMOM_POD_CEILING_MARGIN)", env.KUBEMOM_POD_CEILING_MARGIN ?? '64Mi')
     .option('--describe-deadline <duration>', 'deadline for a sidecar Describe (env KUBEMOM_DESCRIBE_DEADLINE)', env.KUBEMOM_DESCRIBE_DEADLINE ?? '2s')
     .option('--set-target-deadline <duration>', 'deadline for a sidecar SetTarget (env KUBEMOM_SET_TARGET_DEADLINE)', env.KUBEMOM_SET_TARGET_DEADLINE ?? '1s')
     .action(async (flags: ShimFlags) => {

@@ -25,7 +25,8 @@ export type WireClampReason =
   | 'CLAMP_NO_FRESH_STATS'
   | 'CLAMP_NOT_RUNNING'
   | 'CLAMP_OBSERVE_ONLY'
-  | 'CLAMP_MIGRATING';
+  | 'CLAMP_MIGRATING'
+  | 'CLAMP_POD_CEILING';
 
 export interface WireDescribeRequest {
   client_api_revision: number;
@@ -67,6 +68,8 @@ export interface WireDescribeResponse {
   /** Why KubeMom does not balloon this VM ("passthrough", "side-monitor-lost"); empty or absent: it does. */
   unmanaged_kind?: string;
   unmanaged_reason?: string;
+  /** annotation, vmi-request or guest-memory; empty or absent from older sidecars. */
+  guaranteed_memory_source?: string;
 }
 
 /** IoLimits: libvirt iotune names, 0 unlimited. */
@@ -139,6 +142,10 @@ export interface WireMigrationStats {
 export interface WireSetTargetRequest {
   target_bytes: number;
   reason: string;
+  /** The pod ceiling, bytes (0: none). */
+  ceiling_bytes?: number;
+  /** The node's floor for a VM without a guarantee of its own, bytes (0: none). */
+  floor_bytes?: number;
 }
 
 export interface WireSetTargetResponse {

@@ -15,6 +15,7 @@ import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
+import { boundDecisions, type BoundedDecision } from './pod-bounds.js';
 
 export type LoopTrigger = 'period' | 'pressure' | 'manual';
 
@@ -29,6 +30,8 @@ export interface DecisionRecord {
   outcome?: string;
   appliedBytes?: number;
   clamp?: string;
+  /** The pod bound the shim applied after the policy (pod-ceiling, floor), when one did. */
+  bound?: string;
 }
 
 export interface CycleResult {
@@ -53,6 +56,8 @@ export interface LoopObserver {
   onIdentityConflict?(ignored: SidecarSession, owner: SidecarSession): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
   onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
+  /** A decision the pod bounds changed (or made: a guest above its ceiling the policy left alone). */
+  onBound?(bounded: BoundedDecision): void;
 }
 
 
@@ -62,6 +67,8 @@ export interface LoopDependencies<S> {
   sessions: () => SidecarSession[];
   ksm?: KsmController;
   ksmdCpu?: KsmdCpuMeter;
+  /** Measures each VM pod's bounds (ceiling, node floor) before the policy runs. */
+  bounds?: { refresh(sessions: readonly SidecarSession[]): void };
   log: Logger;
   observer?: LoopObserver;
   now?: () => number;
@@ -89,7 +96,7 @@ export class ShimLoop<S> {
   private pendingPressureAt: number | undefined;
   private stopped = true;
   /** What each sidecar was last asked and when, to avoid resending an unchanged target. */
-  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number }>();
+  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number; bounds: string }>();
   /** Sessions already reported for claiming a VM another session owns. */
   private readonly conflicted = new WeakSet<SidecarSession>();
   private readonly now: () => number;
@@ -220,6 +227,7 @@ export class ShimLoop<S> {
     const ksmdFraction = ksmdCpu?.sample(nowMs);
 
     const sessions = this.deps.sessions();
+    this.deps.bounds?.refresh(sessions);
     const owners = this.claimOwners(sessions);
     const byGuest = new Map<string, SidecarSession>();
     const guests: GuestState[] = [];
@@ -255,11 +263,31 @@ export class ShimLoop<S> {
       decisions = undefined;
     }
 
+    // The one clamp after the policy, whatever policy ran: every target within the pod's [floor, ceiling].
+    const boundBy = new Map<string, string>();
+    if (decisions) {
+      const b = boundDecisions(decisions.balloons, guests);
+      decisions = { ...decisions, balloons: b.balloons };
+      for (const x of b.bounded) {
+        boundBy.set(x.guestId, x.bound);
+        this.deps.observer?.onBound?.(x);
+      }
+      // Bounds that changed reach the agent even when the policy holds the guest: its goal again, with them.
+      const decided = new Set(decisions.balloons.map((d) => d.guestId));
+      for (const [id, session] of byGuest) {
+        const goal = session.latest?.balloon_goal_bytes || session.latest?.balloon_target_bytes || 0;
+        const sent = this.lastRequested.get(session)?.bounds ?? '0/0';
+        if (decided.has(id) || goal <= 0 || sent === boundsKey(session)) continue;
+        decisions.balloons.push({ guestId: id, targetBytes: goal, reason: 'pod-bounds' });
+      }
+    }
     const records: DecisionRecord[] = [];
     const pending: Array<Promise<void>> = [];
     let lastSendAt: number | undefined;
     for (const decision of dispatchOrder(decisions?.balloons ?? [], byGuest)) {
       const record: DecisionRecord = { atMs: nowMs, trigger, guestId: decision.guestId, targetBytes: decision.targetBytes, reason: decision.reason };
+      const bound = boundBy.get(decision.guestId);
+      if (bound !== undefined) record.bound = bound;
       records.push(record);
       const session = byGuest.get(decision.guestId);
       if (!session) {
@@ -271,12 +299,14 @@ export class ShimLoop<S> {
       const applied = session.lastApplied?.applied_bytes;
       const previous = this.lastRequested.get(session);
       const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= (this.options.heartbeatMs ?? 10_000);
-      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
+      // New pod bounds go out at once: the agent's own give-back must stop at the new ceiling.
+      const bounds = boundsKey(session);
+      if (previous?.target === target && previous.bounds === bounds && !heartbeatDue && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
         record.outcome = 'unchanged';
         this.deps.observer?.onDecisionOutcome?.(record, undefined, session);
         continue;
       }
-      this.lastRequested.set(session, { target, atMs: nowMs });
+      this.lastRequested.set(session, { target, atMs: nowMs, bounds });
       const call = session.setTarget(target, decision.reason);
       lastSendAt = performance.now();
       pending.push(
@@ -342,6 +372,11 @@ export class ShimLoop<S> {
     this.deps.observer?.onCycle?.(result, sessions, extraOut);
     return result;
   }
+}
+
+/** The pod bounds a session would send, as a comparable key. */
+function boundsKey(session: SidecarSession): string {
+  return `${session.bounds.ceilingBytes ?? 0}/${session.bounds.floorBytes ?? 0}`;
 }
 
 /**

@@ -121,6 +121,11 @@ export class SidecarSession {
   /** The last SetTarget the sidecar acknowledged. */
   lastApplied: WireSetTargetResponse | undefined;
   phaseSinceMs: number;
+  /**
+   * The pod's bounds on the guest's memory as the shim last measured them (pod-bounds.ts): the ceiling from
+   * the pod's cgroup limit, and the node's floor for a VM without a guarantee of its own. Sent with every target.
+   */
+  bounds: { ceilingBytes?: number; floorBytes?: number } = {};
   private client: AgentClient;
   private stream: grpc.ClientReadableStream<WireStatsSample> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -221,6 +226,11 @@ export class SidecarSession {
     if (d.cpu_limit_millicores) state.cpuLimitMillicores = d.cpu_limit_millicores;
     if (latest && latest.balloon_actual_bytes > 0) state.balloonActualBytes = latest.balloon_actual_bytes;
     if (latest && latest.balloon_target_bytes > 0) state.targetBytes = latest.balloon_target_bytes;
+    if (this.bounds.ceilingBytes !== undefined) state.ceilingBytes = this.bounds.ceilingBytes;
+    // A VM without a guarantee of its own (KubeVirt v1.7+ under memory overcommit): the node's floor stands in.
+    if (this.bounds.floorBytes !== undefined && d.guaranteed_memory_source === 'guest-memory' && !this.unmanaged) {
+      state.guaranteedMemoryBytes = Math.min(this.bounds.floorBytes, state.guestMemoryBytes);
+    }
     return state;
   }
 
@@ -264,7 +274,13 @@ export class SidecarSession {
     const started = this.now();
     const deadline = new Date(Date.now() + this.options.setTargetDeadlineMs);
     return new Promise((resolve) => {
-      this.client.SetTarget({ target_bytes: Math.max(0, Math.round(targetBytes)), reason }, { deadline }, (error, response) => {
+      const request = {
+        target_bytes: Math.max(0, Math.round(targetBytes)),
+        reason,
+        ceiling_bytes: Math.max(0, Math.floor(this.bounds.ceilingBytes ?? 0)),
+        floor_bytes: Math.max(0, Math.ceil(this.bounds.floorBytes ?? 0)),
+      };
+      this.client.SetTarget(request, { deadline }, (error, response) => {
         this.setTargetInFlight = false;
         const latencyMs = this.now() - started;
         if (error || !response) {

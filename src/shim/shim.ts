@@ -18,6 +18,7 @@ import { type CycleResult, ShimLoop } from './loop.js';
 import { ShimMetrics } from './metrics.js';
 import { bindVmGauges, updateCycleMetrics, vmLabels } from './cycle-metrics.js';
 import { SidecarRegistry } from './registry.js';
+import { type FloorSource, PodBounds } from './pod-bounds.js';
 import { DEFAULT_SESSION_OPTIONS, SESSION_STATES, type SessionOptions } from './session.js';
 
 export interface ShimOptions {
@@ -48,6 +49,10 @@ export interface ShimOptions {
   evictionSoftGracePeriodMs?: number;
   /** enforceNodeAllocatable contains pods (default true). */
   enforcePodsAllocatable?: boolean;
+  /** Kept free under a VM pod's memory limit above its measured overhead (default 64 MiB). */
+  podCeilingMarginBytes?: number;
+  /** The node's floor for VMs without a guarantee of their own (pod requests, memory overcommit). */
+  floors?: FloorSource;
   /** The cgroup mount the kubelet's eviction signals are read from; none: MemAvailable only. */
   cgroupRoot?: string;
   /** The pods cgroup under the memory root; default by driver. */
@@ -69,6 +74,8 @@ export class Shim<S = unknown> {
   readonly lowMemory: LowMemoryWatch;
   /** The kubelet's eviction signals from the cgroup files, when --cgroup-root is set. */
   readonly kubeletSignals: EvictionSignalReader | undefined;
+  /** Each VM pod's ceiling and floor. */
+  readonly podBounds: PodBounds;
   httpPort: number | undefined;
   private closeHttp: (() => Promise<void>) | undefined;
   private startedAtMs = Date.now();
@@ -150,7 +157,14 @@ export class Shim<S = unknown> {
       ...(watchSignals ? { kubeletSignals: (memTotal: number) => watchSignals.read(memTotal) } : {}),
       enforcePodsAllocatable: options.enforcePodsAllocatable ?? true,
     });
-    bindVmGauges(m, () => this.registry.all());
+    this.podBounds = new PodBounds(this.kubeletSignals, options.floors, { ...(options.podCeilingMarginBytes !== undefined ? { ceilingMarginBytes: options.podCeilingMarginBytes } : {}) }, log, {
+      onCgroupProblem: (reason) => m.podCgroupErrors.inc({ reason }),
+      onCrossing: (session, cause) => {
+        const labels = vmLabels(session);
+        if (labels) m.vmCeilingCrossings.inc(labels.namespace, labels.name, cause);
+      },
+    });
+    bindVmGauges(m, () => this.registry.all(), (uid) => this.podBounds.get(uid));
     this.loop = new ShimLoop<S>(
       {
         policy,
@@ -158,6 +172,7 @@ export class Shim<S = unknown> {
         sessions: () => this.registry.all(),
         ...(this.ksm ? { ksm: this.ksm } : {}),
         ksmdCpu: new KsmdCpuMeter(options.procRoot),
+        bounds: this.podBounds,
         log,
         observer: {
           onCycle: (result, sessions, extra) => {
@@ -190,6 +205,10 @@ export class Shim<S = unknown> {
             }
           },
           onPolicyError: () => m.policyErrors.inc(),
+          onBound: (bounded) => {
+            const [namespace, name] = bounded.guestId.split('/', 2);
+            if (namespace !== undefined && name !== undefined) m.vmBounded.inc(namespace, name, bounded.bound);
+          },
           onIdentityConflict: () => m.identityConflicts.inc(),
           onPressure: (_at, latencyMs) => {
             if (latencyMs !== undefined) m.pressureToLastSend.observe(latencyMs / 1000);

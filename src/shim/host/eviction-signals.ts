@@ -10,6 +10,8 @@
  * A problem (no memory controller, a missing pods cgroup, a garbled file) leaves that signal out, is logged
  * once when it starts and once when it clears, and counted by the observer; it is never thrown.
  */
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import {
   type CgroupDriver,
@@ -84,6 +86,18 @@ export class EvictionSignalReader {
     if ('reason' in layout) return undefined;
     this.kubepodsCache ??= resolveKubepods(layout, this.options.cgroupDriver, this.options.kubepodsCgroup);
     return this.kubepodsCache;
+  }
+
+  /** The pods cgroup exists (when it does not, read() has already said so). */
+  kubepodsExists(): boolean {
+    const layout = this.layout();
+    const kubepods = this.kubepods();
+    if ('reason' in layout || !kubepods) return false;
+    try {
+      return statSync(path.join(layout.memoryRoot, kubepods.relative)).isDirectory();
+    } catch {
+      return false;
+    }
   }
 
   /** A pod's cgroup under the pods cgroup, by pod UID; undefined when not found. */
