@@ -8,10 +8,10 @@
  *
  * Prints figures and ratios; asserts nothing.
  */
-import { agentClient, unary } from '../src/agent/client.js';
+import { agentClient, unary } from '../testbed/agent-client.js';
 import { AgentService } from '../src/agent/service.js';
 import { QmpClient } from '../src/qmp/index.js';
-import { Testbed } from '../src/testbed/testbed.js';
+import { Testbed } from '../testbed/testbed.js';
 
 const MiB = 2 ** 20;
 const POLL_MS = 10;

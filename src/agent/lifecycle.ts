@@ -2,7 +2,7 @@
  * A VM's lifecycle phase as the agent sees it through QMP. Pure: the agent feeds it
  * what it observed (connection, query-status, events, whether guest stats flow).
  */
-import type { Phase } from '../balloon/types.js';
+import type { Phase } from '../policy/types.js';
 
 export type { Phase };
 

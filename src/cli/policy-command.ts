@@ -8,12 +8,12 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { InputError } from '../common/errors.js';
 import { INPUT_LIMITS, parseJsonText, readInputText } from '../common/read-input.js';
-import { parsePolicyInput } from '../balloon/policy-input.js';
+import { parsePolicyInput } from '../policy/policy-input.js';
 import { EXIT_PROBLEM } from './exit.js';
-import { checkPolicy, PolicyFileErrors } from '../balloon/lang/policy-file.js';
-import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
-import { parseReplay, runReplay } from '../balloon/replay.js';
-import { vmCpuTune } from '../balloon/mom-cputune.js';
+import { checkPolicy, PolicyFileErrors } from '../policy/lang/policy-file.js';
+import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
+import { parseReplay, runReplay } from '../policy/replay.js';
+import { vmCpuTune } from '../policy/mom/cputune.js';
 
 /** A policy file's text, for the registry: size-limited, errors naming the file. */
 const readPolicyText = (file: string): string => readInputText(file, '--policy', INPUT_LIMITS.policyFile);

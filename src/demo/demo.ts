@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { UNIX_SOCKET_PATH_MAX } from '../hook-sidecar/domain-rewrite.js';
-import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
-import type { Policy } from '../balloon/types.js';
+import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
+import type { Policy } from '../policy/types.js';
 import { parseEvictionThreshold } from '../shim/host/eviction.js';
 import { observePolicy } from '../shim/policies.js';
 import type { SidecarSession } from '../shim/session.js';
@@ -22,35 +22,12 @@ import { hostSample, nodeMemory, PsiModel } from '../sim/node-model.js';
 import { LiveView } from './display.js';
 import { nodeFiles, writeNodeFiles } from './node-files.js';
 import { demoPlan, neighbourAt, phaseAt, type DemoOptions, type DemoPlan } from './plan.js';
-import { DemoRecorder, formatReport, type DemoReport, type GuestView, type NodeView } from './report.js';
+import { DemoRecorder, type DemoReport, type GuestView, type NodeView } from './report.js';
+import { formatReport } from './report-text.js';
+import { loadRealGuests, type DemoGuests, type DemoGuestsContext } from './guests.js';
 import { startSimulatedGuests } from './simulated-guests.js';
 
 const readText = (file: string): string => readFileSync(file, 'utf8');
-
-/** What a set of demo guests (simulated or real) offers the demo. */
-export interface DemoGuests {
-  /** VM names, in display order. */
-  readonly names: string[];
-  /** Advances the guests to demo time `tMs` (drives their workloads). */
-  step(tMs: number, dtMs: number): void;
-  /** What the guests hold on the node now, bytes, with virt-launcher's and QEMU's overhead. */
-  heldBytes(): number;
-  /** The guest's need as the demo knows it (undefined: use the guest's own report). */
-  needBytes(name: string): number | undefined;
-  guestOoms(): number;
-  /** Stops every VM and removes its directories. */
-  stop(): Promise<void>;
-}
-
-export interface DemoGuestsContext {
-  plan: DemoPlan;
-  /** Aborted: stop starting guests (those started are still stopped by `stop`). */
-  signal?: AbortSignal;
-  root: string;
-  kubeletRoot: string;
-  /** Demo time now, ms (negative before the start). */
-  clock: () => number;
-}
 
 export interface DemoIo {
   out: NodeJS.WritableStream;
@@ -177,8 +154,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
     const context: DemoGuestsContext = { plan, root, kubeletRoot, clock };
     if (io.signal) context.signal = io.signal;
     if (options.real) {
-      const { startRealGuests } = await import('./real-guests.js');
-      guests = await startRealGuests(context, io.out);
+      guests = await (await loadRealGuests()).startRealGuests(context, io.out);
     } else {
       guests = await startSimulatedGuests(context);
     }

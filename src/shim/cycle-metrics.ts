@@ -1,7 +1,7 @@
 /** Sets the per-cycle gauges: host memory as the policy saw it, KSM, and each VM. */
 import os from 'node:os';
-import type { PolicyInput } from '../balloon/types.js';
-import { vmCpuTune } from '../balloon/mom-cputune.js';
+import type { PolicyInput } from '../policy/types.js';
+import { vmCpuTune } from '../policy/mom/cputune.js';
 import type { HostSource } from './host/host-monitor.js';
 import { ShimMetrics } from './metrics.js';
 import { committedMemory } from './committed-memory.js';

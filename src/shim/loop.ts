@@ -10,7 +10,7 @@
  */
 import type { Logger } from '../common/log.js';
 import { sameRates } from '../balloon/io-pressure.js';
-import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
+import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';

@@ -6,9 +6,9 @@
  */
 import { InputError } from '../common/errors.js';
 import { INPUT_LIMITS, readInputText } from '../common/read-input.js';
-import { PolicyFileErrors } from '../balloon/lang/policy-file.js';
-import { createPolicy, type PolicyParameters } from '../balloon/registry.js';
-import type { Policy } from '../balloon/types.js';
+import { PolicyFileErrors } from '../policy/lang/policy-file.js';
+import { createPolicy, type PolicyParameters } from '../policy/registry.js';
+import type { Policy } from '../policy/types.js';
 
 /** A policy that makes no decision: monitoring only. */
 export const observePolicy: Policy<null> = {

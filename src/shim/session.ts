@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import type { Logger } from '../common/log.js';
-import type { GuestSample, GuestState, IoRates, Phase } from '../balloon/types.js';
+import type { GuestSample, GuestState, IoRates, Phase } from '../policy/types.js';
 import {
   AGENT_API_REVISION,
   AGENT_CHANNEL_OPTIONS,

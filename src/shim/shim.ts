@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { logger } from '../common/log.js';
-import type { Policy } from '../balloon/types.js';
+import type { Policy } from '../policy/types.js';
 import type { EvictionThreshold } from './host/eviction.js';
 import type { CgroupDriver } from './host/cgroup-memory.js';
 import { EVICTION_SIGNALS, EvictionSignalReader } from './host/eviction-signals.js';

@@ -1,15 +1,15 @@
 /**
  * The policies the simulator can drive, by name, with the cadence their real loop
  * runs at. `mom`, `default` and policy files come from the policy engine's registry
- * (src/balloon/registry.ts): the same objects the shim runs, never a copy. `static`
+ * (src/policy/registry.ts): the same objects the shim runs, never a copy. `static`
  * and `autoballoon` are the benchmark baselines.
  */
 import { INPUT_LIMITS, readInputText } from '../common/read-input.js';
 import { InputError } from '../common/errors.js';
-import { autoballoonPolicy } from '../balloon/autoballoon.js';
-import { createPolicy } from '../balloon/registry.js';
-import { staticPolicy } from '../balloon/static-policy.js';
-import type { Policy } from '../balloon/types.js';
+import { autoballoonPolicy } from '../policy/autoballoon.js';
+import { createPolicy } from '../policy/registry.js';
+import { staticPolicy } from '../policy/static-policy.js';
+import type { Policy } from '../policy/types.js';
 import { AUTOBALLOON_CADENCE, MOM_CADENCE, SHIM_CADENCE, type Cadence } from './cadence.js';
 import type { SimPolicy } from './simulator.js';
 

@@ -3,10 +3,10 @@
  * destroyed and started again. It must time out, report, never crash, and recover.
  */
 import { expect } from 'chai';
-import { unary } from '../../src/agent/client.js';
-import { run } from '../../src/testbed/exec.js';
-import { LIBVIRT_URI } from '../../src/testbed/virsh.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
+import { unary } from '../../testbed/agent-client.js';
+import { run } from '../../testbed/exec.js';
+import { LIBVIRT_URI } from '../../testbed/virsh.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
 import { MiB, qemuPid, startAgentVm, type AgentVm } from './support.js';
 
 type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; actual_bytes: number; phase: string };

@@ -3,8 +3,8 @@
  * sidecar's OnDefineDomain by the test bed, driven over real kubemom.v1 gRPC.
  */
 import { expect } from 'chai';
-import { unary } from '../../src/agent/client.js';
-import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
+import { unary } from '../../testbed/agent-client.js';
+import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
 import { MiB, REAL_GUEST_EVENT_DEADLINE_MS, startAgentVm, type AgentVm, type Sample } from './support.js';
 
 type TargetReply = { applied_bytes: number; goal_bytes: number; clamp: string; clamp_detail: string; actual_bytes: number; phase: string };

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient, unary, type AgentClient } from '../../src/agent/client.js';
+import { agentClient, unary, type AgentClient } from '../../testbed/agent-client.js';
 import { AgentService } from '../../src/agent/service.js';
 import { runSidecar, type RunningSidecar } from '../../src/hook-sidecar/sidecar.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';

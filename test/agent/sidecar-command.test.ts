@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient, unary } from '../../src/agent/client.js';
+import { agentClient, unary } from '../../testbed/agent-client.js';
 import { packageRoot } from '../../src/common/paths.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 

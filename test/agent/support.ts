@@ -4,11 +4,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { agentClient, type AgentClient } from '../../src/agent/client.js';
+import { agentClient, type AgentClient } from '../../testbed/agent-client.js';
 import { AgentService } from '../../src/agent/service.js';
 import type { GuardConfig } from '../../src/agent/guard.js';
-import type { Testbed } from '../../src/testbed/testbed.js';
-import type { StartTestVmOptions, TestVm } from '../../src/testbed/test-vm.js';
+import type { Testbed } from '../../testbed/testbed.js';
+import type { StartTestVmOptions, TestVm } from '../../testbed/test-vm.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 export const MiB = 2 ** 20;

@@ -5,9 +5,9 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { unary } from '../../src/agent/client.js';
-import * as virsh from '../../src/testbed/virsh.js';
-import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
+import { unary } from '../../testbed/agent-client.js';
+import * as virsh from '../../testbed/virsh.js';
+import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
 import { MiB, startAgentVm, type AgentVm } from '../agent/support.js';
 
 type DiskState = { name: string; qdev: string; owner_limits: Record<string, number>; applied: Record<string, number>; error: string };

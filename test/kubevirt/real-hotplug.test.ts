@@ -10,13 +10,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient, unary, type AgentClient } from '../../src/agent/client.js';
+import { agentClient, unary, type AgentClient } from '../../testbed/agent-client.js';
 import { AgentService } from '../../src/agent/service.js';
 import { runSidecar, type RunningSidecar } from '../../src/hook-sidecar/sidecar.js';
 import type { VmConfig } from '../../src/hook-sidecar/vm-config.js';
 import { QmpClient } from '../../src/qmp/index.js';
-import { GuestConsole } from '../../src/testbed/guest-console.js';
-import { ensureGuestImage } from '../../src/testbed/guest-image.js';
+import { GuestConsole } from '../../testbed/guest-console.js';
+import { ensureGuestImage } from '../../testbed/guest-image.js';
 import { MiB, SampleWatcher, type Sample } from '../agent/support.js';
 
 const BOOT_MIB = 512;

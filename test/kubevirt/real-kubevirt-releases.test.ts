@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { agentClient, unary } from '../../src/agent/client.js';
+import { agentClient, unary } from '../../testbed/agent-client.js';
 import { MiB } from '../agent/support.js';
 import { waitFor } from '../shim/kubelet-tree.js';
 import { GiB, startPodVm, startShimOverPods, writeNodeMeminfo, type PodVm, type ShimOverPods } from './support.js';

@@ -6,8 +6,8 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { agentClient, unary } from '../../src/agent/client.js';
-import { testVmi } from '../../src/testbed/launcher-domain.js';
+import { agentClient, unary } from '../../testbed/agent-client.js';
+import { testVmi } from '../../testbed/launcher-domain.js';
 import { MiB } from '../agent/support.js';
 import { waitFor } from '../shim/kubelet-tree.js';
 import { GiB, startPodVm, startShimOverPods, writeNodeMeminfo, type PodVm, type ShimOverPods } from './support.js';

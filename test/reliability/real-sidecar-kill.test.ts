@@ -6,9 +6,9 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { agentClient, unary, type AgentClient } from '../../src/agent/client.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
-import type { TestVm } from '../../src/testbed/test-vm.js';
+import { agentClient, unary, type AgentClient } from '../../testbed/agent-client.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
+import type { TestVm } from '../../testbed/test-vm.js';
 import { SampleWatcher, type Sample, MiB } from '../agent/support.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { BalloonDecision } from '../../src/balloon/types.js';
+import type { BalloonDecision } from '../../src/policy/types.js';
 import { dispatchOrder } from '../../src/shim/loop.js';
 import type { SidecarSession } from '../../src/shim/session.js';
 

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { HOOK_SOCKETS_VOLUME, SIDECAR_SOCKET_NAME } from '../../src/shim/discovery.js';
-import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 export const GI = 2 ** 30;

@@ -7,10 +7,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import type { CycleResult } from '../../src/shim/loop.js';
-import { SimulatedAgent, type SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
+import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
 import { AgentHostProcess, TestSqueezePolicy, testShimOptions, testThrowingPolicy } from './support.js';
-import type { Policy } from '../../src/balloon/types.js';
+import type { Policy } from '../../src/policy/types.js';
 
 function options(root: string, overrides: Partial<ShimOptions> = {}): ShimOptions {
   return testShimOptions(root, { rescanMs: 500, ...overrides });

@@ -6,11 +6,11 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { agentClient, unary } from '../../src/agent/client.js';
-import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
-import { sidecarHooksDir, type ExternalSidecarTestVm, type StartTestVmOptions } from '../../src/testbed/test-vm.js';
-import { qemuUser } from '../../src/testbed/users.js';
-import * as virsh from '../../src/testbed/virsh.js';
+import { agentClient, unary } from '../../testbed/agent-client.js';
+import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
+import { sidecarHooksDir, type ExternalSidecarTestVm, type StartTestVmOptions } from '../../testbed/test-vm.js';
+import { qemuUser } from '../../testbed/users.js';
+import * as virsh from '../../testbed/virsh.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 
 describe('test bed: a VM whose sidecar is its own process', function () {
