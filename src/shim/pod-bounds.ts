@@ -11,7 +11,7 @@
  * decision after the policy (boundDecisions, the one clamp), and travel to the agent with each target.
  */
 import type { Logger } from '../common/log.js';
-import type { BalloonDecision, GuestState } from '../balloon/types.js';
+import type { BalloonDecision, GuestState } from '../policy/types.js';
 import { readCgroupMemory } from './host/cgroup-memory.js';
 import type { EvictionSignalReader } from './host/eviction-signals.js';
 import type { SidecarSession } from './session.js';

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { agentClient, unary, type AgentClient } from '../../src/agent/client.js';
+import { agentClient, unary, type AgentClient } from '../../testbed/agent-client.js';
 import { AgentService } from '../../src/agent/service.js';
 import { runSidecar, type RunningSidecar } from '../../src/hook-sidecar/sidecar.js';
 import type { VmSettings } from '../../src/hook-sidecar/annotations.js';
-import { ConstantGuestModel, SimulatedQemu } from '../../src/testbed/simulated-qemu.js';
+import { ConstantGuestModel, SimulatedQemu } from '../../src/kubevirt-sim/simulated-qemu.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 const MiB = 2 ** 20;

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import type { GuestMemoryStats } from '../../src/agent/guest-stats.js';
 import { defaultGuardConfig, floorOf, INITIAL_GUARD_STATE, requestTarget, safeTarget, tick, type GuardState, type Observation } from '../../src/agent/guard.js';
-import type { GuestState, Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { GuestState, Policy, PolicyInput } from '../../src/policy/types.js';
 import { boundDecisions, podCeiling } from '../../src/shim/pod-bounds.js';
 import type { CycleResult } from '../../src/shim/loop.js';
 import { Shim } from '../../src/shim/shim.js';
