@@ -56,6 +56,8 @@ export interface SimulatedAgentOptions {
   phaseSinceMs?: number;
   /** Report the phase as begun at or before phaseSinceMs (a restarted sidecar); default false. */
   phaseBeganEarlier?: boolean;
+  /** Describe.guaranteed_memory_source (annotation, vmi-request, guest-memory); default: not reported. */
+  guaranteedMemorySource?: string;
 }
 
 /** One SetTarget call as the agent received it. */
@@ -64,6 +66,9 @@ export interface ReceivedSetTarget {
   targetBytes: number;
   reason: string;
   appliedBytes: number;
+  /** The pod bounds the shim sent with the target (0: none). */
+  ceilingBytes: number;
+  floorBytes: number;
 }
 
 /** Misbehaviours a test can switch on, to play a broken sidecar. */
@@ -104,6 +109,8 @@ export class SimulatedAgent extends EventEmitter {
       cacheBytes: -1,
       phaseSinceMs: Date.now(),
       phaseBeganEarlier: false,
+      // "" plays a sidecar from before guaranteed_memory_source (nothing reported).
+      guaranteedMemorySource: '',
       ...options,
     };
     this.actualBytes = options.guestMemoryBytes;
@@ -218,6 +225,7 @@ export class SimulatedAgent extends EventEmitter {
       autodeflate: true,
       phase_since_unix_ms: o.phaseSinceMs,
       phase_began_earlier: o.phaseBeganEarlier,
+      ...(o.guaranteedMemorySource !== '' ? { guaranteed_memory_source: o.guaranteedMemorySource } : {}),
     };
   }
 
@@ -243,7 +251,7 @@ export class SimulatedAgent extends EventEmitter {
       detail = `raised to ${floor}`;
     }
     this.targetBytes = applied;
-    const received = { atMs: nowMs, targetBytes: request.target_bytes, reason: request.reason, appliedBytes: applied };
+    const received = { atMs: nowMs, targetBytes: request.target_bytes, reason: request.reason, appliedBytes: applied, ceilingBytes: request.ceiling_bytes ?? 0, floorBytes: request.floor_bytes ?? 0 };
     this.received.push(received);
     if (this.received.length > 1000) this.received.shift();
     this.emit('set-target', received);

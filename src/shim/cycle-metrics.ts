@@ -7,6 +7,7 @@ import { ShimMetrics } from './metrics.js';
 import { committedMemory } from './committed-memory.js';
 import { SESSION_STATES, type SidecarSession } from './session.js';
 import type { PodBoundsState } from './pod-bounds.js';
+import type { PodFacts } from './kube/pod-watch.js';
 
 const PAGE_SIZE = 4096;
 
@@ -70,7 +71,12 @@ export function updateCycleMetrics(
 }
 
 /** Makes the per-VM gauges read the sessions (and their pods' bounds) at scrape time. */
-export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSession[], pod: (podUid: string) => PodBoundsState | undefined = () => undefined): void {
+export function bindVmGauges(
+  m: ShimMetrics,
+  sessions: () => readonly SidecarSession[],
+  pod: (podUid: string) => PodBoundsState | undefined = () => undefined,
+  apiPod: (podUid: string) => PodFacts | undefined = () => undefined,
+): void {
   m.bindVms((set) => {
     // One session per VM series: the first claimant, as in the loop, and refused sessions
     // last, so a sidecar lying about its identity can never overwrite another VM's series.
@@ -98,6 +104,8 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       if (b?.ceilingBytes !== undefined) set(m.vmPodCeiling, labels, b.ceilingBytes);
       if (b?.floorBytes !== undefined) set(m.vmNodeFloor, { ...labels, source: b.floorSource ?? 'unknown' }, b.floorBytes);
       if (b) set(m.vmAutodeflatePastCeiling, labels, b.autodeflateCanCross ? 1 : 0);
+      const facts = apiPod(session.found.podUid);
+      if (facts) set(m.vmPodInfo, { ...labels, pod: facts.name, vmi_uid: facts.vmiUid ?? '' }, 1);
       if (d.vcpus) {
         const t = vmCpuTune('', d.vcpus, d.cpu_limit_millicores || undefined, os.availableParallelism());
         if (t.kubernetesLimitCores !== undefined) set(m.vmCpuLimit, { ...labels, source: 'kubernetes' }, t.kubernetesLimitCores);

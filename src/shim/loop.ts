@@ -56,6 +56,8 @@ export interface LoopObserver {
   onIdentityConflict?(ignored: SidecarSession, owner: SidecarSession): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
   onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
+  /** A sidecar whose claim the Kubernetes API contradicts (reported once per session). */
+  onImpostor?(session: SidecarSession, why: string): void;
   /** A decision the pod bounds changed (or made: a guest above its ceiling the policy left alone). */
   onBound?(bounded: BoundedDecision): void;
 }
@@ -67,6 +69,11 @@ export interface LoopDependencies<S> {
   sessions: () => SidecarSession[];
   ksm?: KsmController;
   ksmdCpu?: KsmdCpuMeter;
+  /**
+   * The Kubernetes API's word on a sidecar's claim (its pod's namespace and VMI): a mismatch is an impostor,
+   * left out of the cycle; unknown (no API, pod not seen yet) lets the session through.
+   */
+  vouch?: (session: SidecarSession) => { kind: 'ok' } | { kind: 'unknown' } | { kind: 'mismatch'; why: string };
   /** Measures each VM pod's bounds (ceiling, node floor) before the policy runs. */
   bounds?: { refresh(sessions: readonly SidecarSession[]): void };
   log: Logger;
@@ -99,6 +106,8 @@ export class ShimLoop<S> {
   private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number; bounds: string }>();
   /** Sessions already reported for claiming a VM another session owns. */
   private readonly conflicted = new WeakSet<SidecarSession>();
+  /** Sessions already reported as impostors by the Kubernetes API. */
+  private readonly impostors = new WeakSet<SidecarSession>();
   private readonly now: () => number;
 
   constructor(
@@ -187,6 +196,22 @@ export class ShimLoop<S> {
     return owners;
   }
 
+  /** The sessions the Kubernetes API does not contradict (all of them without the API). */
+  private vouched(sessions: SidecarSession[]): SidecarSession[] {
+    const vouch = this.deps.vouch;
+    if (!vouch) return sessions;
+    return sessions.filter((session) => {
+      const verdict = vouch(session);
+      if (verdict.kind !== 'mismatch') return true;
+      if (!this.impostors.has(session)) {
+        this.impostors.add(session);
+        this.deps.log.warn({ vm: session.id, socket: session.found.socketPath, why: verdict.why }, "the Kubernetes API contradicts a sidecar's claim; it gets no target");
+        this.deps.observer?.onImpostor?.(session, verdict.why);
+      }
+      return false;
+    });
+  }
+
   private async run(trigger: LoopTrigger, pressureAt: number | undefined): Promise<CycleResult | undefined> {
     if (this.running) {
       await this.running;
@@ -226,7 +251,7 @@ export class ShimLoop<S> {
     const ksmValues = ksm?.available() ? ksm.read() : undefined;
     const ksmdFraction = ksmdCpu?.sample(nowMs);
 
-    const sessions = this.deps.sessions();
+    const sessions = this.vouched(this.deps.sessions());
     this.deps.bounds?.refresh(sessions);
     const owners = this.claimOwners(sessions);
     const byGuest = new Map<string, SidecarSession>();

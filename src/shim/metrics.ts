@@ -116,6 +116,13 @@ export class ShimMetrics {
   readonly sidecars = this.gauge('kubemom_shim_sidecars', 'Sidecar sessions by state.', ['state']);
   readonly identityMismatches = this.counter('kubemom_shim_sidecar_identity_mismatches_total', 'Sidecars refused because Describe named another pod than the socket path.');
   readonly identityConflicts = this.counter('kubemom_shim_sidecar_identity_conflicts_total', 'Sidecars ignored because another sidecar already serves the VM they name.');
+  readonly floorSource = this.gauge('kubemom_shim_floor_source', "1 for where floors of VMs without a guarantee of their own come from: kubernetes-api (the virt-launcher pod's memory request), memory-overcommit (guest x 100 / --memory-overcommit), none (the guest memory: nothing reclaimed from them).", ['source']);
+  readonly kubeApiSynced = this.gauge('kubemom_shim_kubernetes_api_synced', "1 once the list of this node's pods succeeded (the watch keeps it current).");
+  readonly kubeApiLists = this.counter('kubemom_shim_kubernetes_api_lists_total', "Lists of this node's pods: the first, and one after each 410 Gone or failed list.");
+  readonly kubeApiErrors = this.counter('kubemom_shim_kubernetes_api_errors_total', 'Kubernetes API problems, by problem: list-error, watch-error, dropped (connection lost), gone (410, relisted), bad-event.', ['problem']);
+  readonly kubePods = this.gauge('kubemom_shim_kubernetes_pods', "This node's pods the watch knows.");
+  readonly impostors = this.counter('kubemom_shim_sidecar_impostors_total', "Sidecars the Kubernetes API contradicts (their pod runs another namespace or VMI than they claim): no target.");
+  readonly vmPodInfo = this.gauge('kubemom_vm_pod_info', "1 per VM with its virt-launcher pod from the Kubernetes API: pod name and the VMI's UID (label kubevirt.io/created-by).", [...VM, 'pod', 'vmi_uid']);
   readonly podCgroupErrors = this.counter('kubemom_shim_pod_cgroup_read_errors_total', "VM pod cgroups that could not be read (no pod ceiling that cycle), by reason (no-pod-cgroup, missing, unparsable).", ['reason']);
   readonly deadlineMisses = this.counter('kubemom_shim_sidecar_deadline_misses_total', 'Sidecar calls that missed their deadline, by call.', ['call']);
 
@@ -143,7 +150,7 @@ export class ShimMetrics {
         this.vmGuestAvailable, this.vmGuestCaches, this.vmGuestSwapIn, this.vmGuestSwapOut, this.vmGuestMajorFaults, this.vmPriority,
         this.vmSessionState, this.vmUnmanaged, this.vmMigrationTotal, this.vmMigrationProcessed, this.vmMigrationRemaining,
         this.vmMigrationDirtyRate, this.vmMigrationIteration, this.vmMigrationDowntime, this.vmPodLimit, this.vmPodOverhead, this.vmPodCeiling,
-        this.vmNodeFloor, this.vmAutodeflatePastCeiling,
+        this.vmNodeFloor, this.vmAutodeflatePastCeiling, this.vmPodInfo,
       ];
       for (const g of gauges) g.reset();
       this.fillVms((g, labels, value) => g.set(labels, value));

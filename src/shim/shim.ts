@@ -18,7 +18,10 @@ import { type CycleResult, ShimLoop } from './loop.js';
 import { ShimMetrics } from './metrics.js';
 import { bindVmGauges, updateCycleMetrics, vmLabels } from './cycle-metrics.js';
 import { SidecarRegistry } from './registry.js';
-import { type FloorSource, PodBounds } from './pod-bounds.js';
+import { PodBounds } from './pod-bounds.js';
+import { KubeApiClient, type KubeApiConfig } from './kube/api-client.js';
+import { PodWatch } from './kube/pod-watch.js';
+import { FLOOR_MODES, NodeFloors } from './kube/pod-floors.js';
 import { DEFAULT_SESSION_OPTIONS, SESSION_STATES, type SessionOptions } from './session.js';
 
 export interface ShimOptions {
@@ -51,8 +54,12 @@ export interface ShimOptions {
   enforcePodsAllocatable?: boolean;
   /** Kept free under a VM pod's memory limit above its measured overhead (default 64 MiB). */
   podCeilingMarginBytes?: number;
-  /** The node's floor for VMs without a guarantee of their own (pod requests, memory overcommit). */
-  floors?: FloorSource;
+  /** The Kubernetes API for this node's pods (floors from pod requests, sidecar identities); none: off. */
+  kubernetes?: { api: KubeApiConfig; nodeName: string; watchTimeoutSeconds?: number; initialBackoffMs?: number };
+  /** Why the Kubernetes API is off, for the start log (set by the CLI). */
+  kubernetesApiOff?: string;
+  /** The KubeVirt CR's memoryOvercommit: floor = guest x 100 / PERCENT where the API gives none. */
+  memoryOvercommitPercent?: number;
   /** The cgroup mount the kubelet's eviction signals are read from; none: MemAvailable only. */
   cgroupRoot?: string;
   /** The pods cgroup under the memory root; default by driver. */
@@ -76,6 +83,9 @@ export class Shim<S = unknown> {
   readonly kubeletSignals: EvictionSignalReader | undefined;
   /** Each VM pod's ceiling and floor. */
   readonly podBounds: PodBounds;
+  /** This node's pods from the Kubernetes API, when it is on. */
+  readonly pods: PodWatch | undefined;
+  readonly floors: NodeFloors;
   httpPort: number | undefined;
   private closeHttp: (() => Promise<void>) | undefined;
   private startedAtMs = Date.now();
@@ -157,14 +167,33 @@ export class Shim<S = unknown> {
       ...(watchSignals ? { kubeletSignals: (memTotal: number) => watchSignals.read(memTotal) } : {}),
       enforcePodsAllocatable: options.enforcePodsAllocatable ?? true,
     });
-    this.podBounds = new PodBounds(this.kubeletSignals, options.floors, { ...(options.podCeilingMarginBytes !== undefined ? { ceilingMarginBytes: options.podCeilingMarginBytes } : {}) }, log, {
+    if (options.kubernetes) {
+      const k = options.kubernetes;
+      this.pods = new PodWatch(
+        new KubeApiClient(k.api),
+        { nodeName: k.nodeName, ...(k.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: k.watchTimeoutSeconds } : {}), ...(k.initialBackoffMs !== undefined ? { initialBackoffMs: k.initialBackoffMs } : {}) },
+        log,
+        {
+          onProblem: (problem) => m.kubeApiErrors.inc({ problem }),
+          onList: (pods) => {
+            m.kubeApiLists.inc();
+            m.kubePods.set(pods);
+          },
+        },
+      );
+      this.pods.on('synced', () => m.kubeApiSynced.set(1));
+      this.pods.on('change', () => m.kubePods.set(this.pods!.pods.size));
+    }
+    this.floors = new NodeFloors(this.pods, options.memoryOvercommitPercent);
+    for (const source of FLOOR_MODES) m.floorSource.set({ source }, source === this.floors.mode ? 1 : 0);
+    this.podBounds = new PodBounds(this.kubeletSignals, this.floors, { ...(options.podCeilingMarginBytes !== undefined ? { ceilingMarginBytes: options.podCeilingMarginBytes } : {}) }, log, {
       onCgroupProblem: (reason) => m.podCgroupErrors.inc({ reason }),
       onCrossing: (session, cause) => {
         const labels = vmLabels(session);
         if (labels) m.vmCeilingCrossings.inc(labels.namespace, labels.name, cause);
       },
     });
-    bindVmGauges(m, () => this.registry.all(), (uid) => this.podBounds.get(uid));
+    bindVmGauges(m, () => this.registry.all(), (uid) => this.podBounds.get(uid), (uid) => this.pods?.get(uid));
     this.loop = new ShimLoop<S>(
       {
         policy,
@@ -173,6 +202,7 @@ export class Shim<S = unknown> {
         ...(this.ksm ? { ksm: this.ksm } : {}),
         ksmdCpu: new KsmdCpuMeter(options.procRoot),
         bounds: this.podBounds,
+        ...(this.pods ? { vouch: (session: Parameters<NodeFloors['vouch']>[0]) => this.floors.vouch(session) } : {}),
         log,
         observer: {
           onCycle: (result, sessions, extra) => {
@@ -205,6 +235,7 @@ export class Shim<S = unknown> {
             }
           },
           onPolicyError: () => m.policyErrors.inc(),
+          onImpostor: () => m.impostors.inc(),
           onBound: (bounded) => {
             const [namespace, name] = bounded.guestId.split('/', 2);
             if (namespace !== undefined && name !== undefined) m.vmBounded.inc(namespace, name, bounded.bound);
@@ -256,6 +287,7 @@ export class Shim<S = unknown> {
       this.loop.wake(performance.now());
     });
     this.lowMemory.start();
+    this.pods?.start();
     this.loop.start();
     this.log.info(
       {
@@ -267,9 +299,20 @@ export class Shim<S = unknown> {
         http: this.httpPort ?? null,
         symlinks: this.registry.symlinkDirectory,
         cgroups: this.kubeletSignalsSummary(),
+        floors: this.floors.mode,
+        kubernetesApi: this.options.kubernetes ? this.options.kubernetes.api.server.origin : `off: ${this.options.kubernetesApiOff ?? 'not configured'}`,
+        memoryOvercommit: this.options.memoryOvercommitPercent ?? null,
       },
       'shim started',
     );
+    if (!this.options.kubernetes && this.options.kubernetesApiOff !== undefined) {
+      const floors = this.floors.mode === 'memory-overcommit'
+        ? `floors of VMs without a memory request are guest x 100 / ${this.options.memoryOvercommitPercent} (--memory-overcommit)`
+        : 'VMs without a memory request keep their whole guest memory (set --memory-overcommit to the KubeVirt CR\'s memoryOvercommit)';
+      // In a pod without its service account token it is a deployment mistake; off on purpose or outside a cluster, a choice.
+      const level = this.options.kubernetesApiOff.startsWith('no service account token') ? 'warn' : 'info';
+      this.log[level]({ why: this.options.kubernetesApiOff, floors: this.floors.mode }, `no Kubernetes API: ${floors}; sidecar identities rest on their socket paths alone`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -277,6 +320,7 @@ export class Shim<S = unknown> {
     this.loop.stop();
     this.psi?.stop();
     this.lowMemory.stop();
+    this.pods?.stop();
     this.host.stop();
     this.registry.stop();
     this.ksm?.stop();
