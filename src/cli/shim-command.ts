@@ -184,6 +184,9 @@ export function shimOptionsFromFlags(flags: ShimFlags, kubelet?: KubeletConfigVa
       options.kubernetesApiOff = api.off!;
     }
   }
+  if (kubelet?.systemReservedMemoryBytes !== undefined || kubelet?.kubeReservedMemoryBytes !== undefined) {
+    options.kubeletReservedBytes = (kubelet.systemReservedMemoryBytes ?? 0) + (kubelet.kubeReservedMemoryBytes ?? 0);
+  }
   if (flags.cgroupRoot) options.cgroupRoot = flags.cgroupRoot;
   if (flags.kubepodsCgroup) options.kubepodsCgroup = flags.kubepodsCgroup;
   else if (kubelet?.kubepodsCgroup !== undefined) options.kubepodsCgroup = kubelet.kubepodsCgroup;

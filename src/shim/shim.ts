@@ -11,6 +11,7 @@ import { EVICTION_SIGNALS, EvictionSignalReader } from './host/eviction-signals.
 import { HostMonitor } from './host/host-monitor.js';
 import { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import { LowMemoryWatch } from './host/low-memory-watch.js';
+import { readMeminfo } from './host/meminfo.js';
 import { PsiTrigger, type PsiTriggerMode } from './host/psi-trigger.js';
 import { startHttpServer } from './http.js';
 import { KsmController } from './ksm.js';
@@ -56,6 +57,8 @@ export interface ShimOptions {
   podCeilingMarginBytes?: number;
   /** The Kubernetes API for this node's pods (floors from pod requests, sidecar identities); none: off. */
   kubernetes?: { api: KubeApiConfig; nodeName: string; watchTimeoutSeconds?: number; initialBackoffMs?: number };
+  /** systemReserved + kubeReserved memory from the kubelet's config: the pods cgroup's limit is MemTotal less it. */
+  kubeletReservedBytes?: number;
   /** Why the Kubernetes API is off, for the start log (set by the CLI). */
   kubernetesApiOff?: string;
   /** The KubeVirt CR's memoryOvercommit: floor = guest x 100 / PERCENT where the API gives none. */
@@ -287,6 +290,7 @@ export class Shim<S = unknown> {
       this.loop.wake(performance.now());
     });
     this.lowMemory.start();
+    this.checkPodsLimit();
     this.pods?.start();
     this.loop.start();
     this.log.info(
@@ -396,6 +400,30 @@ export class Shim<S = unknown> {
     const counts = new Map<string, number>();
     for (const s of this.registry.all()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
     return { ok: true, detail: `ready; sidecars ${SESSION_STATES.map((s) => `${s}=${counts.get(s) ?? 0}`).join(' ')}` };
+  }
+
+  /**
+   * With node allocatable enforced, the kubelet sets the pods cgroup's limit to MemTotal - systemReserved -
+   * kubeReserved (pkg/kubelet/cm/node_container_manager_linux.go): a limit far from that means the shim reads
+   * another cgroup than the kubelet's pods cgroup.
+   */
+  private checkPodsLimit(): void {
+    const reserved = this.options.kubeletReservedBytes;
+    if (reserved === undefined || !this.kubeletSignals) return;
+    let memTotal: number;
+    try {
+      memTotal = readMeminfo(this.options.meminfoFile, Date.now()).memTotalBytes;
+    } catch {
+      return;
+    }
+    const limit = this.kubeletSignals.read(memTotal).allocatableCapacityBytes;
+    const expected = memTotal - reserved;
+    if (limit !== undefined && Math.abs(limit - expected) > 0.02 * memTotal) {
+      this.log.warn(
+        { podsCgroup: this.kubeletSignals.kubepods()?.relative, limitBytes: limit, expectedBytes: expected },
+        "the pods cgroup's memory limit is not MemTotal - systemReserved - kubeReserved from the kubelet's config: check --kubepods-cgroup and --cgroup-driver",
+      );
+    }
   }
 
   /** Where the kubelet's signals are read from, for the start log. */

@@ -133,6 +133,8 @@ describe("the kubelet's config file", () => {
       enforcePodsAllocatable: true,
       cgroupDriver: 'systemd',
       kubepodsCgroup: 'kubelet.slice/kubelet-kubepods.slice',
+      // What the pods cgroup's limit is checked against at start: MemTotal less both reservations.
+      kubeletReservedBytes: GiB + 512 * MiB,
     });
     const overridden = shimOptionsFromFlags(
       { ...flags, evictionHard: 'memory.available<1Gi', evictionSoft: 'memory.available<2Gi', evictionSoftGracePeriod: 'memory.available=10s', enforceNodeAllocatable: 'none', cgroupDriver: 'cgroupfs', kubepodsCgroup: 'kp' },
