@@ -14,6 +14,7 @@ import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput 
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
+import { CLAMP_TO_WIRE } from '../api/kubemom-v1.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
 import { boundDecisions, type BoundedDecision } from './pod-bounds.js';
 
@@ -300,7 +301,7 @@ export class ShimLoop<S> {
       // Bounds that changed reach the agent even when the policy holds the guest: its goal again, with them.
       const decided = new Set(decisions.balloons.map((d) => d.guestId));
       for (const [id, session] of byGuest) {
-        const goal = session.latest?.balloon_goal_bytes || session.latest?.balloon_target_bytes || 0;
+        const goal = session.latest?.balloonGoalBytes || session.latest?.balloonTargetBytes || 0;
         const sent = this.lastRequested.get(session)?.bounds ?? '0/0';
         if (decided.has(id) || goal <= 0 || sent === boundsKey(session)) continue;
         decisions.balloons.push({ guestId: id, targetBytes: goal, reason: 'pod-bounds' });
@@ -321,12 +322,12 @@ export class ShimLoop<S> {
         continue;
       }
       const target = Math.round(decision.targetBytes);
-      const applied = session.lastApplied?.applied_bytes;
+      const applied = session.lastApplied?.appliedBytes;
       const previous = this.lastRequested.get(session);
       const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= (this.options.heartbeatMs ?? 10_000);
       // New pod bounds go out at once: the agent's own give-back must stop at the new ceiling.
       const bounds = boundsKey(session);
-      if (previous?.target === target && previous.bounds === bounds && !heartbeatDue && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
+      if (previous?.target === target && previous.bounds === bounds && !heartbeatDue && applied !== undefined && session.latest?.balloonTargetBytes === applied) {
         record.outcome = 'unchanged';
         this.deps.observer?.onDecisionOutcome?.(record, undefined, session);
         continue;
@@ -338,8 +339,8 @@ export class ShimLoop<S> {
         call.then((outcome) => {
           if (outcome.kind === 'applied') {
             record.outcome = 'applied';
-            record.appliedBytes = outcome.response.applied_bytes;
-            record.clamp = outcome.response.clamp;
+            record.appliedBytes = outcome.response.appliedBytes;
+            record.clamp = CLAMP_TO_WIRE[outcome.response.clamp];
           } else if (outcome.kind === 'skipped') {
             record.outcome = `skipped-${outcome.why}`;
             this.lastRequested.delete(session);
@@ -411,7 +412,7 @@ function boundsKey(session: SidecarSession): string {
  */
 export function dispatchOrder(balloons: readonly BalloonDecision[], byGuest: ReadonlyMap<string, SidecarSession>): BalloonDecision[] {
   const reclaim = (d: BalloonDecision): number => {
-    const actual = byGuest.get(d.guestId)?.latest?.balloon_actual_bytes ?? 0;
+    const actual = byGuest.get(d.guestId)?.latest?.balloonActualBytes ?? 0;
     return actual > 0 ? actual - d.targetBytes : 0;
   };
   return balloons

@@ -162,7 +162,7 @@ export class PodBounds {
 
   private measureCeiling(session: SidecarSession, state: PodBoundsState): void {
     const reader = this.cgroups;
-    const actual = session.latest?.balloon_actual_bytes;
+    const actual = session.latest?.balloonActualBytes;
     // Without the pods cgroup there is no pod cgroup either; the eviction signal reader already said so.
     if (!reader || !reader.kubepodsExists()) {
       delete state.ceilingBytes;
@@ -196,7 +196,7 @@ export class PodBounds {
 
   private watchCrossing(session: SidecarSession, state: PodBoundsState): void {
     const d = session.describe!;
-    const guestMemory = session.latest?.memory?.guest_memory_bytes || d.guest_memory_bytes;
+    const guestMemory = session.latest?.memory?.guestBytes || d.guestMemoryBytes;
     const ceiling = state.ceilingBytes;
     const canCross = d.autodeflate && ceiling !== undefined && guestMemory > ceiling + CROSSING_TOLERANCE_BYTES;
     if (canCross && !state.autodeflateCanCross) {
@@ -206,12 +206,12 @@ export class PodBounds {
       );
     }
     state.autodeflateCanCross = canCross;
-    const actual = session.latest?.balloon_actual_bytes;
+    const actual = session.latest?.balloonActualBytes;
     if (ceiling === undefined || actual === undefined) return;
     if (actual > ceiling + CROSSING_TOLERANCE_BYTES) {
       if (this.crossed.has(session)) return;
       this.crossed.add(session);
-      const target = session.latest?.balloon_target_bytes ?? 0;
+      const target = session.latest?.balloonTargetBytes ?? 0;
       const cause = d.autodeflate && target > 0 && target <= ceiling + CROSSING_TOLERANCE_BYTES ? 'autodeflate' : 'other';
       this.observer.onCrossing?.(session, cause);
       this.log.warn(

@@ -56,8 +56,8 @@ export class NodeFloors implements FloorSource {
 
   floorFor(session: SidecarSession): { bytes: number; source: string } | undefined {
     const d = session.describe;
-    if (!d || d.guaranteed_memory_source !== 'guest-memory') return undefined;
-    const guest = session.latest?.memory?.guest_memory_bytes || d.guest_memory_bytes;
+    if (!d || d.guaranteedMemorySource !== 'guest-memory') return undefined;
+    const guest = session.latest?.memory?.guestBytes || d.guestMemoryBytes;
     const pod = this.pods?.synced ? this.pods.get(session.found.podUid) : undefined;
     const request = pod?.computeMemoryRequestBytes ?? pod?.podMemoryRequestBytes;
     if (request !== undefined && request > 0) return { bytes: Math.min(guest, request), source: 'pod-request' };
