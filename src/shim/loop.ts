@@ -291,7 +291,8 @@ export class ShimLoop<S> {
 
     // The one clamp after the policy, whatever policy ran: every target within the pod's [floor, ceiling].
     const boundBy = new Map<string, string>();
-    if (decisions) {
+    // A passive policy (observe, static) moves nothing, and neither does the shim on its behalf.
+    if (decisions && !this.deps.policy.passive) {
       const b = boundDecisions(decisions.balloons, guests);
       decisions = { ...decisions, balloons: b.balloons };
       for (const x of b.bounded) {

@@ -10,6 +10,7 @@ import type { GuestMemoryStats } from '../../src/agent/guest-stats.js';
 import { defaultGuardConfig, floorOf, INITIAL_GUARD_STATE, requestTarget, safeTarget, tick, type GuardState, type Observation } from '../../src/agent/guard.js';
 import type { GuestState, Policy, PolicyInput } from '../../src/policy/types.js';
 import { boundDecisions, podCeiling } from '../../src/shim/pod-bounds.js';
+import { staticPolicy } from '../../src/policy/static-policy.js';
 import type { CycleResult } from '../../src/shim/loop.js';
 import { Shim } from '../../src/shim/shim.js';
 import { CgroupTree } from '../support/cgroup-tree.js';
@@ -207,6 +208,21 @@ describe('pod ceilings: the shim end to end (simulated sidecars, a cgroup v2 tre
     expect(metrics).to.contain('kubemom_vm_bounded_decisions_total{namespace="default",name="capped",bound="pod-ceiling"} 1');
     // The guest held 2 GiB, above its ceiling, when the shim first looked.
     expect(metrics).to.match(/kubemom_vm_pod_ceiling_crossings_total\{namespace="default",name="capped",cause="[a-z]+"\} 1/);
+  });
+
+  it('sends nothing of its own under a passive policy (observe), even to a guest above its ceiling', async () => {
+    const podUid = randomUUID();
+    cgroups.set(`kubepods.slice/kubepods-pod${podUid.replace(/-/g, '_')}.slice`, { usageBytes: 2 * GI + 300 * MI, inactiveFileBytes: 0, limitBytes: 2 * GI });
+    const agent = await tree.addVm('watched', { guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 512 * MI }, podUid);
+    shim = new Shim(testShimOptions(tree.root, { cgroupRoot: cgroups.root, periodMs: 60_000 }), staticPolicy('observe') as Policy<unknown>);
+    await shim.start();
+    const s = shim;
+    expect(await waitFor(() => s.registry.all().some((x) => x.state === 'live' && x.latest !== undefined))).to.equal(true);
+    const result = (await s.loop.runOnce()) as CycleResult;
+    await result.settled;
+    expect(result.input.guests[0]!.ceilingBytes).to.be.lessThan(2 * GI);
+    expect(result.records).to.deep.equal([]);
+    expect(agent.received).to.deep.equal([]);
   });
 
   it('counts a pod cgroup it cannot read and goes on without a ceiling, never crashing', async () => {
