@@ -19,7 +19,7 @@ import { Shim } from '../../src/shim/shim.js';
 import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import { FakeKubeApiServer, type FakePod } from '../support/fake-kube-api-server.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
-import { testShimOptions } from './support.js';
+import { testShimOptions, MINIMAL_SHIM_FLAGS } from './support.js';
 
 const log = logger('test').child({}, { level: 'silent' });
 
@@ -249,10 +249,7 @@ describe('the Kubernetes API flags', () => {
   });
 
   it('refuses a bad --memory-overcommit and a missing node name by name', () => {
-    const flags = {
-      kubeletRoot: '/k', nodeExporterUrl: '', scrapeTimeout: '1s', ksmDir: '', procRoot: '/proc', psiTrigger: 'off', metricsAddress: '', policy: 'observe',
-      period: '5s', rescan: '5s', describeDeadline: '2s', setTargetDeadline: '1s',
-    };
+    const flags = { ...MINIMAL_SHIM_FLAGS };
     expect(shimOptionsFromFlags({ ...flags, memoryOvercommit: '150' }).memoryOvercommitPercent).to.equal(150);
     expect(() => shimOptionsFromFlags({ ...flags, memoryOvercommit: '1.5' })).to.throw(InputError, /--memory-overcommit.*whole percentage/);
     expect(() => shimOptionsFromFlags({ ...flags, kubernetesApi: 'http://127.0.0.1:1' })).to.throw(InputError, /--node-name/);
