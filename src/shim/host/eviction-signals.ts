@@ -157,8 +157,12 @@ export class EvictionSignalReader {
     if (this.logged.get(signal) === key) return;
     this.logged.set(signal, key);
     const line = { signal, file: problem.file, reason: problem.reason, detail: problem.detail };
-    // An unlimited pods cgroup is a configuration, not a fault.
-    if (problem.reason === 'no-limit') this.log.info(line, `the kubelet's ${signal} signal is not computed`);
+    // An unlimited pods cgroup is a configuration, not a fault; so is no pods cgroup at all where none was named
+    // (not a Kubernetes node: a test bed, a demo).
+    const unnamed = this.options.kubepodsCgroup === undefined && this.options.cgroupDriver === 'auto';
+    if (problem.reason === 'no-limit' || (problem.reason === 'missing' && signal === 'allocatableMemory.available' && unnamed)) {
+      this.log.info(line, `the kubelet's ${signal} signal is not computed`);
+    }
     else this.log.warn(line, `cannot compute the kubelet's ${signal} signal; the policy goes on without it`);
   }
 
