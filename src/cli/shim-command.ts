@@ -13,7 +13,8 @@ import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { inClusterConfig, type KubeApiConfig, SERVICE_ACCOUNT_DIR } from '../shim/kube/api-client.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
-import { DEFAULT_SHIM_POLICY, resolvePolicy, SHIM_POLICY_NAMES } from '../shim/policies.js';
+import { POLICY_NAMES } from '../policy/registry.js';
+import { DEFAULT_SHIM_POLICY, resolvePolicy } from '../shim/policies.js';
 import { Shim, type ShimOptions } from '../shim/shim.js';
 
 /** "500ms", "5s", "2m" to milliseconds. */
@@ -165,7 +166,7 @@ export function shimOptionsFromFlags(flags: ShimFlags, kubelet?: KubeletConfigVa
   if (flags.podCeilingMargin !== undefined) {
     const margin = parseMemoryQuantity(flags.podCeilingMargin);
     if ('error' in margin) throw new InputError('--pod-ceiling-margin', `"${flags.podCeilingMargin}" is not accepted; use ${QUANTITY_ACCEPTED}`);
-    options.podCeilingMarginBytes = margin.bytes;
+    options.podCeilingMarginBytes = margin.value;
   }
   if (flags.memoryOvercommit !== undefined && flags.memoryOvercommit !== '') {
     const percent = Number(flags.memoryOvercommit.trim().replace(/%$/, ''));
@@ -215,7 +216,7 @@ export function registerShimCommand(program: Command): void {
     .option('--io-psi-file <file>', 'IO PSI file for IO policies (default <proc-root>/pressure/io; env KUBEMOM_IO_PSI_FILE)', env.KUBEMOM_IO_PSI_FILE)
     .option('--psi-trigger <spec>', 'PSI trigger "<some|full> <stall µs> <window µs>" or "off" (env KUBEMOM_PSI_TRIGGER)', env.KUBEMOM_PSI_TRIGGER ?? 'some 150000 1000000')
     .option('--metrics-address <host:port>', 'address for /metrics, /healthz, /readyz, "" for none (env KUBEMOM_METRICS_ADDRESS)', env.KUBEMOM_METRICS_ADDRESS ?? '0.0.0.0:9470')
-    .option('--policy <name|file>', `node policy: ${SHIM_POLICY_NAMES.join(', ')}, or a policy file (env KUBEMOM_POLICY)`, env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
+    .option('--policy <name|file>', `node policy: ${POLICY_NAMES.join(', ')}, or a policy file (env KUBEMOM_POLICY)`, env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
     .option('--period <duration>', 'policy loop period (env KUBEMOM_PERIOD)', env.KUBEMOM_PERIOD ?? '5s')
     .option('--rescan <duration>', 'full rescan period of the kubelet pods directory (env KUBEMOM_RESCAN)', env.KUBEMOM_RESCAN ?? '5s')
     .option('--kubelet-config <file>', "the kubelet's config file, for its eviction thresholds, reservations, enforceNodeAllocatable and cgroup driver; flags override it (default <kubelet-root>/config.yaml when present, \"\" none; env KUBEMOM_KUBELET_CONFIG)", env.KUBEMOM_KUBELET_CONFIG)

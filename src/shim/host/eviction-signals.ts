@@ -162,8 +162,9 @@ export class EvictionSignalReader {
     const unnamed = this.options.kubepodsCgroup === undefined && this.options.cgroupDriver === 'auto';
     if (problem.reason === 'no-limit' || (problem.reason === 'missing' && signal === 'allocatableMemory.available' && unnamed)) {
       this.log.info(line, `the kubelet's ${signal} signal is not computed`);
+    } else {
+      this.log.warn(line, `cannot compute the kubelet's ${signal} signal; the policy goes on without it`);
     }
-    else this.log.warn(line, `cannot compute the kubelet's ${signal} signal; the policy goes on without it`);
   }
 
   private clear(signal: EvictionSignalName): void {

@@ -61,8 +61,8 @@ export function podFacts(object: unknown): PodFacts | undefined {
       facts.badQuantities.push(`${String(c.name)}: ${parsed.error}`);
       continue;
     }
-    total = (total ?? 0) + parsed.bytes;
-    if (c.name === 'compute') facts.computeMemoryRequestBytes = parsed.bytes;
+    total = (total ?? 0) + parsed.value;
+    if (c.name === 'compute') facts.computeMemoryRequestBytes = parsed.value;
   }
   if (total !== undefined) facts.podMemoryRequestBytes = total;
   return facts;
