@@ -1,0 +1,60 @@
+/**
+ * The real node: the real-node script (src/testbed/real-node/script.ts) on real TCG guests
+ * inside a kubelet-shaped memory cgroup tree, under `static` (no KubeMom), `mom` and
+ * `default` in turn, with the real sidecars and the real shim; then the same script as a
+ * simulator scenario (scenarios/real-node.yaml), and the simulator's error against the real
+ * runs. Figures only, as ratios against static in the same run (docs/benchmarks.md, "Real node").
+ *
+ * Needs root, libvirt, QEMU and a memory cgroup controller; takes the real-guest lock itself? No:
+ * run it under the lock, as every real-guest command:
+ *   flock /tmp/kubemom-real.lock node dist/bench/real-node.js [--policy P ...] [--no-sim]
+ */
+import os from 'node:os';
+import { Testbed } from '../src/testbed/testbed.js';
+import { formatRealNodeReport } from '../src/testbed/real-node/report.js';
+import { runRealNode, type RealNodePolicy, type RealNodeResult } from '../src/testbed/real-node/run.js';
+import { REAL_NODE_SCRIPT } from '../src/testbed/real-node/script.js';
+import { shimCgroupFlags } from '../src/testbed/real-node/shim-flags.js';
+import { simulatorComparison } from '../src/testbed/real-node/sim-compare.js';
+
+const POLICIES: readonly RealNodePolicy[] = ['static', 'mom', 'default'];
+
+function policiesFromArgs(argv: string[]): RealNodePolicy[] {
+  const picked: RealNodePolicy[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] !== '--policy') continue;
+    const p = argv[i + 1] as RealNodePolicy;
+    if (!POLICIES.includes(p)) throw new Error(`--policy: "${argv[i + 1] ?? ''}" is not one of ${POLICIES.join(', ')}`);
+    picked.push(p);
+  }
+  return picked.length > 0 ? picked : [...POLICIES];
+}
+
+export async function runRealNodeBench(argv: string[] = []): Promise<void> {
+  const policies = policiesFromArgs(argv);
+  const script = REAL_NODE_SCRIPT;
+  const cpus = os.cpus();
+  console.log(`## Real node: ${script.guests.length} TCG guests of ${script.guests.map((g) => g.memoryMiB).join('/')} MiB, pods cgroup ${script.kubepodsLimitMiB} MiB, evictionHard ${script.evictionHardMiB}Mi, ${script.durationSeconds} s per policy`);
+  console.log(`machine: ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, node ${process.version}`);
+  const bed = await Testbed.setup();
+  const results: RealNodeResult[] = [];
+  try {
+    for (const policy of policies) {
+      const started = Date.now();
+      const r = await runRealNode(bed, script, { policy, cgroupFlags: shimCgroupFlags(), log: (l) => console.log(`  [${policy}] ${l}`) });
+      results.push(r);
+      console.log(`  [${policy}] done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    await bed.teardown();
+  }
+  console.log();
+  console.log(formatRealNodeReport(results, script.noisy.releaseSeconds - script.noisy.atSeconds));
+  console.log(`reserve ${(results[0]!.reserveBytes / 2 ** 20).toFixed(0)} MiB (the default policy's: evictionHard + max(512Mi, 5% of MemTotal)); times over the ${script.durationSeconds} s script`);
+  if (!argv.includes('--no-sim')) {
+    console.log();
+    console.log(simulatorComparison(results));
+  }
+}
+
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) await runRealNodeBench(process.argv.slice(2));
