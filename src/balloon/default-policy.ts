@@ -21,6 +21,7 @@ import { decideIoPressure, IO_PRESSURE_DEFAULTS } from './io-pressure.js';
 import { InputError } from '../common/errors.js';
 import { guardTarget, inStartGrace, lifecycleGate } from './lifecycle.js';
 import { guestSignals } from './guest-signals.js';
+import { kubeletHeadroom, softThresholdClock } from './kubelet-headroom.js';
 import { ksmWrites } from './mom-ksm.js';
 import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from './types.js';
 
@@ -65,6 +66,12 @@ export const DEFAULT_PARAMETERS = {
    * this long (ms, about one loop period), the policy acts as if it already had.
    */
   trendHorizonMs: 5_000,
+  /**
+   * The kubelet's eviction signals (when the host sample has them) count like MemAvailable, each as its
+   * headroom above its own threshold less what it falls over this long (ms; the kubelet's eviction check
+   * interval): the policy acts on the smallest of them.
+   */
+  kubeletCheckMs: 10_000,
   /** Largest give-back per guest per cycle, fraction of its memory (at least growStepMinBytes). */
   growStepPercent: 0.25,
   growStepMinBytes: 256 * MiB,
@@ -100,6 +107,8 @@ export interface DefaultPolicyState {
   mode?: HostMode;
   /** Guests that showed distress: not reclaimed from until this time, ms. */
   distressUntil: Record<string, number>;
+  /** Since when the kubelet's memory.available has been under its soft threshold, ms. */
+  kubeletSoftSinceMs?: number;
 }
 
 interface GuestPlan {
@@ -231,10 +240,14 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const psiFull = h.psi?.fullAvg10 ?? 0;
   const reclaiming = state.mode === 'reclaim' || state.mode === 'critical';
   // Where MemAvailable will be in about one loop period at its recent rate of fall.
-  const seen = Math.min(avail, avail + availableTrend(input.host.history) * p.trendHorizonMs);
+  let seen = Math.min(avail, avail + availableTrend(input.host.history) * p.trendHorizonMs);
+  // The kubelet's own signals, put on MemAvailable's scale: the same headroom above `threshold`.
+  for (const k of kubeletHeadroom(input.host, p.kubeletCheckMs)) seen = Math.min(seen, threshold + k.headroomBytes);
+  // Under the soft threshold the kubelet's grace period runs: no less urgent than the reserve.
+  const soft = softThresholdClock(input.host, input.nowMs, state.kubeletSoftSinceMs);
   let mode: HostMode;
   // Under the reserve is critical: the kubelet's threshold is near, act at full speed.
-  if (seen < reserve || psiFull >= p.psiFullCritical) mode = 'critical';
+  if (seen < reserve || soft !== undefined || psiFull >= p.psiFullCritical) mode = 'critical';
   // Reclaim starts a band above the reserve, so a rising need is met before the reserve.
   else if (seen < reserve + band || psiSome >= p.psiSomePressure) mode = 'reclaim';
   // Hysteresis: once reclaiming, go on until two bands above the reserve; grow only above three.
@@ -380,7 +393,9 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   decideKsm(input, p, mode, decisions);
   const io = decideIoPressure(h, input.guests, p);
   if (io.length > 0) decisions.io = io;
-  return { decisions, state: { lastNowMs: input.nowMs, mode, distressUntil } };
+  const next: DefaultPolicyState = { lastNowMs: input.nowMs, mode, distressUntil };
+  if (soft) next.kubeletSoftSinceMs = soft.sinceMs;
+  return { decisions, state: next };
 }
 
 function decideKsm(input: PolicyInput, p: DefaultParameters, mode: HostMode, decisions: PolicyDecisions): void {

@@ -39,6 +39,8 @@ const HOST_SAMPLE_FIELDS: Record<string, FieldSpec> = {
   swapOutPages: { kind: 'count', optional: true },
   psi: { kind: 'object', optional: true },
   ioPsi: { kind: 'object', optional: true },
+  kubeletMemoryAvailableBytes: { kind: 'size', optional: true },
+  kubeletAllocatableAvailableBytes: { kind: 'size', optional: true },
 };
 
 const HOST_FIELDS: Record<string, FieldSpec> = {
@@ -46,6 +48,8 @@ const HOST_FIELDS: Record<string, FieldSpec> = {
   cpuCount: { kind: 'count' },
   evictionHardBytes: { kind: 'size' },
   evictionSoftBytes: { kind: 'size', optional: true },
+  evictionSoftGracePeriodMs: { kind: 'count', optional: true },
+  evictionAllocatableHardBytes: { kind: 'size', optional: true },
   ksm: { kind: 'object', optional: true },
   ksmAdvisorMode: { kind: 'string', optional: true },
   ksmShareableBytes: { kind: 'size', optional: true },
@@ -85,6 +89,7 @@ const GUEST_FIELDS: Record<string, FieldSpec> = {
   disks: { kind: 'array', optional: true },
   vcpus: { kind: 'count', optional: true },
   cpuLimitMillicores: { kind: 'count', optional: true },
+  ceilingBytes: { kind: 'size', optional: true },
 };
 
 /** What each kind accepts, for error messages. */

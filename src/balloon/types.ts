@@ -132,6 +132,13 @@ export interface HostState {
   evictionHardBytes: number;
   /** The kubelet's soft eviction threshold, bytes, when configured. */
   evictionSoftBytes?: number;
+  /** How long memory.available may stay under the soft threshold before the kubelet evicts, ms. */
+  evictionSoftGracePeriodMs?: number;
+  /**
+   * The kubelet's hard threshold on allocatableMemory.available (its memory.available ones, copied when node
+   * allocatable is enforced on pods; a percentage is of the pods cgroup's limit), bytes. Absent: evictionHardBytes.
+   */
+  evictionAllocatableHardBytes?: number;
   /** Every readable file of /sys/kernel/mm/ksm by name (run, pages_shared, ...), when KSM exists. */
   ksm?: Record<string, number>;
   /** /sys/kernel/mm/ksm/advisor_mode when the kernel has the KSM advisor ("none" or "scan-time"). */

@@ -62,6 +62,8 @@ export class ShimMetrics {
   readonly psiStall = this.gauge('kubemom_host_memory_pressure_stall_seconds', 'Cumulative memory stall time since boot (the kernel total), some and full.', ['kind']);
   readonly evictionHard = this.gauge('kubemom_host_eviction_hard_threshold_bytes', 'The kubelet hard eviction threshold on memory.available (the reserve the node must keep).');
   readonly evictionSoft = this.gauge('kubemom_host_eviction_soft_threshold_bytes', 'The kubelet soft eviction threshold on memory.available (0 when not set).');
+  readonly evictionSignal = this.gauge('kubemom_host_eviction_signal_available_bytes', "The kubelet's memory eviction signals computed from the cgroup files as the kubelet does: memory.available (MemTotal - root working set) and allocatableMemory.available (pods cgroup limit - pods working set). No series: not readable.", ['signal']);
+  readonly evictionSignalErrors = this.counter('kubemom_host_eviction_signal_read_errors_total', "Reads of a kubelet eviction signal that failed, by signal and reason (missing, unparsable, no-memory-controller, no-limit).", ['signal', 'reason']);
   readonly evictionHeadroom = this.gauge('kubemom_host_eviction_headroom_bytes', 'MemAvailable minus the hard eviction threshold.');
   readonly overcommit = this.gauge('kubemom_node_overcommit_ratio', 'Sum of the guest memory of the live VMs divided by host MemTotal.');
   readonly nodeReclaimed = this.gauge('kubemom_node_reclaimed_bytes', 'Sum over live VMs of guest memory minus balloon actual.');

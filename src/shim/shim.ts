@@ -6,6 +6,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { logger } from '../common/log.js';
 import type { Policy } from '../balloon/types.js';
 import type { EvictionThreshold } from './host/eviction.js';
+import type { CgroupDriver } from './host/cgroup-memory.js';
+import { EVICTION_SIGNALS, EvictionSignalReader } from './host/eviction-signals.js';
 import { HostMonitor } from './host/host-monitor.js';
 import { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import { LowMemoryWatch } from './host/low-memory-watch.js';
@@ -42,6 +44,15 @@ export interface ShimOptions {
   rescanMs?: number;
   evictionHard?: EvictionThreshold;
   evictionSoft?: EvictionThreshold;
+  /** evictionSoftGracePeriod of memory.available, ms. */
+  evictionSoftGracePeriodMs?: number;
+  /** enforceNodeAllocatable contains pods (default true). */
+  enforcePodsAllocatable?: boolean;
+  /** The cgroup mount the kubelet's eviction signals are read from; none: MemAvailable only. */
+  cgroupRoot?: string;
+  /** The pods cgroup under the memory root; default by driver. */
+  kubepodsCgroup?: string;
+  cgroupDriver?: CgroupDriver | 'auto';
   session?: Partial<SessionOptions>;
   /** Parent directory of the private symlink directory. */
   linkParent?: string;
@@ -56,6 +67,8 @@ export class Shim<S = unknown> {
   readonly loop: ShimLoop<S>;
   readonly psi: PsiTrigger | undefined;
   readonly lowMemory: LowMemoryWatch;
+  /** The kubelet's eviction signals from the cgroup files, when --cgroup-root is set. */
+  readonly kubeletSignals: EvictionSignalReader | undefined;
   httpPort: number | undefined;
   private closeHttp: (() => Promise<void>) | undefined;
   private startedAtMs = Date.now();
@@ -90,6 +103,10 @@ export class Shim<S = unknown> {
         },
       },
     );
+    const cgroups = options.cgroupRoot
+      ? { cgroupRoot: options.cgroupRoot, cgroupDriver: options.cgroupDriver ?? ('auto' as const), ...(options.kubepodsCgroup ? { kubepodsCgroup: options.kubepodsCgroup } : {}) }
+      : undefined;
+    this.kubeletSignals = cgroups ? new EvictionSignalReader(cgroups, log, { onProblem: (signal, reason) => m.evictionSignalErrors.inc({ signal, reason }) }) : undefined;
     this.host = new HostMonitor(
       {
         meminfoFile: options.meminfoFile,
@@ -102,6 +119,9 @@ export class Shim<S = unknown> {
         maxScrapeAgeMs: Math.max(2000, 2 * options.periodMs),
         ...(options.evictionHard ? { evictionHard: options.evictionHard } : {}),
         ...(options.evictionSoft ? { evictionSoft: options.evictionSoft } : {}),
+        ...(options.evictionSoftGracePeriodMs !== undefined ? { evictionSoftGracePeriodMs: options.evictionSoftGracePeriodMs } : {}),
+        ...(this.kubeletSignals ? { kubeletSignals: this.kubeletSignals } : {}),
+        enforcePodsAllocatable: options.enforcePodsAllocatable ?? true,
       },
       log,
       {
@@ -121,7 +141,15 @@ export class Shim<S = unknown> {
       });
     }
     if (options.psiTrigger) this.psi = new PsiTrigger({ file: options.psiFile, ...options.psiTrigger });
-    this.lowMemory = new LowMemoryWatch({ meminfoFile: options.meminfoFile, ...(options.evictionHard ? { evictionHard: options.evictionHard } : {}) });
+    // The watch reads the signals ten times a second: its own reader, silent (the loop's reader logs and counts).
+    const watchSignals = cgroups ? new EvictionSignalReader(cgroups, log.child({}, { level: 'silent' })) : undefined;
+    this.lowMemory = new LowMemoryWatch({
+      meminfoFile: options.meminfoFile,
+      ...(options.evictionHard ? { evictionHard: options.evictionHard } : {}),
+      ...(options.evictionSoft ? { evictionSoft: options.evictionSoft } : {}),
+      ...(watchSignals ? { kubeletSignals: (memTotal: number) => watchSignals.read(memTotal) } : {}),
+      enforcePodsAllocatable: options.enforcePodsAllocatable ?? true,
+    });
     bindVmGauges(m, () => this.registry.all());
     this.loop = new ShimLoop<S>(
       {
@@ -140,6 +168,15 @@ export class Shim<S = unknown> {
             m.lastLoop.set(result.nowMs / 1000);
             m.ksmBackoff.set(this.ksm?.backingOff(result.nowMs) ? 1 : 0);
             updateCycleMetrics(m, result.input, sessions, this.host.source, extra);
+            const signals = this.host.lastSignals;
+            if (signals) {
+              const values = { 'memory.available': signals.memoryAvailableBytes, 'allocatableMemory.available': signals.allocatableAvailableBytes };
+              for (const signal of EVICTION_SIGNALS) {
+                const value = values[signal];
+                if (value === undefined) m.evictionSignal.remove({ signal });
+                else m.evictionSignal.set({ signal }, value);
+              }
+            }
           },
           onDecisionOutcome: (record, outcome, session) => {
             const labels = session ? vmLabels(session) : undefined;
@@ -210,6 +247,7 @@ export class Shim<S = unknown> {
         psiMode: this.psi?.mode ?? 'off',
         http: this.httpPort ?? null,
         symlinks: this.registry.symlinkDirectory,
+        cgroups: this.kubeletSignalsSummary(),
       },
       'shim started',
     );
@@ -295,6 +333,16 @@ export class Shim<S = unknown> {
     const counts = new Map<string, number>();
     for (const s of this.registry.all()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
     return { ok: true, detail: `ready; sidecars ${SESSION_STATES.map((s) => `${s}=${counts.get(s) ?? 0}`).join(' ')}` };
+  }
+
+  /** Where the kubelet's signals are read from, for the start log. */
+  private kubeletSignalsSummary(): Record<string, unknown> | null {
+    const reader = this.kubeletSignals;
+    if (!reader) return null;
+    const layout = reader.layout();
+    if ('reason' in layout) return { root: reader.options.cgroupRoot, problem: layout.detail };
+    const kubepods = reader.kubepods();
+    return { root: reader.options.cgroupRoot, version: layout.version, kubepods: kubepods?.relative ?? null, driver: kubepods?.driver ?? null };
   }
 
   private setPsiMode(mode: PsiTriggerMode): void {

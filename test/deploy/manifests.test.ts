@@ -157,10 +157,14 @@ describe('manifests', function () {
       ksm: '/sys/kernel/mm/ksm',
       pressure: '/proc/pressure',
       'host-proc': '/proc',
+      cgroup: '/sys/fs/cgroup',
+      'kubelet-config': '/var/lib/kubelet/config.yaml',
     });
     const mounts = Object.fromEntries(container.volumeMounts.map((m: any) => [m.name, m]));
     expect(mounts['kubelet-pods']).to.include({ readOnly: true, mountPropagation: 'HostToContainer' });
     expect(mounts['host-proc'].readOnly).to.equal(true);
+    expect(mounts.cgroup.readOnly).to.equal(true);
+    expect(mounts['kubelet-config'].readOnly).to.equal(true);
     // Written: KSM controls and the PSI trigger.
     expect(mounts.ksm.readOnly ?? false).to.equal(false);
     expect(mounts.pressure.readOnly ?? false).to.equal(false);
@@ -184,6 +188,8 @@ describe('manifests', function () {
       expect(inside(options.ksmDir!), options.ksmDir).to.equal(true);
       expect(inside(path.join(options.kubeletRoot, 'pods')), options.kubeletRoot).to.equal(true);
       expect(inside(options.meminfoFile), options.meminfoFile).to.equal(true);
+      expect(inside(options.cgroupRoot!), options.cgroupRoot).to.equal(true);
+      expect(inside(flags.kubeletConfig), flags.kubeletConfig).to.equal(true);
       expect(options.listen!.port).to.equal(container.ports[0].containerPort);
       // A window that is a multiple of 2 s: the only kind the kernel accepts without CAP_SYS_RESOURCE.
       expect(options.psiTrigger!.windowUs % 2_000_000).to.equal(0);

@@ -15,6 +15,8 @@ import os from 'node:os';
 import type { Logger } from '../../common/log.js';
 import type { HostSample, HostState } from '../../balloon/types.js';
 import { type EvictionThreshold, thresholdBytes } from './eviction.js';
+import type { EvictionSignalReader, EvictionSignals } from './eviction-signals.js';
+import { allocatableThresholdBytes } from './kubelet-thresholds.js';
 import { parseVmstatSwap, readMeminfo, readPsi } from './meminfo.js';
 import { type NodeExporterSnapshot, ScrapeError, type ScrapeFailure, scrapeNodeExporter } from './node-exporter.js';
 
@@ -34,6 +36,12 @@ export interface HostMonitorOptions {
   maxScrapeAgeMs?: number;
   evictionHard?: EvictionThreshold;
   evictionSoft?: EvictionThreshold;
+  /** evictionSoftGracePeriod of memory.available, ms. */
+  evictionSoftGracePeriodMs?: number;
+  /** The kubelet's eviction signals from the cgroup files; none: MemAvailable only. */
+  kubeletSignals?: EvictionSignalReader;
+  /** Node allocatable is enforced on pods (default true, the kubelet's default): allocatableMemory.available counts. */
+  enforcePodsAllocatable?: boolean;
   /** Host samples kept for the policy; default 10. */
   historyLength?: number;
 }
@@ -54,6 +62,8 @@ export class HostMonitor {
   private scraping = false;
   private lastFailure: ScrapeFailure | undefined;
   private lastSwap: { pswpin: number; pswpout: number } | undefined;
+  /** The kubelet's signals as last read (also when the policy input leaves allocatable out). */
+  lastSignals: EvictionSignals | undefined;
 
   constructor(
     private readonly options: HostMonitorOptions,
@@ -117,6 +127,7 @@ export class HostMonitor {
       }
     }
     this.addSwap(sample);
+    this.addKubeletSignals(sample);
     if (source !== this.source) this.observer.onSource?.(source);
     this.source = source;
     this.history.push(sample);
@@ -134,12 +145,32 @@ export class HostMonitor {
       evictionHardBytes: thresholdBytes(this.options.evictionHard, total),
     };
     if (this.options.evictionSoft) state.evictionSoftBytes = thresholdBytes(this.options.evictionSoft, total);
+    if (this.options.evictionSoftGracePeriodMs !== undefined) state.evictionSoftGracePeriodMs = this.options.evictionSoftGracePeriodMs;
+    if (current?.kubeletAllocatableAvailableBytes !== undefined) {
+      const allocatable = allocatableThresholdBytes(
+        { enforcePodsAllocatable: true, ...(this.options.evictionHard ? { evictionHard: this.options.evictionHard } : {}) },
+        this.lastSignals?.allocatableCapacityBytes,
+      );
+      if (allocatable !== undefined) state.evictionAllocatableHardBytes = allocatable;
+    }
     if (extra.ksm) state.ksm = extra.ksm;
     else if (this.snapshot && Object.keys(this.snapshot.ksm).length > 0) state.ksm = this.snapshot.ksm;
     if (extra.ksmAdvisorMode !== undefined) state.ksmAdvisorMode = extra.ksmAdvisorMode;
     if (extra.ksmShareableBytes !== undefined) state.ksmShareableBytes = extra.ksmShareableBytes;
     if (extra.ksmdCpuPercent !== undefined) state.ksmdCpuPercent = extra.ksmdCpuPercent;
     return state;
+  }
+
+  /** The kubelet's signals into the sample; allocatableMemory.available only where the kubelet enforces it. */
+  private addKubeletSignals(sample: HostSample): void {
+    const reader = this.options.kubeletSignals;
+    if (!reader) return;
+    const signals = reader.read(sample.memTotalBytes);
+    this.lastSignals = signals;
+    if (signals.memoryAvailableBytes !== undefined) sample.kubeletMemoryAvailableBytes = signals.memoryAvailableBytes;
+    if (signals.allocatableAvailableBytes !== undefined && (this.options.enforcePodsAllocatable ?? true)) {
+      sample.kubeletAllocatableAvailableBytes = signals.allocatableAvailableBytes;
+    }
   }
 
   private addSwap(sample: HostSample): void {

@@ -9,12 +9,22 @@
 import { EventEmitter } from 'node:events';
 import { readMeminfo } from './meminfo.js';
 import { thresholdBytes, type EvictionThreshold } from './eviction.js';
+import type { EvictionSignals } from './eviction-signals.js';
+import { allocatableThresholdBytes } from './kubelet-thresholds.js';
 
 const MiB = 2 ** 20;
 
 export interface LowMemoryWatchOptions {
   meminfoFile: string;
   evictionHard?: EvictionThreshold;
+  evictionSoft?: EvictionThreshold;
+  /**
+   * The kubelet's eviction signals (a reader of the cgroup files, MemTotal in): each is held to the same
+   * line above its own threshold, so a warm page cache that MemAvailable counts as free wakes the loop too.
+   */
+  kubeletSignals?: (memTotalBytes: number) => EvictionSignals;
+  /** allocatableMemory.available counts (node allocatable enforced on pods); default true. */
+  enforcePodsAllocatable?: boolean;
   /** Default 100 ms. */
   intervalMs?: number;
   /** While memory stays low, wake again at most this often; default 1000 ms. */
@@ -31,7 +41,10 @@ export function lowMemoryLine(memTotalBytes: number, evictionHard: EvictionThres
   return thresholdBytes(evictionHard, memTotalBytes) + Math.max(512 * MiB, 0.05 * memTotalBytes) + 0.03 * memTotalBytes;
 }
 
-/** Emits `low` (MemAvailable, line) when MemAvailable crosses under the line, and again every repeatMs while it stays there. */
+/**
+ * Emits `low` (available, line, signal) when MemAvailable or a kubelet signal crosses under its line, and
+ * again every repeatMs while one stays there.
+ */
 export class LowMemoryWatch extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private lastWakeMs = -Infinity;
@@ -55,21 +68,37 @@ export class LowMemoryWatch extends EventEmitter {
   /** One poll; public so that tests can drive it. */
   check(): void {
     const now = (this.options.now ?? Date.now)();
-    let available: number;
-    let line: number;
+    let worst: { available: number; line: number; signal: string };
     try {
       const sample = readMeminfo(this.options.meminfoFile, now);
-      available = sample.memAvailableBytes;
-      line = lowMemoryLine(sample.memTotalBytes, this.options.evictionHard);
+      const total = sample.memTotalBytes;
+      worst = { available: sample.memAvailableBytes, line: lowMemoryLine(total, this.options.evictionHard), signal: 'MemAvailable' };
+      const signals = this.options.kubeletSignals?.(total);
+      // The reserve above the hard threshold, applied above each signal's own threshold.
+      const above = lowMemoryLine(total, undefined);
+      const candidates: Array<{ available: number | undefined; threshold: number | undefined; signal: string }> = [
+        { available: signals?.memoryAvailableBytes, threshold: Math.max(thresholdBytes(this.options.evictionHard, total), thresholdBytes(this.options.evictionSoft, total)), signal: 'memory.available' },
+      ];
+      if (this.options.enforcePodsAllocatable ?? true) {
+        const threshold = allocatableThresholdBytes(
+          { enforcePodsAllocatable: true, ...(this.options.evictionHard ? { evictionHard: this.options.evictionHard } : {}) },
+          signals?.allocatableCapacityBytes,
+        );
+        candidates.push({ available: signals?.allocatableAvailableBytes, threshold, signal: 'allocatableMemory.available' });
+      }
+      for (const c of candidates) {
+        if (c.available === undefined || c.threshold === undefined) continue;
+        if (c.available - (c.threshold + above) < worst.available - worst.line) worst = { available: c.available, line: c.threshold + above, signal: c.signal };
+      }
     } catch {
       // The loop's own host sampling reports an unreadable meminfo; do not spin on it here.
       this.readErrors++;
       return;
     }
-    const low = available < line;
+    const low = worst.available < worst.line;
     if (low && (!this.wasLow || now - this.lastWakeMs >= (this.options.repeatMs ?? 1000))) {
       this.lastWakeMs = now;
-      this.emit('low', available, line);
+      this.emit('low', worst.available, worst.line, worst.signal);
     }
     this.wasLow = low;
   }
