@@ -5,10 +5,12 @@
  * simulator scenario (scenarios/real-node.yaml), and the simulator's error against the real
  * runs. Figures only, as ratios against static in the same run (docs/benchmarks.md, "Real node").
  *
- * Needs root, libvirt, QEMU and a memory cgroup controller; takes the real-guest lock itself? No:
- * run it under the lock, as every real-guest command:
- *   flock /tmp/kubemom-real.lock node dist/bench/real-node.js [--policy P ...] [--no-sim]
+ * Needs root, libvirt, QEMU and a memory cgroup controller. Run it under the real-guest lock, as
+ * every command that starts guests:
+ *   flock /tmp/kubemom-real.lock node dist/bench/real-node.js [--policy P ...] [--no-sim] [--json FILE]
+ * --json writes every run's samples (the pods cgroup every 500 ms, the balloons every 2 s) to FILE.
  */
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Testbed } from '../src/testbed/testbed.js';
 import { formatRealNodeReport } from '../src/testbed/real-node/report.js';
@@ -47,6 +49,12 @@ export async function runRealNodeBench(argv: string[] = []): Promise<void> {
     }
   } finally {
     await bed.teardown();
+  }
+  const jsonAt = argv.indexOf('--json');
+  if (jsonAt >= 0) {
+    const file = argv[jsonAt + 1];
+    if (!file) throw new Error('--json: needs a file to write the runs to');
+    writeFileSync(file, JSON.stringify({ script, results }, null, 1));
   }
   console.log();
   console.log(formatRealNodeReport(results, script.noisy.releaseSeconds - script.noisy.atSeconds));
