@@ -1,6 +1,6 @@
 /**
  * The advisor's query cost: a real Prometheus (Debian's package) backfilled by promtool
- * with synthetic KubeVirt metrics (src/testbed/kubevirt-metrics.ts: 40 VMs per node,
+ * with synthetic KubeVirt metrics (testbed/kubevirt-metrics.ts: 40 VMs per node,
  * samples every 5 min), and `kubemom advise` run against it in this process.
  *
  * Per case, against the smallest case measured in the same run: wall time of the
@@ -11,8 +11,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { runAdvise } from '../src/advise/advise.js';
-import { benchCluster, writeOpenMetrics } from '../src/testbed/kubevirt-metrics.js';
-import { PrometheusServer } from '../src/testbed/prometheus-server.js';
+import { benchCluster, writeOpenMetrics } from '../testbed/kubevirt-metrics.js';
+import { PrometheusServer } from '../testbed/prometheus-server.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../src/common/paths.js';
-import { createPolicy } from '../src/balloon/registry.js';
-import { parseReplay, runReplay } from '../src/balloon/replay.js';
+import { createPolicy } from '../src/policy/registry.js';
+import { parseReplay, runReplay } from '../src/policy/replay.js';
 
 const GUESTS = 100;
 const CYCLES = 1000;

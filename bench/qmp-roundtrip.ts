@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { QmpClient } from '../src/qmp/index.js';
-import { QemuProcess } from '../src/testbed/qemu-process.js';
+import { QemuProcess } from '../testbed/qemu-process.js';
 
 /** Latency summary in microseconds. */
 export interface LatencyStats {

@@ -10,7 +10,7 @@
  * memory, and a node keeps the kubelet's threshold plus max(512Mi, 5 % of MemTotal).
  */
 import { DEFAULT_PARAMETERS, guestFloorBytes, guestInDistress, reserveBytes, type DefaultParameters } from '../balloon/default-policy.js';
-import type { GuestSample, GuestState } from '../balloon/types.js';
+import type { GuestSample, GuestState } from '../policy/types.js';
 import { defaultMemoryMarginBytes } from '../hook-sidecar/annotations.js';
 
 /** One VMI sample on the query's step grid. */

@@ -15,21 +15,12 @@
  * and the balloon's pages count as used, and the same formula still holds. So the
  * guard never takes more than (available - margin) from a guest.
  */
+import type { ClampReason } from '../api/kubemom-v1.js';
 import type { GuestMemoryStats } from './guest-stats.js';
 import type { Phase } from './lifecycle.js';
 
 /** Why a target differs from what was asked (or why the agent moved it on its own). */
-export type ClampReason =
-  | 'none'
-  | 'guaranteed'
-  | 'guest-need'
-  | 'guest-memory'
-  | 'rate-limit'
-  | 'guest-pressure'
-  | 'no-fresh-stats'
-  | 'not-running'
-  | 'observe-only'
-  | 'migrating';
+export type { ClampReason };
 
 export interface GuardConfig {
   /** Domain <memory>: the most the guest can have. */

@@ -19,11 +19,11 @@
  */
 import { decideIoPressure, IO_PRESSURE_DEFAULTS } from './io-pressure.js';
 import { InputError } from '../common/errors.js';
-import { guardTarget, inStartGrace, lifecycleGate } from './lifecycle.js';
+import { guardTarget, inStartGrace, lifecycleGate } from './phase-rules.js';
 import { guestSignals } from './guest-signals.js';
 import { kubeletHeadroom, softThresholdClock } from './kubelet-headroom.js';
-import { ksmWrites } from './mom-ksm.js';
-import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from './types.js';
+import { ksmWrites } from '../policy/mom/ksm.js';
+import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
 
 const MiB = 2 ** 20;
 

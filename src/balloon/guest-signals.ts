@@ -1,5 +1,5 @@
 /** What a guest's recent samples say: free memory it could give, and signs of distress. */
-import type { GuestSample, GuestState } from './types.js';
+import type { GuestSample, GuestState } from '../policy/types.js';
 
 export interface GuestSignals {
   /** Memory the guest could give without reclaiming (MemAvailable, else MemFree), bytes. */

@@ -6,7 +6,7 @@
  * Stateless: whether a VM is throttled now is an input (GuestState.ioLimits), so a
  * restarted shim picks up where the sidecars are. Pure: no I/O, no clock.
  */
-import type { GuestState, HostSample, IoDecision, IoRates } from './types.js';
+import type { GuestState, HostSample, IoDecision, IoRates } from '../policy/types.js';
 
 export interface IoPressureParameters {
   ioThrottleEnabled: boolean;

@@ -7,7 +7,7 @@
  * look: the headroom is the signal, less what it falls at its recent rate over one check interval, less
  * the threshold. Pure: the policy calls it with its input.
  */
-import type { HostSample, HostState } from './types.js';
+import type { HostSample, HostState } from '../policy/types.js';
 
 export type KubeletSignal = 'memory.available' | 'allocatableMemory.available';
 

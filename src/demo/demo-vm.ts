@@ -2,7 +2,7 @@
  * One demo VM, wired as on a KubeVirt node: a real KubeMom sidecar (hook server and
  * kubemom.v1 agent) on its hook directory in a kubelet-style pods tree, told its VM
  * through a real OnDefineDomain call (virt-launcher's hook manager re-implemented in
- * src/testbed/hook-manager.ts) with a KubeVirt-style VMI and domain, and a simulated
+ * src/kubevirt-sim/hook-manager.ts) with a KubeVirt-style VMI and domain, and a simulated
  * QEMU (a real QMP server) at the QMP socket path the sidecar injected into the domain.
  *
  * Paths: the pod's emptyDir lives at
@@ -20,9 +20,9 @@ import { runSidecar, type RunningSidecar } from '../hook-sidecar/sidecar.js';
 import { domainDisks } from '../hook-sidecar/domain-facts.js';
 import { parseDomain } from '../hook-sidecar/domain-rewrite.js';
 import { HOOK_SOCKETS_VOLUME } from '../shim/discovery.js';
-import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../testbed/hook-manager.js';
-import { SimulatedQemu, type SimulatedGuestModel } from '../testbed/simulated-qemu.js';
-import { qmpSocketInDomain, SIDECAR_CONTAINER } from '../testbed/test-vm.js';
+import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../kubevirt-sim/hook-manager.js';
+import { SimulatedQemu, type SimulatedGuestModel } from '../kubevirt-sim/simulated-qemu.js';
+import { qmpSocketInDomain, SIDECAR_CONTAINER } from '../kubevirt-sim/launcher.js';
 
 const MiB = 2 ** 20;
 

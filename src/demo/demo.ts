@@ -11,46 +11,22 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
-import { UNIX_SOCKET_PATH_MAX } from '../hook-sidecar/domain-rewrite.js';
-import { createPolicy, policyParameterNames, type PolicyParameters } from '../balloon/registry.js';
-import type { Policy } from '../balloon/types.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
+import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
+import type { Policy } from '../policy/types.js';
 import { parseEvictionThreshold } from '../shim/host/eviction.js';
-import { observePolicy } from '../shim/policies.js';
 import type { SidecarSession } from '../shim/session.js';
 import { Shim } from '../shim/shim.js';
 import { hostSample, nodeMemory, PsiModel } from '../sim/node-model.js';
 import { LiveView } from './display.js';
 import { nodeFiles, writeNodeFiles } from './node-files.js';
 import { demoPlan, neighbourAt, phaseAt, type DemoOptions, type DemoPlan } from './plan.js';
-import { DemoRecorder, formatReport, type DemoReport, type GuestView, type NodeView } from './report.js';
+import { DemoRecorder, type DemoReport, type GuestView, type NodeView } from './report.js';
+import { formatReport } from './report-text.js';
+import { loadRealGuests, type DemoGuests, type DemoGuestsContext } from './guests.js';
 import { startSimulatedGuests } from './simulated-guests.js';
 
 const readText = (file: string): string => readFileSync(file, 'utf8');
-
-/** What a set of demo guests (simulated or real) offers the demo. */
-export interface DemoGuests {
-  /** VM names, in display order. */
-  readonly names: string[];
-  /** Advances the guests to demo time `tMs` (drives their workloads). */
-  step(tMs: number, dtMs: number): void;
-  /** What the guests hold on the node now, bytes, with virt-launcher's and QEMU's overhead. */
-  heldBytes(): number;
-  /** The guest's need as the demo knows it (undefined: use the guest's own report). */
-  needBytes(name: string): number | undefined;
-  guestOoms(): number;
-  /** Stops every VM and removes its directories. */
-  stop(): Promise<void>;
-}
-
-export interface DemoGuestsContext {
-  plan: DemoPlan;
-  /** Aborted: stop starting guests (those started are still stopped by `stop`). */
-  signal?: AbortSignal;
-  root: string;
-  kubeletRoot: string;
-  /** Demo time now, ms (negative before the start). */
-  clock: () => number;
-}
 
 export interface DemoIo {
   out: NodeJS.WritableStream;
@@ -71,14 +47,13 @@ export interface DemoResult {
   root: string;
 }
 
-/** The policy by name or file; `default` and `mom` from the policy engine, `observe` from the shim. */
+/** The policy by name or file, from the policy registry as the shim runs it, with the demo's one override. */
 export function demoPolicy(spec: string): Policy<unknown> {
-  if (spec === 'observe') return observePolicy as Policy<unknown>;
   const params: PolicyParameters = {};
   // The demo's guests have been running before the shim sees them: a one-minute start
   // grace would spend the whole demo waiting. Five seconds keeps the rule visible.
   if (policyParameterNames(spec, readText).includes('startGraceMs')) params.startGraceMs = 5000;
-  return createPolicy(spec, params, readText);
+  return createPolicy(spec, params, readText, '--policy');
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -145,14 +120,14 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
     const views: GuestView[] = g.names.map((name) => {
       const s = sessions.get(name);
       const latest = s?.latest;
-      const actual = latest && latest.balloon_actual_bytes > 0 ? latest.balloon_actual_bytes : undefined;
-      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.available_bytes : undefined;
+      const actual = latest?.balloonActualBytes;
+      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.availableBytes : undefined;
       return {
         name,
-        memoryBytes: s?.describe?.guest_memory_bytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
+        memoryBytes: s?.describe?.guestMemoryBytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
         needBytes: g.needBytes(name) ?? reported,
         actualBytes: actual,
-        targetBytes: latest && latest.balloon_target_bytes > 0 ? latest.balloon_target_bytes : undefined,
+        targetBytes: latest?.balloonTargetBytes,
         session: s?.state ?? 'not found',
       };
     });
@@ -177,8 +152,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
     const context: DemoGuestsContext = { plan, root, kubeletRoot, clock };
     if (io.signal) context.signal = io.signal;
     if (options.real) {
-      const { startRealGuests } = await import('./real-guests.js');
-      guests = await startRealGuests(context, io.out);
+      guests = await (await loadRealGuests()).startRealGuests(context, io.out);
     } else {
       guests = await startSimulatedGuests(context);
     }

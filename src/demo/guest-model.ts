@@ -5,7 +5,7 @@
  * every guest and the node move together.
  */
 import type { SimulatedGuest } from '../sim/simulated-guest.js';
-import type { SimulatedGuestModel } from '../testbed/simulated-qemu.js';
+import type { SimulatedGuestModel } from '../kubevirt-sim/simulated-qemu.js';
 
 export class SimGuestQemuModel implements SimulatedGuestModel {
   constructor(readonly guest: SimulatedGuest) {}

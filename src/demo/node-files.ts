@@ -6,7 +6,7 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { HostSample, Psi } from '../balloon/types.js';
+import type { HostSample, Psi } from '../policy/types.js';
 
 export interface NodeFiles {
   procRoot: string;

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { MEASURED_BALLOON_TIMINGS } from '../sim/balloon-dynamics.js';
 import { SimulatedGuest } from '../sim/simulated-guest.js';
-import type { DemoGuests, DemoGuestsContext } from './demo.js';
+import type { DemoGuests, DemoGuestsContext } from './guests.js';
 import { loadTemplates, startDemoVm, type DemoVm } from './demo-vm.js';
 import { SimGuestQemuModel } from './guest-model.js';
 import { plannedWorkload } from './plan.js';

@@ -9,7 +9,7 @@ import { logger } from '../common/log.js';
 import { qmpSocketName } from './callbacks.js';
 import { QMP_SUBDIR } from './vm-config.js';
 import { UNIX_SOCKET_PATH_MAX } from './domain-rewrite.js';
-import { SOCKET_NAME } from './server.js';
+import { SOCKET_NAME } from '../api/kubemom-v1.js';
 import type { VmConfig } from './vm-config.js';
 import { loadVmConfig } from './vm-config.js';
 import { startSidecarServer, type ExtraService, type SidecarServer } from './server.js';

@@ -5,7 +5,7 @@
  * under KubeMom looks cooler than it is; committed memory does not hide what was lent.
  */
 import { guestFloorBytes } from '../balloon/default-policy.js';
-import type { PolicyInput } from '../balloon/types.js';
+import type { PolicyInput } from '../policy/types.js';
 
 export interface CommittedMemory {
   /** Non-VM working set plus, over the VMs, max(floor, need + margin). */

@@ -16,11 +16,11 @@
  * Those paths are longer than the 108-byte unix socket limit, so each socket is
  * reached through a short symlink of the shim's own (see ShortPaths).
  */
+import { SOCKET_NAME } from '../api/kubemom-v1.js';
 import { type FSWatcher, lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const SIDECAR_SOCKET_NAME = 'kubemom.sock';
 export const HOOK_SOCKETS_VOLUME = path.join('volumes', 'kubernetes.io~empty-dir', 'hook-sidecar-sockets');
 const HOOK_DIR_PATTERN = /^hook-sidecar-[0-9]+$/;
 // A Kubernetes UID: hex digits and dashes (kubelet names pod dirs after it).
@@ -58,7 +58,7 @@ export function scanPod(kubeletRoot: string, podUid: string): FoundSocket[] {
   const candidates = readdirOrEmpty(socketsDir).filter((c) => HOOK_DIR_PATTERN.test(c)).map((c) => ({ container: c, dir: path.join(socketsDir, c) }));
   candidates.push({ container: path.basename(HOOK_SOCKETS_VOLUME), dir: socketsDir });
   for (const { container, dir } of candidates) {
-    const socketPath = path.join(dir, SIDECAR_SOCKET_NAME);
+    const socketPath = path.join(dir, SOCKET_NAME);
     try {
       const stat = lstatSync(socketPath);
       if (stat.isSocket()) found.push({ socketPath, podUid, container, inode: stat.ino });

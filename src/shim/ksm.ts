@@ -21,10 +21,10 @@
  *   someone else changed it since.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { ksmValueProblem } from '../balloon/ksm-ranges.js';
+import { ksmValueProblem } from '../policy/ksm-ranges.js';
 import path from 'node:path';
 import type { Logger } from '../common/log.js';
-import type { KsmControl } from '../balloon/types.js';
+import type { KsmControl } from '../policy/types.js';
 
 /** Controls in the order they are written (merge_across_nodes only takes effect with nothing merged). */
 export const KSM_CONTROLS: readonly KsmControl[] = ['merge_across_nodes', 'sleep_millisecs', 'pages_to_scan', 'advisor_max_cpu', 'run'];

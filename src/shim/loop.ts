@@ -10,10 +10,11 @@
  */
 import type { Logger } from '../common/log.js';
 import { sameRates } from '../balloon/io-pressure.js';
-import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
+import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
+import { CLAMP_TO_WIRE } from '../api/kubemom-v1.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
 
 export type LoopTrigger = 'period' | 'pressure' | 'manual';
@@ -268,10 +269,10 @@ export class ShimLoop<S> {
         continue;
       }
       const target = Math.round(decision.targetBytes);
-      const applied = session.lastApplied?.applied_bytes;
+      const applied = session.lastApplied?.appliedBytes;
       const previous = this.lastRequested.get(session);
       const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= (this.options.heartbeatMs ?? 10_000);
-      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
+      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloonTargetBytes === applied) {
         record.outcome = 'unchanged';
         this.deps.observer?.onDecisionOutcome?.(record, undefined, session);
         continue;
@@ -283,8 +284,8 @@ export class ShimLoop<S> {
         call.then((outcome) => {
           if (outcome.kind === 'applied') {
             record.outcome = 'applied';
-            record.appliedBytes = outcome.response.applied_bytes;
-            record.clamp = outcome.response.clamp;
+            record.appliedBytes = outcome.response.appliedBytes;
+            record.clamp = CLAMP_TO_WIRE[outcome.response.clamp];
           } else if (outcome.kind === 'skipped') {
             record.outcome = `skipped-${outcome.why}`;
             this.lastRequested.delete(session);
@@ -351,7 +352,7 @@ export class ShimLoop<S> {
  */
 export function dispatchOrder(balloons: readonly BalloonDecision[], byGuest: ReadonlyMap<string, SidecarSession>): BalloonDecision[] {
   const reclaim = (d: BalloonDecision): number => {
-    const actual = byGuest.get(d.guestId)?.latest?.balloon_actual_bytes ?? 0;
+    const actual = byGuest.get(d.guestId)?.latest?.balloonActualBytes ?? 0;
     return actual > 0 ? actual - d.targetBytes : 0;
   };
   return balloons

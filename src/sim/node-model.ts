@@ -7,7 +7,7 @@
  * in what is left (reclaimable: MemAvailable counts it, MemFree does not). The node
  * has no swap, as Kubernetes nodes usually do not.
  */
-import type { HostSample, Psi } from '../balloon/types.js';
+import type { HostSample, Psi } from '../policy/types.js';
 
 export interface NodeConfig {
   memoryBytes: number;

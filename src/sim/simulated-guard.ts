@@ -6,7 +6,7 @@
  * memory back on its own when the guest swaps; the simulator models those two rules
  * in their simple form (a step limit per stats period, a deflate on swap-in).
  */
-import type { GuestSample } from '../balloon/types.js';
+import type { GuestSample } from '../policy/types.js';
 
 const MiB = 2 ** 20;
 const PAGE = 4096;

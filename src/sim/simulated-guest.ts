@@ -9,7 +9,7 @@
  * The host holds what the guest touched: with free page reporting, freed pages go
  * back to the host within about 2 s; without it, only the balloon returns memory.
  */
-import type { GuestSample, GuestState, Phase } from '../balloon/types.js';
+import type { GuestSample, GuestState, Phase } from '../policy/types.js';
 import { BalloonDynamics, type BalloonTimings } from './balloon-dynamics.js';
 import { Prng } from './prng.js';
 import { createWorkload, type Workload, type WorkloadSpec } from './workloads.js';

@@ -3,14 +3,14 @@
  * through the sidecar-like guard, and every incident counted. Deterministic: the same
  * scenario, seed, guest count and policy give the same result, bit for bit.
  */
-import type { Policy, PolicyInput } from '../balloon/types.js';
+import type { Policy, PolicyInput } from '../policy/types.js';
 import { MEASURED_BALLOON_TIMINGS } from './balloon-dynamics.js';
 import type { Cadence } from './cadence.js';
 import { hostSample, nodeMemory, PsiModel, type NodeMemory } from './node-model.js';
 import { expandGuests, type Scenario } from './scenario.js';
 import { SimulatedGuest } from './simulated-guest.js';
 import { guardTarget, guestUnderPressure, type GuardLimits } from './simulated-guard.js';
-import type { HostSample } from '../balloon/types.js';
+import type { HostSample } from '../policy/types.js';
 
 /** Simulated time starts here (Unix ms), so policies see realistic timestamps. */
 export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);

@@ -5,7 +5,7 @@
  * cycle, guests whose stats stopped, a stale host sample, cycles that decide nothing).
  * Pure: the faults come from a seeded PRNG, time from the simulator.
  */
-import type { GuestState, Policy, PolicyDecisions, PolicyInput } from '../balloon/types.js';
+import type { GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
 import { Prng } from './prng.js';
 import { scenarioFromObject, type Scenario } from './scenario.js';
 import type { SimPolicy } from './simulator.js';

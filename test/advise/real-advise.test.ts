@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../../src/common/paths.js';
-import { freeLoopbackPort, PrometheusServer } from '../../src/testbed/prometheus-server.js';
-import { sampleTimes, writeOpenMetrics, type SyntheticCluster, type SyntheticVm } from '../../src/testbed/kubevirt-metrics.js';
+import { freeLoopbackPort, PrometheusServer } from '../../testbed/prometheus-server.js';
+import { sampleTimes, writeOpenMetrics, type SyntheticCluster, type SyntheticVm } from '../../testbed/kubevirt-metrics.js';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;

@@ -1,8 +1,8 @@
 /** KubeMom's default policy: host signal, reserve, sharing, distress, steps, hysteresis, KSM. */
 import { expect } from 'chai';
 import { defaultPolicy, shareByWeight, type DefaultPolicyState } from '../../src/balloon/default-policy.js';
-import { momPolicy } from '../../src/balloon/mom-policy.js';
-import type { GuestState, HostState, PolicyDecisions, PolicyInput } from '../../src/balloon/types.js';
+import { momPolicy } from '../../src/policy/mom/policy.js';
+import type { GuestState, HostState, PolicyDecisions, PolicyInput } from '../../src/policy/types.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

@@ -4,16 +4,16 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
-import { createPolicy } from '../../src/balloon/registry.js';
+import { createPolicy } from '../../src/policy/registry.js';
 import { guestSignals } from '../../src/balloon/guest-signals.js';
 import { DEFAULT_PARAMETERS } from '../../src/balloon/default-policy.js';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
-import { policyInput } from './policy-input-gen.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
+import { policyInput } from '../policy/policy-input-gen.js';
 
 const read = (file: string): string => readFileSync(path.join(packageRoot, file), 'utf8');
 const POLICIES: Array<[string, () => Policy<unknown>]> = [
   ['mom', () => createPolicy('mom', { balloonEnabled: true }, read)],
-  ['mom (balloon disabled)', () => createPolicy('mom', {}, read)],
+  ['mom (balloon disabled)', () => createPolicy('mom', { balloonEnabled: false }, read)],
   ['default', () => createPolicy('default', {}, read)],
   ['policies/mom.yaml', () => createPolicy('policies/mom.yaml', { balloonEnabled: true }, read)],
   ['examples/lifecycle.yaml', () => createPolicy('examples/lifecycle.yaml', {}, read)],

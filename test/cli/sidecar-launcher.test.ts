@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
-import { discoverHooks, onDefineDomain, shutdownHooks } from '../../src/testbed/hook-manager.js';
+import { discoverHooks, onDefineDomain, shutdownHooks } from '../../src/kubevirt-sim/hook-manager.js';
 
 const launcher = path.join(packageRoot, 'bin', 'kubemom-sidecar');
 

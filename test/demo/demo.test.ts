@@ -108,3 +108,28 @@ describe('kubemom demo (simulated guests)', function () {
     expect(() => demoOptionsFromFlags({ seconds: 'soon', policy: 'default' })).to.throw(InputError, /--seconds/);
   });
 });
+
+describe('kubemom demo --policy mom (simulated guests)', function () {
+  let result: DemoResult;
+  let tmp: string;
+
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kmd-'));
+    const tmpBefore = process.env['TMPDIR'];
+    process.env['TMPDIR'] = tmp;
+    try {
+      result = await runDemo({ real: false, vms: 4, seconds: 20, policy: 'mom' }, { out: new Sink(), tty: false });
+    } finally {
+      if (tmpBefore === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = tmpBefore;
+    }
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('reclaims under pressure as the shim runs MOM (ballooning on), not only grows', () => {
+    const r = result.report;
+    expect(r.policy).to.equal('mom');
+    expect(r.decisions.byReason['shrink'] ?? 0, JSON.stringify(r.decisions)).to.be.greaterThan(0);
+    expect(r.reclaimed.peakBytes).to.be.greaterThan(0);
+  });
+});

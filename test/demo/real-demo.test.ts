@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { runDemo, type DemoResult } from '../../src/demo/demo.js';
-import { run } from '../../src/testbed/exec.js';
+import { run } from '../../testbed/exec.js';
 
 class Sink extends Writable {
   text = '';

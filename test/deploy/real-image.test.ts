@@ -8,7 +8,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { describeHook, discoverHooks, onDefineDomain, shutdownHooks } from '../../src/testbed/hook-manager.js';
+import { describeHook, discoverHooks, onDefineDomain, shutdownHooks } from '../../src/kubevirt-sim/hook-manager.js';
 import {
   DEFAULT_IMAGE_STORE,
   buildah,
@@ -18,7 +18,7 @@ import {
   runInImage,
   type ImageConfig,
   type ImageRun,
-} from '../../src/testbed/container-image.js';
+} from '../../testbed/container-image.js';
 import { packageRoot } from '../../src/common/paths.js';
 import { fixtureDomainXml, fixtureVmiJson } from '../support/fixtures.js';
 import { parseManifests } from './support.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { packageRoot } from '../../src/common/paths.js';
-import { promtool } from '../../src/testbed/prometheus-server.js';
+import { promtool } from '../../testbed/prometheus-server.js';
 import { parseManifests } from './support.js';
 
 interface Rule { alert?: string; record?: string; expr: string }

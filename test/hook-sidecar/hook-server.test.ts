@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { HOOK_PROTOS, serviceClient } from '../../src/common/protos.js';
-import { describeHook, discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../../src/testbed/hook-manager.js';
+import { describeHook, discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../../src/kubevirt-sim/hook-manager.js';
 import { fixtureDomainXml, fixtureVmiJson, vmiWith } from '../support/fixtures.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 

@@ -3,12 +3,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
-import { checkPolicy, compilePolicy } from '../../src/balloon/lang/policy-file.js';
-import { yamlPolicy } from '../../src/balloon/lang/yaml-policy.js';
-import { createPolicy } from '../../src/balloon/registry.js';
-import { momCpuTune, vmCpuTune } from '../../src/balloon/mom-cputune.js';
+import { checkPolicy, compilePolicy } from '../../src/policy/lang/policy-file.js';
+import { yamlPolicy } from '../../src/policy/lang/yaml-policy.js';
+import { createPolicy } from '../../src/policy/registry.js';
+import { momCpuTune, vmCpuTune } from '../../src/policy/mom/cputune.js';
 import { decideIoPressure, IO_PRESSURE_DEFAULTS, throttleFor } from '../../src/balloon/io-pressure.js';
-import type { GuestState, HostSample, IoRates, PolicyDecisions, PolicyInput } from '../../src/balloon/types.js';
+import type { GuestState, HostSample, IoRates, PolicyDecisions, PolicyInput } from '../../src/policy/types.js';
 
 const Mi = 2 ** 20;
 const NOW = 1_700_000_000_000;

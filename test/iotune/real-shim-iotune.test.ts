@@ -12,10 +12,10 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPolicy } from '../../src/balloon/registry.js';
+import { createPolicy } from '../../src/policy/registry.js';
 import { Shim } from '../../src/shim/shim.js';
-import { sharedTestbed, type Testbed } from '../../src/testbed/testbed.js';
-import * as virsh from '../../src/testbed/virsh.js';
+import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
+import * as virsh from '../../testbed/virsh.js';
 import { MiB, startAgentVm, type AgentVm } from '../agent/support.js';
 import { waitFor } from '../shim/kubelet-tree.js';
 

@@ -6,12 +6,12 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient } from '../../src/agent/client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { AgentService, type AgentServiceOptions } from '../../src/agent/service.js';
-import { createPolicy } from '../../src/balloon/registry.js';
+import { createPolicy } from '../../src/policy/registry.js';
 import { Shim } from '../../src/shim/shim.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
-import type { StartTestVmOptions, TestVm } from '../../src/testbed/test-vm.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
+import type { StartTestVmOptions, TestVm } from '../../testbed/test-vm.js';
 import { SampleWatcher } from '../agent/support.js';
 
 export const GiB = 2 ** 30;
@@ -29,7 +29,7 @@ export async function startPodVm(options: StartTestVmOptions, podUid: string, ag
   const bed = await sharedTestbed();
   const service = new AgentService({ podUid, ...agent });
   const vm = await bed.startVm({ ...options, sidecar: { services: [service.service], onVmConfig: (c) => service.onVmConfig(c), onStop: () => service.stop() } });
-  const client = agentClient(vm.sidecar.server.socketPath);
+  const client = new AgentClient(vm.sidecar.server.socketPath);
   const watcher = new SampleWatcher(client);
   return {
     podUid,

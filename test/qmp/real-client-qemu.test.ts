@@ -18,7 +18,7 @@ import {
   type QmpClientOptions,
   type QmpEvent,
 } from '../../src/qmp/index.js';
-import { QemuProcess } from '../../src/testbed/qemu-process.js';
+import { QemuProcess } from '../../testbed/qemu-process.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 const silent = pino({ level: 'silent' });

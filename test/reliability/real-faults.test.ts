@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import { KubeletTree, waitFor } from '../shim/kubelet-tree.js';
 import { testShimOptions } from '../shim/support.js';
 

@@ -1,7 +1,7 @@
 /** The node's committed memory: the non-VM working set plus every VM's floor by the default policy's rule. */
 import { expect } from 'chai';
 import { committedMemory } from '../../src/shim/committed-memory.js';
-import type { GuestState, PolicyInput } from '../../src/balloon/types.js';
+import type { GuestState, PolicyInput } from '../../src/policy/types.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

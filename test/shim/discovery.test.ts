@@ -6,7 +6,7 @@ import { logger } from '../../src/common/log.js';
 import { scanSockets, SidecarDiscovery, UNIX_PATH_MAX_BYTES } from '../../src/shim/discovery.js';
 import { SidecarRegistry } from '../../src/shim/registry.js';
 import { DEFAULT_SESSION_OPTIONS, type SessionState } from '../../src/shim/session.js';
-import { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
+import { SimulatedAgent } from '../../testbed/simulated-agent.js';
 import { KubeletTree, waitFor } from './kubelet-tree.js';
 
 const fast = { ...DEFAULT_SESSION_OPTIONS, describeDeadlineMs: 300, setTargetDeadlineMs: 300, initialBackoffMs: 200, maxBackoffMs: 1000, statsSilenceMs: 1000 };

@@ -11,9 +11,9 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPolicy } from '../../src/balloon/registry.js';
+import { createPolicy } from '../../src/policy/registry.js';
 import { Shim } from '../../src/shim/shim.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
 import { MiB, startAgentVm, type AgentVm } from '../agent/support.js';
 import { waitFor } from './kubelet-tree.js';
 

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../../src/common/log.js';
 import { KSM_CONTROLS, KsmController } from '../../src/shim/ksm.js';
-import type { KsmControl } from '../../src/balloon/types.js';
+import type { KsmControl } from '../../src/policy/types.js';
 
 const KSM_DIR = '/sys/kernel/mm/ksm';
 

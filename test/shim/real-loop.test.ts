@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Policy } from '../../src/balloon/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import { KubeletTree, waitFor } from './kubelet-tree.js';
 import { freePort, NodeExporterProcess, TestSqueezePolicy, testShimOptions } from './support.js';

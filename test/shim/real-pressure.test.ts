@@ -3,13 +3,13 @@
  * trigger and the shim's loop.
  */
 import { expect } from 'chai';
-import type { Policy } from '../../src/balloon/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { PsiTrigger, loadPsiAddon } from '../../src/shim/host/psi-trigger.js';
 import { Shim } from '../../src/shim/shim.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
 import { MemoryPressure, someStallUs } from './pressure.js';
 import { TestSqueezePolicy } from './support.js';
-import type { SimulatedAgent } from '../../src/testbed/simulated-agent.js';
+import type { SimulatedAgent } from '../../testbed/simulated-agent.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 describe('memory pressure: PSI trigger and the loop', function () {

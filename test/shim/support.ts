@@ -5,10 +5,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import type { ShimOptions } from '../../src/shim/shim.js';
-import type { SimulatedAgentOptions } from '../../src/testbed/simulated-agent.js';
-import type { AgentHostReport } from '../../src/testbed/simulated-agent-host.js';
+import type { SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
+import type { AgentHostReport } from '../../testbed/simulated-agent-host.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
 /**
@@ -92,7 +92,7 @@ export class AgentHostProcess {
   async start(configs: SimulatedAgentOptions[]): Promise<void> {
     const file = path.join(os.tmpdir(), `kubemom-agents-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
     writeFileSync(file, JSON.stringify(configs));
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'testbed', 'simulated-agent-host.js');
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'testbed', 'simulated-agent-host.js');
     const child = fork(script, [file], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, KUBEMOM_LOG_LEVEL: 'warn' } });
     this.child = child;
     try {

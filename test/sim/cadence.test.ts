@@ -1,7 +1,7 @@
 /** How the simulator drives a policy: its clock for guest phases, and the shim's wake-ups. */
 import { expect } from 'chai';
-import { lifecycleGate } from '../../src/balloon/lifecycle.js';
-import type { Policy, PolicyInput } from '../../src/balloon/types.js';
+import { lifecycleGate } from '../../src/balloon/phase-rules.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import { SHIM_CADENCE, type Cadence } from '../../src/sim/cadence.js';
 import { SIM_EPOCH_MS, simulate } from '../../src/sim/simulator.js';
 import { testScenario } from './helpers.js';

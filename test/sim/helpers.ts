@@ -1,5 +1,5 @@
 /** Small scenario builders for the simulator tests. */
-import type { Policy } from '../../src/balloon/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { SHIM_CADENCE } from '../../src/sim/cadence.js';
 import { scenarioFromObject, type Scenario } from '../../src/sim/scenario.js';
 import type { SimPolicy } from '../../src/sim/simulator.js';

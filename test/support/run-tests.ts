@@ -80,7 +80,7 @@ const files = selectTestFiles(compiled.filter((f) => !stale.includes(f)), select
 // The real-VM test bed is set up by the first suite that needs it and torn down once, after all suites (a root
 // hook). Only real-* files use it, so a unit run never loads it.
 const needsTestbed = files.some((f) => path.basename(f).startsWith('real-'));
-const rootHooks = needsTestbed ? (await import('../../src/testbed/testbed.js')).testbedRootHooks : undefined;
+const rootHooks = needsTestbed ? (await import('../../testbed/testbed.js')).testbedRootHooks : undefined;
 
 // A unit run spreads its files over worker processes: most of its time is spent waiting for events (a sidecar's
 // deadline, a child process), not computing. Real runs stay serial: they share the test bed, KSM and libvirt.

@@ -45,7 +45,7 @@ export function wallClockAsserts(source: string): string[] {
 
 /** Modules that start or need a real part (root, libvirt, QEMU, buildah): a unit test must not reach them. */
 const REAL_PART_MODULES = ['testbed.ts', 'daemons.ts', 'qemu-process.ts', 'container-image.ts', 'guest-image.ts'].map((m) =>
-  path.join(packageRoot, 'src', 'testbed', m),
+  path.join(packageRoot, 'testbed', m),
 );
 
 /** Uses of a real part in a test file's own code. */
@@ -141,7 +141,7 @@ describe('test suite rules', () => {
     it('the runner loads the test bed only for real-* files', () => {
       const runner = readFileSync(path.join(testSources, 'support', 'run-tests.ts'), 'utf8');
       expect(runner).to.not.match(/^import[^\n]*testbed/m);
-      expect(runner).to.match(/await import\('\.\.\/\.\.\/src\/testbed\/testbed\.js'\)/);
+      expect(runner).to.match(/await import\('\.\.\/\.\.\/testbed\/testbed\.js'\)/);
     });
   });
 

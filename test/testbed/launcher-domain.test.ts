@@ -9,10 +9,10 @@ import { InputError } from '../../src/common/errors.js';
 import { packageRoot } from '../../src/common/paths.js';
 import { defineDomain } from '../../src/hook-sidecar/callbacks.js';
 import { parseVmi } from '../../src/hook-sidecar/vmi.js';
-import { parseMeminfo } from '../../src/testbed/guest-console.js';
-import { launcherDomainName, launcherDomainXml, testVmi } from '../../src/testbed/launcher-domain.js';
-import { TESTBED_PACKAGES } from '../../src/testbed/packages.js';
-import { qmpSocketInDomain } from '../../src/testbed/test-vm.js';
+import { parseMeminfo } from '../../testbed/guest-console.js';
+import { launcherDomainName, launcherDomainXml, testVmi } from '../../testbed/launcher-domain.js';
+import { TESTBED_PACKAGES } from '../../testbed/packages.js';
+import { qmpSocketInDomain } from '../../src/kubevirt-sim/launcher.js';
 
 const UID = '0b6c2f1e-3d4a-4e5f-8a9b-0c1d2e3f4a5b';
 

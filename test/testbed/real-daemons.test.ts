@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { acquireLibvirt } from '../../src/testbed/daemons.js';
-import { run } from '../../src/testbed/exec.js';
+import { acquireLibvirt } from '../../testbed/daemons.js';
+import { run } from '../../testbed/exec.js';
 
 describe('test bed: libvirt daemon leases', function () {
   this.timeout(120_000);

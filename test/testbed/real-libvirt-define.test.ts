@@ -8,10 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
 import { runSidecar, type RunningSidecar } from '../../src/hook-sidecar/sidecar.js';
-import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../../src/testbed/hook-manager.js';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
-import { qmpSocketInDomain, SIDECAR_CONTAINER, VM_DIR_PREFIX } from '../../src/testbed/test-vm.js';
-import * as virsh from '../../src/testbed/virsh.js';
+import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../../src/kubevirt-sim/hook-manager.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
+import { qmpSocketInDomain, SIDECAR_CONTAINER } from '../../src/kubevirt-sim/launcher.js';
+import { VM_DIR_PREFIX } from '../../testbed/test-vm.js';
+import * as virsh from '../../testbed/virsh.js';
 
 const fixture = (name: string) => readFileSync(path.join(packageRoot, 'fixtures', name), 'utf8');
 /** QEMU's view of the sidecar's directory inside KubeVirt's compute container. */

@@ -6,10 +6,11 @@
 import { expect } from 'chai';
 import { lstatSync } from 'node:fs';
 import net from 'node:net';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
-import { qmpSocketInDomain, type TestVm } from '../../src/testbed/test-vm.js';
-import * as virsh from '../../src/testbed/virsh.js';
-import type { GuestMeminfo } from '../../src/testbed/guest-console.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
+import { qmpSocketInDomain } from '../../src/kubevirt-sim/launcher.js';
+import type { TestVm } from '../../testbed/test-vm.js';
+import * as virsh from '../../testbed/virsh.js';
+import type { GuestMeminfo } from '../../testbed/guest-console.js';
 
 const MiB = 2 ** 20;
 const used = (m: GuestMeminfo) => (m.MemTotal! - m.MemAvailable!) / MiB;

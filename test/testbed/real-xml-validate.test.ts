@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { defineDomain } from '../../src/hook-sidecar/callbacks.js';
 import { parseVmi } from '../../src/hook-sidecar/vmi.js';
-import { launcherDomainXml, testVmi } from '../../src/testbed/launcher-domain.js';
-import { validateDomainXml } from '../../src/testbed/virsh.js';
+import { launcherDomainXml, testVmi } from '../../testbed/launcher-domain.js';
+import { validateDomainXml } from '../../testbed/virsh.js';
 
 const UID = '0b6c2f1e-3d4a-4e5f-8a9b-0c1d2e3f4a5b';
 

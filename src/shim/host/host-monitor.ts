@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Logger } from '../../common/log.js';
-import type { HostSample, HostState } from '../../balloon/types.js';
+import type { HostSample, HostState } from '../../policy/types.js';
 import { type EvictionThreshold, thresholdBytes } from './eviction.js';
 import type { EvictionSignalReader, EvictionSignals } from './eviction-signals.js';
 import { allocatableThresholdBytes } from './kubelet-thresholds.js';

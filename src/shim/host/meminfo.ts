@@ -1,6 +1,6 @@
 /** /proc/meminfo and /proc/pressure/memory, parsed (pure functions plus thin readers). */
 import { readFileSync } from 'node:fs';
-import type { HostSample, Psi } from '../../balloon/types.js';
+import type { HostSample, Psi } from '../../policy/types.js';
 
 /** /proc/meminfo fields in bytes ("kB" lines are multiplied; unitless counts kept). */
 export function parseMeminfo(text: string): Map<string, number> {

@@ -4,7 +4,7 @@
  * and its content is checked: an error here is a reason to fall back to /proc,
  * never a crash.
  */
-import type { HostSample } from '../../balloon/types.js';
+import type { HostSample } from '../../policy/types.js';
 import { parsePromText, type PromSample } from './prom-text.js';
 
 export interface NodeExporterSnapshot {
