@@ -1,5 +1,5 @@
 /**
- * The real node: the real-node script (src/testbed/real-node/script.ts) on real TCG guests
+ * The real node: the real-node script (testbed/real-node/script.ts) on real TCG guests
  * inside a kubelet-shaped memory cgroup tree, under `static` (no KubeMom), `mom` and
  * `default` in turn, with the real sidecars and the real shim; then the same script as a
  * simulator scenario (scenarios/real-node.yaml), and the simulator's error against the real
@@ -12,12 +12,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { Testbed } from '../src/testbed/testbed.js';
-import { formatRealNodeReport } from '../src/testbed/real-node/report.js';
-import { runRealNode, type RealNodePolicy, type RealNodeResult } from '../src/testbed/real-node/run.js';
-import { REAL_NODE_SCRIPT } from '../src/testbed/real-node/script.js';
-import { shimCgroupFlags } from '../src/testbed/real-node/shim-flags.js';
-import { simulatorComparison } from '../src/testbed/real-node/sim-compare.js';
+import { Testbed } from '../testbed/testbed.js';
+import { formatRealNodeReport } from '../testbed/real-node/report.js';
+import { runRealNode, type RealNodePolicy, type RealNodeResult } from '../testbed/real-node/run.js';
+import { REAL_NODE_SCRIPT } from '../testbed/real-node/script.js';
+import { shimCgroupFlags } from '../testbed/real-node/shim-flags.js';
+import { simulatorComparison } from '../testbed/real-node/sim-compare.js';
 
 const POLICIES: readonly RealNodePolicy[] = ['static', 'mom', 'default'];
 

@@ -4,13 +4,13 @@
  * meminfo, the script's guest commands, the figures and the report.
  */
 import { expect } from 'chai';
-import { allocatableAvailable, parseLimit, parseSample, workingSetOf } from '../../src/testbed/real-node/cgroup-sample.js';
-import { memoryFiles, ownMemoryCgroup } from '../../src/testbed/real-node/cgroup-tree.js';
-import { runFigures, type NodePoint } from '../../src/testbed/real-node/figures.js';
-import { nodeSample } from '../../src/testbed/real-node/node-view.js';
-import { formatRealNodeReport } from '../../src/testbed/real-node/report.js';
-import type { RealNodeResult } from '../../src/testbed/real-node/run.js';
-import { diskMiB, guestSteps, REAL_NODE_SCRIPT } from '../../src/testbed/real-node/script.js';
+import { allocatableAvailable, parseLimit, parseSample, workingSetOf } from '../../testbed/real-node/cgroup-sample.js';
+import { memoryFiles, ownMemoryCgroup } from '../../testbed/real-node/cgroup-tree.js';
+import { runFigures, type NodePoint } from '../../testbed/real-node/figures.js';
+import { nodeSample } from '../../testbed/real-node/node-view.js';
+import { formatRealNodeReport } from '../../testbed/real-node/report.js';
+import type { RealNodeResult } from '../../testbed/real-node/run.js';
+import { diskMiB, guestSteps, REAL_NODE_SCRIPT } from '../../testbed/real-node/script.js';
 
 const MiB = 2 ** 20;
 

@@ -1,6 +1,6 @@
 /**
  * Issue 14 item 5: a real node in a real memory cgroup. The real-node script
- * (src/testbed/real-node/script.ts) runs on real TCG guests whose QEMU and sidecar sit in
+ * (testbed/real-node/script.ts) runs on real TCG guests whose QEMU and sidecar sit in
  * pod cgroups under a limited `kubepods`, with a noisy non-VM pod beside them: once without
  * KubeMom (`static`), once with the real shim running the `default` policy. The run computes
  * the kubelet's allocatableMemory.available from the cgroup files itself.
@@ -13,12 +13,12 @@
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { sharedTestbed } from '../../src/testbed/testbed.js';
-import { memoryMount, ownMemoryCgroup } from '../../src/testbed/real-node/cgroup-tree.js';
-import { formatRealNodeReport, guestOoms } from '../../src/testbed/real-node/report.js';
-import { runRealNode, type RealNodeResult } from '../../src/testbed/real-node/run.js';
-import { REAL_NODE_SCRIPT } from '../../src/testbed/real-node/script.js';
-import { shimCgroupFlags } from '../../src/testbed/real-node/shim-flags.js';
+import { sharedTestbed } from '../../testbed/testbed.js';
+import { memoryMount, ownMemoryCgroup } from '../../testbed/real-node/cgroup-tree.js';
+import { formatRealNodeReport, guestOoms } from '../../testbed/real-node/report.js';
+import { runRealNode, type RealNodeResult } from '../../testbed/real-node/run.js';
+import { REAL_NODE_SCRIPT } from '../../testbed/real-node/script.js';
+import { shimCgroupFlags } from '../../testbed/real-node/shim-flags.js';
 
 /** The run's cgroups live under this process's own memory cgroup, named kubemom-node-*. */
 function leftoverCgroups(): string[] {

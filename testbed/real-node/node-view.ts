@@ -20,8 +20,8 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { HostSample } from '../../balloon/types.js';
-import { meminfoText } from '../../demo/node-files.js';
+import type { HostSample } from '../../src/policy/types.js';
+import { meminfoText } from '../../src/demo/node-files.js';
 import type { CgroupSample } from './cgroup-sample.js';
 
 /** The played node's meminfo sample. */

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { packageRoot } from '../../common/paths.js';
+import { packageRoot } from '../../src/common/paths.js';
 
 export type CgroupFlags = (tree: { cgroupRoot: string; kubepods: string; driver: 'cgroupfs' }) => string[];
 

@@ -4,7 +4,7 @@
  * (scenarios/real-node.yaml) describe the same run. Times are seconds from the script's
  * start (every sidecar live in the shim); sizes MiB.
  *
- * Workloads run in the guest through its console agent (src/testbed/guest-scripts.ts):
+ * Workloads run in the guest through its console agent (testbed/guest-scripts.ts):
  * - `page-cache`: reads the guest's disk once (`dd` of /dev/vda), with the device held open
  *   by a background reader so its page cache stays (Linux drops a block device's cache
  *   when its last opener closes it). Reclaimable in the guest, resident on the host.

@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../../common/paths.js';
-import { resolveSimPolicy } from '../../sim/policies.js';
-import { parseScenario, type Scenario } from '../../sim/scenario.js';
-import { simulate, type SimResult } from '../../sim/simulator.js';
+import { packageRoot } from '../../src/common/paths.js';
+import { resolveSimPolicy } from '../../src/sim/policies.js';
+import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
+import { simulate, type SimResult } from '../../src/sim/simulator.js';
 import { guestOoms, table } from './report.js';
 import type { RealNodeResult } from './run.js';
 
