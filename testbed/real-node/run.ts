@@ -74,7 +74,7 @@ export interface GuestOutcome {
 export interface RealNodeResult {
   policy: RealNodePolicy;
   figures: RunFigures;
-  /** OOM kills anywhere under the pods cgroup (its hierarchical counter). */
+  /** OOM kills anywhere under the pods cgroup: its own counter, or the pods' sum where that is larger (v1). */
   kubepodsOomKills: number;
   noisyOomKills: number;
   guests: GuestOutcome[];
@@ -331,7 +331,11 @@ export async function runRealNode(bed: Testbed, script: RealNodeScript, options:
     const result: RealNodeResult = {
       policy: options.policy,
       figures,
-      kubepodsOomKills: readSample(tree.mount.version, tree.kubepods.files).oomKills,
+      // v1 counts a kill in the victim's own cgroup only (seen on Linux 6.18), v2's memory.events up the tree too.
+      kubepodsOomKills: Math.max(
+        readSample(tree.mount.version, tree.kubepods.files).oomKills,
+        guests.reduce((s, g) => s + g.podOomKills, 0) + readSample(tree.mount.version, noisyCgroup.files).oomKills,
+      ),
       noisyOomKills: readSample(tree.mount.version, noisyCgroup.files).oomKills,
       guests,
       node,
