@@ -133,6 +133,7 @@ describe('real node: the report', () => {
       guests: [{ name: 'a', running: oom === 0, podOomKills: oom, guestOomKills: undefined, consoleOomLines: 0 }],
       node: [],
       balloons: [],
+      pods: [],
       reserveBytes: 612 * MiB,
       failedSteps: 0,
     });

@@ -80,11 +80,20 @@ export interface RealNodeResult {
   guests: GuestOutcome[];
   node: NodePoint[];
   balloons: BalloonPoint[];
+  /** Every pod cgroup (VM pods by guest name, and `noisy`) with each balloon reading. */
+  pods: PodPoint[];
   reserveBytes: number;
   /** Guest workload commands that failed (a guest that died or ran out of memory). */
   failedSteps: number;
   /** The shim's log, when it ran and the run failed or asked for it. */
   shimLogTail?: string;
+}
+
+export interface PodPoint {
+  tSeconds: number;
+  /** Working set and page cache of each pod cgroup, bytes. */
+  workingSetBytes: Record<string, number>;
+  fileBytes: Record<string, number>;
 }
 
 interface Pod {
@@ -245,6 +254,8 @@ export async function runRealNode(bed: Testbed, script: RealNodeScript, options:
     const now = (): number => (Date.now() - t0) / 1000;
     const node: NodePoint[] = [];
     const balloons: BalloonPoint[] = [];
+    const podPoints: PodPoint[] = [];
+    const podCgroups: Array<[string, Cgroup]> = [...pods.map((p): [string, Cgroup] => [p.name, p.cgroup]), ['noisy', noisyCgroup]];
     const domainToGuest = new Map(pods.map((p) => [p.vm!.domainName, p.name]));
     let sampling = false;
     let lastBalloonMs = 0;
@@ -258,6 +269,13 @@ export async function runRealNode(bed: Testbed, script: RealNodeScript, options:
         if (Date.now() - lastBalloonMs >= BALLOON_SAMPLE_MS) {
           lastBalloonMs = Date.now();
           const t = now();
+          const point: PodPoint = { tSeconds: t, workingSetBytes: {}, fileBytes: {} };
+          for (const [name, cgroup] of podCgroups) {
+            const p = readSample(tree.mount.version, cgroup.files);
+            point.workingSetBytes[name] = workingSetOf(p);
+            point.fileBytes[name] = p.fileBytes;
+          }
+          podPoints.push(point);
           const byDomain = await balloonsByDomain().catch(() => new Map<string, number>());
           const actualBytes: Record<string, number> = {};
           for (const [domain, bytes] of byDomain) {
@@ -340,6 +358,7 @@ export async function runRealNode(bed: Testbed, script: RealNodeScript, options:
       guests,
       node,
       balloons,
+      pods: podPoints,
       reserveBytes: reserve,
       failedSteps,
     };
