@@ -28,6 +28,8 @@ export interface GuestGroup {
   /** Each next guest of the group boots this much later. */
   staggerMs: number;
   runForMs?: number;
+  /** The pod's overhead instead of node.vmOverhead. */
+  overheadBytes?: number;
   workload: WorkloadSpec;
 }
 
@@ -142,7 +144,7 @@ function workloadAt(v: unknown, field: string): WorkloadSpec {
   return s;
 }
 
-const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'workload'] as const;
+const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'overhead', 'workload'] as const;
 
 function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
   const g = objectAt(v, field);
@@ -171,6 +173,8 @@ function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
     workload: workloadAt(g.workload, `${field}.workload`),
   };
   if (g.runForSeconds !== undefined) group.runForMs = numberAt(g.runForSeconds, `${field}.runForSeconds`, undefined, 1, 7 * 86_400, 'seconds') * 1000;
+  // A pod that is not a VM (a noisy neighbour played as a guest that cannot be ballooned) holds less than a VM's overhead.
+  if (g.overhead !== undefined) group.overheadBytes = bytesAt(g.overhead, `${field}.overhead`);
   return group;
 }
 
@@ -279,6 +283,7 @@ export function expandGuests(s: Scenario, n = guestCount(s)): GuestConfig[] {
       workload: g.workload,
     };
     if (g.runForMs !== undefined) cfg.runForMs = g.runForMs;
+    if (g.overheadBytes !== undefined) cfg.overheadBytes = g.overheadBytes;
     out.push(cfg);
   }
   return out;

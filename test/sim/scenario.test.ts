@@ -4,6 +4,8 @@ import path from 'node:path';
 import { InputError } from '../../src/common/errors.js';
 import { packageRoot } from '../../src/common/paths.js';
 import { expandGuests, parseScenario, scenarioFromObject } from '../../src/sim/scenario.js';
+import { resolveSimPolicy } from '../../src/sim/policies.js';
+import { simulate } from '../../src/sim/simulator.js';
 
 const base = () => ({
   name: 't',
@@ -54,6 +56,7 @@ describe('scenario files', () => {
     ['a duplicate group name', (d) => d.guests.push({ ...d.guests[0]! }), 'guests[1].name', /unique/],
     ['no guests', (d) => (d.guests = []), 'guests', /at least one guest group/],
     ['a bad count', (d) => (d.guests[0]!.count = 2.5), 'guests[0].count', /whole number/],
+    ['a bad overhead', (d) => (d.guests[0]!.overhead = 'lots'), 'guests[0].overhead', /Kubernetes quantity/],
     ['a missing duration', (d) => delete (d as Record<string, unknown>).durationSeconds, 'durationSeconds', /seconds from 1/],
     ['a reserve under the eviction threshold', (d) => Object.assign(d.node, { reserve: '10Mi' }), 'node.reserve', /at least node.evictionHard/],
   ];
@@ -80,5 +83,16 @@ describe('scenario files', () => {
     const s = scenarioFromObject(d);
     expect(expandGuests(s).map((g) => g.name)).to.deep.equal(['a-0', 'b-0', 'a-1']);
     expect(expandGuests(s, 6).map((g) => g.name)).to.deep.equal(['a-0', 'b-0', 'a-1', 'a-2', 'b-1', 'a-3']);
+  });
+
+  it("a group's overhead replaces the node's vmOverhead for its pods", () => {
+    const d = base();
+    d.guests = [{ name: 'pod', memory: '1Gi', guaranteed: '1Gi', overhead: '16Mi', workload: { model: 'steady', level: 0.5, noise: 0 } }];
+    const own = scenarioFromObject(d);
+    expect(expandGuests(own)[0]!.overheadBytes).to.equal(16 * 2 ** 20);
+    delete d.guests[0]!.overhead;
+    const vm = scenarioFromObject(d);
+    const avail = (s: typeof own): number => simulate(s, resolveSimPolicy('static'), { timeline: false }).node.minAvailableBytes;
+    expect(avail(own) - avail(vm)).to.equal(vm.node.vmOverheadBytes - 16 * 2 ** 20);
   });
 });

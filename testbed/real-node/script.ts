@@ -51,7 +51,7 @@ export interface RealNodeScript {
  */
 export const REAL_NODE_SCRIPT: RealNodeScript = {
   durationSeconds: 160,
-  kubepodsLimitMiB: 2048,
+  kubepodsLimitMiB: 2176,
   reservedMiB: 256,
   evictionHardMiB: 100,
   podOverheadMiB: 192,
