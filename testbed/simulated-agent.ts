@@ -7,8 +7,9 @@
  *
  * The simulated guest: it uses `usedBytes`, holds `actualBytes` (the balloon's
  * `actual`), and moves `actual` toward the last target at `balloonRateBytesPerSecond`.
- * Targets are clamped like a careful agent would: never below the guaranteed memory
- * or what the guest uses plus a margin, never above the guest memory.
+ * Targets are clamped by the agent's own floor (memoryFloor, src/agent/guard.ts): never
+ * below the guaranteed memory or what the guest uses plus a margin, never above the
+ * guest memory; the agent's step limits and self-protection are not played.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
@@ -30,6 +31,7 @@ import {
   type WireStatsSample,
 } from '../src/api/kubemom-v1.js';
 import type { Phase } from '../src/policy/types.js';
+import { memoryFloor } from '../src/agent/guard.js';
 
 const MI = 2 ** 20;
 
@@ -236,9 +238,11 @@ export class SimulatedAgent extends EventEmitter {
     return this.faults.noVmYet ? { ...described, vm: null } : described;
   }
 
-  private floorBytes(): number {
+  /** The agent's own floor rule (src/agent/guard.ts) on what this guest's report would show. */
+  private floor(): { bytes: number; reason: 'guaranteed' | 'guest-need' } {
     const o = this.options;
-    return Math.min(o.guestMemoryBytes, Math.max(o.guaranteedMemoryBytes, o.usedBytes + o.marginBytes));
+    const available = Math.max(0, this.actualBytes - o.usedBytes);
+    return memoryFloor({ guestMemoryBytes: o.guestMemoryBytes, guaranteedBytes: o.guaranteedMemoryBytes, marginBytes: o.marginBytes }, this.actualBytes, available);
   }
 
   private setTarget(targetBytes: number, reason: string, nowMs: number): TargetReply {
@@ -247,15 +251,15 @@ export class SimulatedAgent extends EventEmitter {
     let applied = targetBytes;
     let clamp: ClampReason = 'none';
     let detail = '';
-    const floor = this.floorBytes();
+    const floor = this.floor();
     if (applied > o.guestMemoryBytes) {
       applied = o.guestMemoryBytes;
       clamp = 'guest-memory';
       detail = `lowered to the guest memory ${o.guestMemoryBytes}`;
-    } else if (applied < floor) {
-      applied = floor;
-      clamp = floor === o.guaranteedMemoryBytes ? 'guaranteed' : 'guest-need';
-      detail = `raised to ${floor}`;
+    } else if (applied < floor.bytes) {
+      applied = floor.bytes;
+      clamp = floor.reason;
+      detail = `raised to ${floor.bytes}`;
     }
     this.targetBytes = applied;
     const received = { atMs: nowMs, targetBytes, reason, appliedBytes: applied };

@@ -21,6 +21,7 @@ import {
   type WireDescribeResponse,
   type WireStatsSample,
 } from '../api/kubemom-v1.js';
+import type { Parsed } from '../common/errors.js';
 import { logger, type Logger } from '../common/log.js';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import type { VmConfig } from '../hook-sidecar/vm-config.js';
@@ -32,21 +33,21 @@ import type { MigrationBehaviour } from './migration.js';
 import { IO_LIMIT_FIELDS, IO_RATE_FIELDS, isUnlimited, type IoLimits } from '../common/io-limits.js';
 
 /** SetIoLimits' `limits`, checked: only the six sustained rates, whole numbers. */
-export function policyIoLimits(message: Record<string, unknown> | null | undefined): IoLimits | string {
+export function policyIoLimits(message: Record<string, unknown> | null | undefined): Parsed<IoLimits> {
   const out: IoLimits = {};
   for (const f of IO_LIMIT_FIELDS) {
     const v = message?.[f] ?? 0;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return `limits.${f}: ${String(v)} is not accepted; use a whole number >= 0`;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return { error: `limits.${f}: ${String(v)} is not accepted; use a whole number >= 0` };
     if (v === 0) continue;
-    if (!(IO_RATE_FIELDS as readonly string[]).includes(f)) return `limits.${f}: is not accepted from a policy; accepted: ${IO_RATE_FIELDS.join(', ')} (bursts are the owner's, kubemom.io/io-limits.<disk>)`;
+    if (!(IO_RATE_FIELDS as readonly string[]).includes(f)) return { error: `limits.${f}: is not accepted from a policy; accepted: ${IO_RATE_FIELDS.join(', ')} (bursts are the owner's, kubemom.io/io-limits.<disk>)` };
     out[f] = v;
   }
   for (const kind of ['bytes', 'iops']) {
     if (out[`total_${kind}_sec` as keyof IoLimits] && (out[`read_${kind}_sec` as keyof IoLimits] || out[`write_${kind}_sec` as keyof IoLimits])) {
-      return `limits.total_${kind}_sec: cannot be combined with read_${kind}_sec or write_${kind}_sec`;
+      return { error: `limits.total_${kind}_sec: cannot be combined with read_${kind}_sec or write_${kind}_sec` };
     }
   }
-  return out;
+  return { value: out };
 }
 
 /** Longest SetTarget reason kept (it goes to logs). */
@@ -195,11 +196,12 @@ export class AgentService {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
           return;
         }
-        const limits = policyIoLimits(request.limits);
-        if (typeof limits === 'string') {
-          callback({ code: grpc.status.INVALID_ARGUMENT, details: limits });
+        const parsed = policyIoLimits(request.limits);
+        if ('error' in parsed) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: parsed.error });
           return;
         }
+        const limits = parsed.value;
         // The VM owner decides whether a node policy may slow its disks; lifting is always allowed.
         if (!isUnlimited(limits) && !this.config.settings.ioThrottle) {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'this VM did not opt in to node IO throttling (kubemom.io/io-throttle is not "true")' });

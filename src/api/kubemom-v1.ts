@@ -232,6 +232,7 @@ export interface Description {
   unmanaged: UnmanagedView | undefined;
 }
 
+/** One guest report, in bytes and event counts (cumulative counters since guest boot). */
 export interface GuestStats {
   totalBytes: number;
   freeBytes: number;
@@ -241,20 +242,30 @@ export interface GuestStats {
   swapOutBytes: number;
   majorFaults: number;
   minorFaults: number;
+  /** Rates against the previous report (src/common/counter-rate.ts); 0 for the first one. */
   swapInBytesPerSecond: number;
   swapOutBytesPerSecond: number;
   majorFaultsPerSecond: number;
   minorFaultsPerSecond: number;
+  /** When QEMU received this report from the guest, Unix seconds. */
   lastUpdateUnixSeconds: number;
 }
 
+/** The numbers of the current (or last) migration; all zero before the first. */
 export interface MigrationView {
+  /** qapi MigrationStatus, "none" before any migration. */
   status: string;
+  /** RAM to migrate (`ram.total`), bytes. */
   memoryTotalBytes: number;
+  /** RAM sent so far (`ram.transferred`), bytes. */
   memoryProcessedBytes: number;
+  /** RAM left to send (`ram.remaining`), bytes. */
   memoryRemainingBytes: number;
+  /** How fast the guest dirties RAM (`ram.dirty-pages-rate` x `ram.page-size`), bytes per second. */
   dirtyRateBytesPerSecond: number;
+  /** Dirty-bitmap synchronisations so far (`ram.dirty-sync-count`): the pre-copy iteration. */
   iteration: number;
+  /** The switch-over downtime: measured (`downtime`) once completed, else QEMU's estimate (`expected-downtime`), seconds. */
   downtimeSeconds: number;
 }
 
@@ -269,8 +280,9 @@ export interface MemoryView {
 export interface StatsSample {
   sampledAtMs: number;
   phase: Phase;
-  /** When the VM entered `phase`, Unix ms; 0: unknown (older sidecars). */
+  /** When the VM entered `phase` (Unix ms), as the agent saw it; 0: unknown (older sidecars). */
   phaseSinceMs: number;
+  /** The VM was already in `phase` when the agent first looked: it entered it at or before phaseSinceMs. */
   phaseBeganEarlier: boolean;
   guest: GuestStats | undefined;
   stale: boolean;
@@ -280,8 +292,11 @@ export interface StatsSample {
   selfProtectionReason: string;
   unreachableReason: string;
   holding: boolean;
+  /** Why KubeMom does not balloon this VM (passthrough devices, lost side monitor); undefined when it does. */
   unmanaged: UnmanagedView | undefined;
+  /** The current or last migration's numbers (zero before the first); undefined when migration metrics are off. */
   migration: MigrationView | undefined;
+  /** Boot, plugged and virtio-mem memory as QEMU reports it; undefined before QEMU answered. */
   memory: MemoryView | undefined;
 }
 
