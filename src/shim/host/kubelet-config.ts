@@ -147,7 +147,7 @@ export function parseKubeletConfig(file: string, text: string): KubeletConfigVal
     if (!memory) continue;
     const parsed = parseMemoryQuantity(memory.value);
     if ('error' in parsed) throw new InputError(at(memory.node, `${name}.memory`), `"${excerpt(memory.value)}" is not accepted; use ${QUANTITY_ACCEPTED}`);
-    out[key] = parsed.bytes;
+    out[key] = parsed.value;
   }
   const enforce = fields.get('enforceNodeAllocatable');
   if (enforce !== undefined && !(isScalar(enforce) && enforce.value === null)) {
