@@ -8,9 +8,11 @@
  * Needs root, libvirt, QEMU and a memory cgroup controller. Run it under the real-guest lock, as
  * every command that starts guests:
  *   flock /tmp/kubemom-real.lock node dist/bench/real-node.js [--policy P ...] [--no-sim] [--json FILE]
- * --json writes every run's samples (the pods cgroup every 500 ms, the balloons every 2 s) to FILE.
+ * --json writes every run's samples (the pods cgroup every 500 ms, the balloons and pods every 2 s) to FILE;
+ *   node dist/bench/real-node.js --from-json FILE [--no-sim]
+ * prints the table and the simulator's error again from such a file, without guests (and without the lock).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Testbed } from '../testbed/testbed.js';
 import { formatRealNodeReport } from '../testbed/real-node/report.js';
@@ -32,7 +34,24 @@ function policiesFromArgs(argv: string[]): RealNodePolicy[] {
   return picked.length > 0 ? picked : [...POLICIES];
 }
 
+/** The table and the simulator's error from runs saved with --json (no guests needed). */
+function reportSaved(file: string, withSim: boolean): void {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as { script: typeof REAL_NODE_SCRIPT; results: RealNodeResult[] };
+  console.log(formatRealNodeReport(saved.results, saved.script.noisy.releaseSeconds - saved.script.noisy.atSeconds));
+  if (withSim) {
+    console.log();
+    console.log(simulatorComparison(saved.results));
+  }
+}
+
 export async function runRealNodeBench(argv: string[] = []): Promise<void> {
+  const fromAt = argv.indexOf('--from-json');
+  if (fromAt >= 0) {
+    const file = argv[fromAt + 1];
+    if (!file) throw new Error('--from-json: needs the file a --json run wrote');
+    reportSaved(file, !argv.includes('--no-sim'));
+    return;
+  }
   const policies = policiesFromArgs(argv);
   const script = REAL_NODE_SCRIPT;
   const cpus = os.cpus();

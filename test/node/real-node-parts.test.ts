@@ -11,6 +11,7 @@ import { nodeSample } from '../../testbed/real-node/node-view.js';
 import { formatRealNodeReport } from '../../testbed/real-node/report.js';
 import type { RealNodeResult } from '../../testbed/real-node/run.js';
 import { diskMiB, guestSteps, REAL_NODE_SCRIPT } from '../../testbed/real-node/script.js';
+import { realNodeScenario, simFigures, simulatorComparison } from '../../testbed/real-node/sim-compare.js';
 
 const MiB = 2 ** 20;
 
@@ -142,5 +143,39 @@ describe('real node: the report', () => {
     expect(head).to.match(/^policy\s+cgroup OOM kills/);
     expect(stat).to.match(/^static\s+1\s+0\s+1\s+64\s+20\.0\s+40\.0\s+60\+/);
     expect(def).to.match(/^default\s+0\s+0\s+0\s+64\s+5\.0\s+10\.0\s+60\+ .*0\.25x\s+0\.25x\s+-$/);
+  });
+});
+
+describe('real node: the mirror scenario', () => {
+  it('matches the script: node size, threshold, stats period, duration, guest memory and requests', () => {
+    const s = realNodeScenario();
+    const MiBs = (b: number): number => b / MiB;
+    expect(MiBs(s.node.memoryBytes)).to.equal(REAL_NODE_SCRIPT.kubepodsLimitMiB + REAL_NODE_SCRIPT.reservedMiB);
+    expect(MiBs(s.node.systemBytes)).to.equal(REAL_NODE_SCRIPT.reservedMiB);
+    expect(MiBs(s.node.evictionHardBytes)).to.equal(REAL_NODE_SCRIPT.evictionHardMiB);
+    expect(s.statsPeriodMs).to.equal(REAL_NODE_SCRIPT.statsPeriodSeconds * 1000);
+    expect(s.durationMs).to.equal(REAL_NODE_SCRIPT.durationSeconds * 1000);
+    const vms = s.groups.filter((g) => g.name !== 'noisy');
+    expect(vms.map((g) => [g.name, MiBs(g.memoryBytes), MiBs(g.guaranteedBytes)])).to.deep.equal(REAL_NODE_SCRIPT.guests.map((g) => [g.name, g.memoryMiB, g.requestMiB]));
+    expect(MiBs(s.groups.find((g) => g.name === 'noisy')!.memoryBytes)).to.equal(REAL_NODE_SCRIPT.noisy.limitMiB);
+  });
+
+  it('static reclaims nothing in the simulator either; the table sets simulated beside real per policy', () => {
+    expect(simFigures(realNodeScenario(), 'static').peakReclaimedBytes).to.equal(0);
+    const real: RealNodeResult = {
+      policy: 'static',
+      figures: { underThresholdSeconds: 15, underReserveSeconds: 100, minAvailableBytes: 47 * MiB, peakReclaimedBytes: 0, meanReclaimedInSqueezeBytes: 0, recoverySeconds: 60 },
+      kubepodsOomKills: 1,
+      noisyOomKills: 0,
+      guests: [],
+      node: [],
+      balloons: [],
+      pods: [],
+      reserveBytes: 612 * MiB,
+      failedSteps: 0,
+    };
+    const lines = simulatorComparison([real]).split('\n');
+    expect(lines[0]).to.match(/^simulator \(real-node, seed 1\)/);
+    expect(lines[2]).to.match(/^static\s+0\s+0\s+\+0\s+100\.0\s/);
   });
 });

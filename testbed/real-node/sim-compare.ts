@@ -36,7 +36,11 @@ export function simFigures(scenario: Scenario, policy: string): SimFigures {
   let underHard = 0;
   for (let i = 0; i < t.tSeconds.length; i++) {
     let reclaimed = 0;
-    for (const g of t.guests) if (!(g.id.split('/').pop() ?? '').startsWith(NOISY_GUEST)) reclaimed += Math.max(0, g.memoryBytes - (g.actualBytes[i] ?? g.memoryBytes));
+    for (const g of t.guests) {
+      const actual = g.actualBytes[i] ?? 0;
+      // A guest no longer running (evicted, OOM-killed) holds nothing: its memory was not reclaimed by a balloon.
+      if (actual > 0 && !(g.id.split('/').pop() ?? '').startsWith(NOISY_GUEST)) reclaimed += Math.max(0, g.memoryBytes - actual);
+    }
     peak = Math.max(peak, reclaimed);
     if (i + 1 < t.tSeconds.length && t.availableBytes[i]! < scenario.node.evictionHardBytes) underHard += t.tSeconds[i + 1]! - t.tSeconds[i]!;
   }
