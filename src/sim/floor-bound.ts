@@ -35,7 +35,7 @@ export function floorBound(s: Scenario, n?: number, stepMs = 1_000): FloorBound 
       const demand = workloads[i]!.at(t - c.startAtMs);
       const need = warmedNeed(c.workload, demand.needBytes, t - c.startAtMs);
       const floor = Math.min(c.memoryBytes, Math.max(c.guaranteedBytes, need + c.marginBytes), need + demand.cacheBytes);
-      used += node.vmOverheadBytes + floor;
+      used += (c.overheadBytes ?? node.vmOverheadBytes) + floor;
     });
     peak = Math.max(peak, used);
     if (node.memoryBytes - used < node.reserveBytes) {

@@ -125,7 +125,7 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
   };
   const memNow = (): NodeMemory => {
     let held = 0;
-    for (const g of guests) if (g.alive) held += node.vmOverheadBytes + g.hostResidentBytes;
+    for (const g of guests) if (g.alive) held += (g.config.overheadBytes ?? node.vmOverheadBytes) + g.hostResidentBytes;
     return nodeMemory(node, held);
   };
   const sendTarget = (g: SimulatedGuest, t: number) => {
