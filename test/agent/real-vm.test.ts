@@ -54,13 +54,14 @@ describe('agent on a real guest: stats and balloon control', function () {
     expect(Math.abs(g['free_bytes']! - meminfo['MemFree']!)).to.be.at.most(STATS_TOLERANCE_BYTES);
     expect(s['balloon_actual_bytes']).to.equal(512 * MiB);
     expect(s['stale']).to.equal(false);
-    // One sample per period (1 s): five more samples, none sooner than a period after the one before (a loaded
-    // machine makes samples late, never early; how late is no test's business).
+    // One sample per period (1 s), not a burst: five more samples, each at least half a period after the one before.
+    // (The guest answers QEMU's poll when it is scheduled, so a late sample can be followed by an on-time one a
+    // little under a period later; how late or early on a loaded machine is no test's business.)
     const from = a.watcher.samples.length;
     await a.watcher.waitFor('five more samples', () => a.watcher.samples.length >= from + 5);
     // (A re-opened stream repeats the latest sample: count each sample once.)
     const times = [...new Set(a.watcher.samples.slice(Math.max(first, from - 1)).map((x) => Number(x['sampled_at_unix_ms'])))];
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, `sample ${i} after the one before`).to.be.at.least(900);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, `sample ${i} after the one before`).to.be.at.least(500);
   });
 
   it('SetTarget shrinks the guest (its MemTotal drops) and grows it back', async () => {
