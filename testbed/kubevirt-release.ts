@@ -5,7 +5,11 @@
  *   marshals virt-launcher's VMI with encoding/json), defaulted by virt-api's mutating webhook (pkg/defaults):
  *   since v1.6 the default VM rollout strategy is LiveUpdate (pkg/virt-config/virt-config.go), so the webhook sets
  *   `memory.maxGuest` (guest x MaxHotplugRatio 4) on every hotplug-eligible VMI and `cpu.maxSockets` on all;
- *   v1.5 defaults to Stage and sets neither.
+ *   v1.5 defaults to Stage and sets neither;
+ * - where a VM without a memory request gets one: up to v1.6 the webhook writes it into the VMI (the guest memory
+ *   x 100 / the cluster's memoryOvercommit; v1.5.0 pkg/defaults/defaults.go, `setDefaultResourceRequests`); since
+ *   v1.7 only the launcher pod gets it (pkg/virt-controller/services/renderresources.go, `WithMemoryRequests`), and
+ *   the VMI, the only thing the sidecar sees, has none.
  *
  * Pure: no I/O.
  */
@@ -40,6 +44,15 @@ export function defaultMaxGuestBytes(release: KubevirtRelease, guestBytes: numbe
   if (!liveUpdateByDefault(release)) return undefined;
   if (guestBytes < HOTPLUG_MIN_GUEST_BYTES || guestBytes % HOTPLUG_BLOCK_BYTES !== 0) return undefined;
   return guestBytes * MAX_HOTPLUG_RATIO;
+}
+
+/**
+ * The memory request the webhook writes into the VMI of a VM that set none (guest memory `guestBytes`, cluster
+ * `memoryOvercommit` percent), or undefined where the release leaves the VMI without one.
+ */
+export function defaultMemoryRequestBytes(release: KubevirtRelease, guestBytes: number, memoryOvercommitPercent = 100): number | undefined {
+  if (release !== 'v1.5') return undefined;
+  return memoryOvercommitPercent === 100 ? guestBytes : Math.floor((guestBytes * 100) / memoryOvercommitPercent);
 }
 
 const BINARY_SUFFIXES = ['Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];

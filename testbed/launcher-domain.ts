@@ -11,7 +11,7 @@
 import { InputError } from '../src/common/errors.js';
 import { parseMemoryQuantity } from '../src/common/quantity.js';
 import type { VmiFacts } from '../src/hook-sidecar/vmi.js';
-import { binarySiQuantity, defaultMaxGuestBytes, liveUpdateByDefault, MAX_HOTPLUG_RATIO, type KubevirtRelease } from './kubevirt-release.js';
+import { binarySiQuantity, defaultMaxGuestBytes, defaultMemoryRequestBytes, liveUpdateByDefault, MAX_HOTPLUG_RATIO, type KubevirtRelease } from './kubevirt-release.js';
 
 export interface LauncherDomainInput {
   vmi: VmiFacts;
@@ -128,12 +128,13 @@ export interface TestVmiOptions {
   /** spec.domain.memory.guest, MiB. */
   memoryMiB: number;
   /**
-   * spec.domain.resources.requests.memory, MiB. Default: none. A VM that sets only its guest memory reaches
-   * virt-launcher without a memory request: KubeVirt computes the pod's request when it renders the pod (from the
-   * guest memory, lowered by the cluster's memoryOvercommit; pkg/virt-controller/services/renderresources.go) and
-   * never writes it into the VMI.
+   * spec.domain.resources.requests.memory as the VM sets it, MiB. Default: none, and then the release decides
+   * (defaultMemoryRequestBytes): v1.9 leaves the VMI without a request (only the pod gets one), v1.5 writes the
+   * guest memory x 100 / `memoryOvercommitPercent` into it.
    */
   requestMiB?: number;
+  /** The cluster's developerConfiguration.memoryOvercommit (default 100); only v1.5 shows it in the VMI. */
+  memoryOvercommitPercent?: number;
   /** Extra metadata.annotations (kubemom.io/* and others). */
   annotations?: Record<string, string>;
   /** Names of virtio disks (spec.domain.devices.disks). */
@@ -155,8 +156,17 @@ export function testVmi(options: TestVmiOptions): Record<string, unknown> {
   const guest = `${options.memoryMiB}Mi`;
   const maxGuestBytes = defaultMaxGuestBytes(release, options.memoryMiB * 2 ** 20);
   const topology = { cores: 1, sockets: 1, threads: 1 };
+  const overcommitted = defaultMemoryRequestBytes(release, options.memoryMiB * 2 ** 20, options.memoryOvercommitPercent);
+  const request =
+    options.requestMiB !== undefined
+      ? `${options.requestMiB}Mi`
+      : overcommitted === undefined
+        ? undefined
+        : options.memoryOvercommitPercent === undefined || options.memoryOvercommitPercent === 100
+          ? guest // the guest quantity itself
+          : binarySiQuantity(overcommitted);
   const resources = {
-    ...(options.requestMiB !== undefined ? { requests: { memory: `${options.requestMiB}Mi` } } : {}),
+    ...(request !== undefined ? { requests: { memory: request } } : {}),
     ...(options.cpuLimit !== undefined ? { limits: { cpu: options.cpuLimit } } : {}),
   };
   return {

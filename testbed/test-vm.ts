@@ -33,6 +33,8 @@ export interface StartTestVmOptions {
   memoryMiB?: number;
   /** resources.requests.memory, MiB; default: none (a VM that sets only its guest memory; see testVmi). */
   requestMiB?: number;
+  /** The cluster's memoryOvercommit percent (default 100): v1.5 writes guest x 100 / it into the VMI's request. */
+  memoryOvercommitPercent?: number;
   /** VMI annotations, such as kubemom.io/*. */
   annotations?: Record<string, string>;
   /**
@@ -151,6 +153,7 @@ export async function startTestVm(
       memoryMiB: options.memoryMiB ?? 512,
       ...(options.namespace ? { namespace: options.namespace } : {}),
       ...(options.requestMiB !== undefined ? { requestMiB: options.requestMiB } : {}),
+      ...(options.memoryOvercommitPercent !== undefined ? { memoryOvercommitPercent: options.memoryOvercommitPercent } : {}),
       ...(options.annotations ? { annotations: options.annotations } : {}),
       ...(options.disks ? { disks: options.disks.map((d) => d.name) } : {}),
       ...(options.cpuLimit !== undefined ? { cpuLimit: options.cpuLimit } : {}),

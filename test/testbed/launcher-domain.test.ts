@@ -91,6 +91,8 @@ describe('test bed: the VMI and domain of each KubeVirt release', () => {
     expect(tinyDomain(JSON.stringify(small))).to.not.contain('maxMemory');
     const v15 = testVmi({ name: 'old', uid: UID, memoryMiB: 1024, kubevirt: 'v1.5' }) as any;
     expect(v15.spec.domain.memory).to.deep.equal({ guest: '1024Mi' });
+    // v1.5's webhook still wrote the request into the VMI.
+    expect(v15.spec.domain.resources).to.deep.equal({ requests: { memory: '1024Mi' } });
     expect(v15.spec.domain.cpu.maxSockets).to.equal(undefined);
     expect(tinyDomain(JSON.stringify(v15))).to.not.contain('maxMemory');
   });
@@ -100,6 +102,12 @@ describe('test bed: the VMI and domain of each KubeVirt release', () => {
     expect(vmi.spec.domain.resources).to.deep.equal({ requests: { memory: '1024Mi' } });
     expect(vmi.spec.domain.memory.maxGuest).to.equal('8Gi');
     expect(vmiMaxGuestBytes(vmi)).to.equal(8 * GiB);
+    // memoryOvercommit: v1.5 shows it in the VMI's request (the sidecar's default floor), v1.9 nowhere the sidecar looks.
+    const v15 = testVmi({ name: 'o', uid: UID, memoryMiB: 1024, memoryOvercommitPercent: 150, kubevirt: 'v1.5' }) as any;
+    expect(v15.spec.domain.resources.requests.memory).to.equal(String(Math.floor((GiB * 100) / 150)));
+    expect(parseVmi(JSON.stringify(v15)).requestedMemoryBytes).to.equal(Math.floor((GiB * 100) / 150));
+    const v19 = testVmi({ name: 'o', uid: UID, memoryMiB: 1024, memoryOvercommitPercent: 150 }) as any;
+    expect(v19.spec.domain.resources).to.deep.equal({});
     expect([binarySiQuantity(4 * GiB), binarySiQuantity(2560 * MiB), binarySiQuantity(1536), binarySiQuantity(0)]).to.deep.equal(['4Gi', '2560Mi', '1536', '0']);
   });
 });
