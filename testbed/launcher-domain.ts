@@ -214,5 +214,5 @@ export function vmiMaxGuestBytes(vmi: Record<string, unknown>): number | undefin
   if (maxGuest === undefined) return undefined;
   const parsed = parseMemoryQuantity(String(maxGuest));
   if ('error' in parsed) throw new InputError('vmi.spec.domain.memory.maxGuest', parsed.error);
-  return parsed.bytes;
+  return parsed.value;
 }

@@ -7,8 +7,9 @@
  *
  * The simulated guest: it uses `usedBytes`, holds `actualBytes` (the balloon's
  * `actual`), and moves `actual` toward the last target at `balloonRateBytesPerSecond`.
- * Targets are clamped like a careful agent would: never below the guaranteed memory
- * or what the guest uses plus a margin, never above the guest memory.
+ * Targets are clamped by the agent's own floor (memoryFloor, src/agent/guard.ts): never
+ * below the guaranteed memory or what the guest uses plus a margin, never above the
+ * guest memory; the agent's step limits and self-protection are not played.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
@@ -30,6 +31,7 @@ import {
   type WireStatsSample,
 } from '../src/api/kubemom-v1.js';
 import type { Phase } from '../src/policy/types.js';
+import { memoryFloor } from '../src/agent/guard.js';
 
 const MI = 2 ** 20;
 
@@ -60,6 +62,8 @@ export interface SimulatedAgentOptions {
   phaseSinceMs?: number;
   /** Report the phase as begun at or before phaseSinceMs (a restarted sidecar); default false. */
   phaseBeganEarlier?: boolean;
+  /** Describe.guaranteed_memory_source (annotation, vmi-request, guest-memory); default: not reported. */
+  guaranteedMemorySource?: string;
 }
 
 /** One SetTarget call as the agent received it. */
@@ -68,6 +72,9 @@ export interface ReceivedSetTarget {
   targetBytes: number;
   reason: string;
   appliedBytes: number;
+  /** The pod bounds the shim sent with the target (0: none). */
+  ceilingBytes: number;
+  floorBytes: number;
 }
 
 /** Misbehaviours a test can switch on, to play a broken sidecar. */
@@ -108,6 +115,8 @@ export class SimulatedAgent extends EventEmitter {
       cacheBytes: -1,
       phaseSinceMs: Date.now(),
       phaseBeganEarlier: false,
+      // "" plays a sidecar from before guaranteed_memory_source (nothing reported).
+      guaranteedMemorySource: '',
       ...options,
     };
     this.actualBytes = options.guestMemoryBytes;
@@ -139,7 +148,8 @@ export class SimulatedAgent extends EventEmitter {
       SetTarget: (call, callback) => {
         if (this.faults.hangSetTarget) return;
         const request = decodeTargetRequest(call.request);
-        callback(null, encodeTargetReply(this.setTarget(Number(request.targetBytes), request.reason, Date.now())));
+        const bounds = { ceilingBytes: Number(request.ceilingBytes ?? 0), floorBytes: Number(request.floorBytes ?? 0) };
+        callback(null, encodeTargetReply(this.setTarget(Number(request.targetBytes), request.reason, Date.now(), bounds)));
       },
     };
     server.addService(agentServiceDefinition(), implementation);
@@ -231,34 +241,37 @@ export class SimulatedAgent extends EventEmitter {
       phaseSinceMs: o.phaseSinceMs,
       phaseBeganEarlier: o.phaseBeganEarlier,
       unmanaged: undefined,
+      guaranteedMemorySource: o.guaranteedMemorySource,
     });
     // Before OnDefineDomain a sidecar knows no VM.
     return this.faults.noVmYet ? { ...described, vm: null } : described;
   }
 
-  private floorBytes(): number {
+  /** The agent's own floor rule (src/agent/guard.ts) on what this guest's report would show. */
+  private floor(): { bytes: number; reason: 'guaranteed' | 'guest-need' } {
     const o = this.options;
-    return Math.min(o.guestMemoryBytes, Math.max(o.guaranteedMemoryBytes, o.usedBytes + o.marginBytes));
+    const available = Math.max(0, this.actualBytes - o.usedBytes);
+    return memoryFloor({ guestMemoryBytes: o.guestMemoryBytes, guaranteedBytes: o.guaranteedMemoryBytes, marginBytes: o.marginBytes }, this.actualBytes, available);
   }
 
-  private setTarget(targetBytes: number, reason: string, nowMs: number): TargetReply {
+  private setTarget(targetBytes: number, reason: string, nowMs: number, bounds: { ceilingBytes: number; floorBytes: number } = { ceilingBytes: 0, floorBytes: 0 }): TargetReply {
     this.step(nowMs);
     const o = this.options;
     let applied = targetBytes;
     let clamp: ClampReason = 'none';
     let detail = '';
-    const floor = this.floorBytes();
+    const floor = this.floor();
     if (applied > o.guestMemoryBytes) {
       applied = o.guestMemoryBytes;
       clamp = 'guest-memory';
       detail = `lowered to the guest memory ${o.guestMemoryBytes}`;
-    } else if (applied < floor) {
-      applied = floor;
-      clamp = floor === o.guaranteedMemoryBytes ? 'guaranteed' : 'guest-need';
-      detail = `raised to ${floor}`;
+    } else if (applied < floor.bytes) {
+      applied = floor.bytes;
+      clamp = floor.reason;
+      detail = `raised to ${floor.bytes}`;
     }
     this.targetBytes = applied;
-    const received = { atMs: nowMs, targetBytes, reason, appliedBytes: applied };
+    const received = { atMs: nowMs, targetBytes, reason, appliedBytes: applied, ceilingBytes: bounds.ceilingBytes, floorBytes: bounds.floorBytes };
     this.received.push(received);
     if (this.received.length > 1000) this.received.shift();
     this.emit('set-target', received);

@@ -21,6 +21,7 @@ import {
   type WireDescribeResponse,
   type WireStatsSample,
 } from '../api/kubemom-v1.js';
+import type { Parsed } from '../common/errors.js';
 import { logger, type Logger } from '../common/log.js';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import type { VmConfig } from '../hook-sidecar/vm-config.js';
@@ -32,21 +33,21 @@ import type { MigrationBehaviour } from './migration.js';
 import { IO_LIMIT_FIELDS, IO_RATE_FIELDS, isUnlimited, type IoLimits } from '../common/io-limits.js';
 
 /** SetIoLimits' `limits`, checked: only the six sustained rates, whole numbers. */
-export function policyIoLimits(message: Record<string, unknown> | null | undefined): IoLimits | string {
+export function policyIoLimits(message: Record<string, unknown> | null | undefined): Parsed<IoLimits> {
   const out: IoLimits = {};
   for (const f of IO_LIMIT_FIELDS) {
     const v = message?.[f] ?? 0;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return `limits.${f}: ${String(v)} is not accepted; use a whole number >= 0`;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return { error: `limits.${f}: ${String(v)} is not accepted; use a whole number >= 0` };
     if (v === 0) continue;
-    if (!(IO_RATE_FIELDS as readonly string[]).includes(f)) return `limits.${f}: is not accepted from a policy; accepted: ${IO_RATE_FIELDS.join(', ')} (bursts are the owner's, kubemom.io/io-limits.<disk>)`;
+    if (!(IO_RATE_FIELDS as readonly string[]).includes(f)) return { error: `limits.${f}: is not accepted from a policy; accepted: ${IO_RATE_FIELDS.join(', ')} (bursts are the owner's, kubemom.io/io-limits.<disk>)` };
     out[f] = v;
   }
   for (const kind of ['bytes', 'iops']) {
     if (out[`total_${kind}_sec` as keyof IoLimits] && (out[`read_${kind}_sec` as keyof IoLimits] || out[`write_${kind}_sec` as keyof IoLimits])) {
-      return `limits.total_${kind}_sec: cannot be combined with read_${kind}_sec or write_${kind}_sec`;
+      return { error: `limits.total_${kind}_sec: cannot be combined with read_${kind}_sec or write_${kind}_sec` };
     }
   }
-  return out;
+  return { value: out };
 }
 
 /** Longest SetTarget reason kept (it goes to logs). */
@@ -101,6 +102,7 @@ export class AgentService {
       qmpSocketPath: config.qmpSocketPath,
       guestMemoryBytes: config.guestMemoryBytes,
       guaranteedBytes: config.settings.guaranteedMemoryBytes,
+      ...(config.settings.guaranteedSource === 'guest-memory' ? { acceptsNodeFloor: true } : {}),
       marginBytes: config.settings.memoryMarginBytes,
       statsPeriodSeconds: config.settings.statsPeriodSeconds,
       disks: config.disks ?? [],
@@ -135,6 +137,7 @@ export class AgentService {
       // After a memory hotplug: boot + plugged, as QEMU reports it.
       guestMemoryBytes: this.agent?.memory?.guestBytes ?? c?.guestMemoryBytes ?? 0,
       guaranteedMemoryBytes: c?.settings.guaranteedMemoryBytes ?? 0,
+      guaranteedMemorySource: c?.settings.guaranteedSource ?? '',
       priority: c?.settings.priority ?? 0,
       policy: c?.settings.policy ?? '',
       phase: since?.phase,
@@ -174,7 +177,7 @@ export class AgentService {
       },
       SetTarget: (call, callback) => {
         const agent = this.agent;
-        const { targetBytes: target, reason } = decodeTargetRequest(call.request);
+        const { targetBytes: target, reason, ceilingBytes: ceiling, floorBytes: floor } = decodeTargetRequest(call.request);
         if (!agent) {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
           return;
@@ -183,7 +186,14 @@ export class AgentService {
           callback({ code: grpc.status.INVALID_ARGUMENT, details: `target_bytes: ${String(target)} is not accepted; use a positive number of bytes` });
           return;
         }
-        agent.setTarget(target, reason.slice(0, MAX_REASON)).then(
+        for (const [name, value] of [['ceiling_bytes', ceiling], ['floor_bytes', floor]] as const) {
+          if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: `${name}: ${String(value)} is not accepted; use a number of bytes, 0 for none` });
+            return;
+          }
+        }
+        const bounds = { ...((ceiling as number) > 0 ? { ceilingBytes: ceiling as number } : {}), ...((floor as number) > 0 ? { floorBytes: floor as number } : {}) };
+        agent.setTarget(target, reason.slice(0, MAX_REASON), bounds).then(
           (r) => callback(null, encodeTargetReply(r)),
           (err: unknown) => callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) }),
         );
@@ -195,11 +205,12 @@ export class AgentService {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
           return;
         }
-        const limits = policyIoLimits(request.limits);
-        if (typeof limits === 'string') {
-          callback({ code: grpc.status.INVALID_ARGUMENT, details: limits });
+        const parsed = policyIoLimits(request.limits);
+        if ('error' in parsed) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: parsed.error });
           return;
         }
+        const limits = parsed.value;
         // The VM owner decides whether a node policy may slow its disks; lifting is always allowed.
         if (!isUnlimited(limits) && !this.config.settings.ioThrottle) {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'this VM did not opt in to node IO throttling (kubemom.io/io-throttle is not "true")' });

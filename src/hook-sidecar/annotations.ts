@@ -5,7 +5,7 @@
  * Every value is validated; an unknown `kubemom.io/` key is an error too, so a typo
  * fails the VM start with a message instead of being silently ignored.
  */
-import { InputError } from '../common/errors.js';
+import { InputError, valueOf } from '../common/errors.js';
 import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { IO_LIMITS_ACCEPTED, parseIoLimits, type IoLimits } from '../common/io-limits.js';
 
@@ -21,6 +21,11 @@ export function defaultMemoryMarginBytes(guestMemoryBytes: number): number {
 export interface VmSettings {
   /** Memory the balloon never takes away, bytes. */
   guaranteedMemoryBytes: number;
+  /**
+   * Where it comes from: the annotation, the VMI's requests.memory, or neither (the guest memory: nothing
+   * reclaimed unless the node shim supplies a floor). Absent in states saved by older sidecars: explicit.
+   */
+  guaranteedSource?: 'annotation' | 'vmi-request' | 'guest-memory';
   /** 0..100; a lower priority gives memory back first and gets it back last. */
   priority: number;
   /** Guest stats polling period, seconds. */
@@ -136,9 +141,7 @@ function readIoLimits(annotations: Record<string, string>, diskNames: readonly s
       const known = diskNames.length > 0 ? diskNames.join(', ') : 'none (no disk carries a ua-<name> alias in the domain)';
       throw new InputError(field(key), `the VM has no disk "${disk}"; its disks are: ${known}`);
     }
-    const parsed = parseIoLimits(text);
-    if ('error' in parsed) throw new InputError(field(key), parsed.error);
-    out[disk] = parsed.limits;
+    out[disk] = valueOf(field(key), parseIoLimits(text));
   }
   return out;
 }
@@ -158,9 +161,7 @@ function parseIntIn(key: string, text: string, min: number, max: number, suffix 
 }
 
 function parseBytes(key: string, text: string): number {
-  const parsed = parseMemoryQuantity(text);
-  if ('error' in parsed) throw new InputError(field(key), `${parsed.error}; use ${acceptedFor(key)}`);
-  return parsed.bytes;
+  return valueOf(field(key), parseMemoryQuantity(text), `; use ${acceptedFor(key)}`);
 }
 
 /**
@@ -210,6 +211,7 @@ export function readSettings(
   const throttleText = get('kubemom.io/io-throttle');
   return {
     guaranteedMemoryBytes: guaranteed,
+    guaranteedSource: guaranteedText !== undefined ? 'annotation' : requestedMemoryBytes !== undefined ? 'vmi-request' : 'guest-memory',
     priority: priorityText === undefined ? 50 : parseIntIn('kubemom.io/priority', priorityText, 0, 100),
     statsPeriodSeconds: periodText === undefined ? 5 : parseIntIn('kubemom.io/stats-period', periodText, 1, 300, 's'),
     autodeflate: autodeflateText === undefined ? true : parseBool('kubemom.io/autodeflate', autodeflateText),

@@ -8,7 +8,7 @@ import { InputError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { qmpSocketName } from './callbacks.js';
 import { QMP_SUBDIR } from './vm-config.js';
-import { UNIX_SOCKET_PATH_MAX } from './domain-rewrite.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 import { SOCKET_NAME } from '../api/kubemom-v1.js';
 import type { VmConfig } from './vm-config.js';
 import { loadVmConfig } from './vm-config.js';

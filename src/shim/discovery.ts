@@ -17,6 +17,7 @@
  * reached through a short symlink of the shim's own (see ShortPaths).
  */
 import { SOCKET_NAME } from '../api/kubemom-v1.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 import { type FSWatcher, lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,8 +26,6 @@ export const HOOK_SOCKETS_VOLUME = path.join('volumes', 'kubernetes.io~empty-dir
 const HOOK_DIR_PATTERN = /^hook-sidecar-[0-9]+$/;
 // A Kubernetes UID: hex digits and dashes (kubelet names pod dirs after it).
 const POD_UID_PATTERN = /^[0-9a-fA-F-]{1,64}$/;
-/** sun_path holds 108 bytes including the terminating NUL. */
-export const UNIX_PATH_MAX_BYTES = 107;
 
 /** One sidecar socket found on disk. */
 export interface FoundSocket {
@@ -93,7 +92,7 @@ export class ShortPaths {
 
   /** A `unix://` address for the socket: the path itself when short enough, else through a symlink. */
   address(socketPath: string): string {
-    if (Buffer.byteLength(socketPath) <= UNIX_PATH_MAX_BYTES) return `unix://${socketPath}`;
+    if (Buffer.byteLength(socketPath) <= UNIX_SOCKET_PATH_MAX) return `unix://${socketPath}`;
     let link = this.links.get(socketPath);
     if (!link) {
       link = path.join(this.dir, (this.next++).toString(36));
@@ -101,7 +100,7 @@ export class ShortPaths {
       this.links.set(socketPath, link);
     }
     const short = path.join(link, path.basename(socketPath));
-    if (Buffer.byteLength(short) > UNIX_PATH_MAX_BYTES) {
+    if (Buffer.byteLength(short) > UNIX_SOCKET_PATH_MAX) {
       throw new Error(`socket path through ${this.dir} is still ${Buffer.byteLength(short)} bytes; choose a shorter --link-dir`);
     }
     return `unix://${short}`;

@@ -4,33 +4,28 @@
  * the balloon targets (all concurrently, each with its own deadline: a slow sidecar
  * never delays the others or the next cycle) and applies the KSM settings.
  *
+ * A cycle reads like MOM's: gather (host, KSM, the usable sidecars' guests), evaluate (the
+ * policy), actuate (the balloon, IO and KSM controllers in src/shim/controllers/).
+ *
  * Cycles never overlap: a pressure event during a cycle runs another right after.
  * A policy that throws makes no decision in that cycle (MOM's rule: no controller
  * runs), with a metric and a log line.
  */
 import type { Logger } from '../common/log.js';
-import { sameRates } from '../balloon/io-pressure.js';
-import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
+import type { GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
+import { BalloonController } from './controllers/balloon.js';
+import { actuateIo } from './controllers/io.js';
+import { actuateKsm } from './controllers/ksm.js';
+import type { DecisionRecord, LoopTrigger } from './controllers/records.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
-import { CLAMP_TO_WIRE } from '../api/kubemom-v1.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
+import { boundDecisions, type BoundedDecision } from './pod-bounds.js';
 
-export type LoopTrigger = 'period' | 'pressure' | 'manual';
-
-/** One balloon decision and what came of it. */
-export interface DecisionRecord {
-  atMs: number;
-  trigger: LoopTrigger;
-  guestId: string;
-  targetBytes: number;
-  reason: string;
-  /** applied, unchanged (not resent), skipped-*, deadline, error, unknown-guest. */
-  outcome?: string;
-  appliedBytes?: number;
-  clamp?: string;
-}
+export type { DecisionRecord, LoopTrigger };
+export { dispatchOrder } from './controllers/balloon.js';
+import { boundsKey } from './controllers/balloon.js';
 
 export interface CycleResult {
   trigger: LoopTrigger;
@@ -54,6 +49,10 @@ export interface LoopObserver {
   onIdentityConflict?(ignored: SidecarSession, owner: SidecarSession): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
   onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
+  /** A sidecar whose claim the Kubernetes API contradicts (reported once per session). */
+  onImpostor?(session: SidecarSession, why: string): void;
+  /** A decision the pod bounds changed (or made: a guest above its ceiling the policy left alone). */
+  onBound?(bounded: BoundedDecision): void;
 }
 
 
@@ -63,6 +62,13 @@ export interface LoopDependencies<S> {
   sessions: () => SidecarSession[];
   ksm?: KsmController;
   ksmdCpu?: KsmdCpuMeter;
+  /**
+   * The Kubernetes API's word on a sidecar's claim (its pod's namespace and VMI): a mismatch is an impostor,
+   * left out of the cycle; unknown (no API, pod not seen yet) lets the session through.
+   */
+  vouch?: (session: SidecarSession) => { kind: 'ok' } | { kind: 'unknown' } | { kind: 'mismatch'; why: string };
+  /** Measures each VM pod's bounds (ceiling, node floor) before the policy runs. */
+  bounds?: { refresh(sessions: readonly SidecarSession[]): void };
   log: Logger;
   observer?: LoopObserver;
   now?: () => number;
@@ -89,10 +95,11 @@ export class ShimLoop<S> {
   private running: Promise<CycleResult | undefined> | undefined;
   private pendingPressureAt: number | undefined;
   private stopped = true;
-  /** What each sidecar was last asked and when, to avoid resending an unchanged target. */
-  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number }>();
+  private readonly balloons: BalloonController;
   /** Sessions already reported for claiming a VM another session owns. */
   private readonly conflicted = new WeakSet<SidecarSession>();
+  /** Sessions already reported as impostors by the Kubernetes API. */
+  private readonly impostors = new WeakSet<SidecarSession>();
   private readonly now: () => number;
 
   constructor(
@@ -101,6 +108,7 @@ export class ShimLoop<S> {
   ) {
     this.state = deps.policy.initialState();
     this.now = deps.now ?? Date.now;
+    this.balloons = new BalloonController(options.heartbeatMs ?? 10_000, (record, outcome, session) => this.deps.observer?.onDecisionOutcome?.(record, outcome, session));
   }
 
   start(): void {
@@ -215,12 +223,25 @@ export class ShimLoop<S> {
   private cycle(trigger: LoopTrigger): CycleResult | undefined {
     const started = performance.now();
     const nowMs = this.now();
-    const { host, ksm, ksmdCpu, log } = this.deps;
+    const gathered = this.gather(nowMs, trigger);
+    const evaluated = this.evaluate(gathered.input);
+    const { decisions, boundBy } = this.bound(evaluated, gathered);
+    const actuated = this.actuate(decisions, gathered.byGuest, nowMs, trigger);
+    for (const record of actuated.records) {
+      const bound = boundBy.get(record.guestId);
+      if (bound !== undefined) record.bound = bound;
+    }
+    return this.finish({ trigger, nowMs, input: gathered.input, decisions, durationMs: performance.now() - started, ...actuated }, gathered);
+  }
+
+  /** Gather: the host and KSM samples and every usable sidecar's guest, each VM from the session that owns it. */
+  private gather(nowMs: number, trigger: LoopTrigger): Gathered {
+    const { host, ksm, ksmdCpu } = this.deps;
     host.sample(nowMs, trigger === 'pressure');
     const ksmValues = ksm?.available() ? ksm.read() : undefined;
     const ksmdFraction = ksmdCpu?.sample(nowMs);
-
-    const sessions = this.deps.sessions();
+    const sessions = this.vouched(this.deps.sessions());
+    this.deps.bounds?.refresh(sessions);
     const owners = this.claimOwners(sessions);
     const byGuest = new Map<string, SidecarSession>();
     const guests: GuestState[] = [];
@@ -239,8 +260,12 @@ export class ShimLoop<S> {
     if (ksmValues) extra.ksm = ksmValues;
     if (advisorMode !== undefined) extra.ksmAdvisorMode = advisorMode;
     if (ksmdFraction !== undefined) extra.ksmdCpuPercent = ksmdFraction * 100;
-    const input: PolicyInput = { nowMs, host: host.state(extra), guests };
+    return { input: { nowMs, host: host.state(extra), guests }, sessions, byGuest, ksmValues, ksmdFraction };
+  }
 
+  /** Evaluate: the policy's decisions, or none when it threw or could not run (MOM's rule: no controller runs). */
+  private evaluate(input: PolicyInput): PolicyDecisions | undefined {
+    const { log } = this.deps;
     let decisions: PolicyDecisions | undefined;
     try {
       const evaluated = this.deps.policy.evaluate(input, this.state);
@@ -249,114 +274,86 @@ export class ShimLoop<S> {
     } catch (error) {
       log.error({ policy: this.deps.policy.name, err: (error as Error).message }, 'policy evaluation failed; no action this cycle');
       this.deps.observer?.onPolicyError?.(error as Error);
+      return undefined;
     }
-    if (decisions?.notRun !== undefined) {
+    if (decisions.notRun !== undefined) {
       // The policy could not decide (e.g. no host sample yet): act on nothing this cycle.
       log.debug({ policy: this.deps.policy.name, why: decisions.notRun }, 'policy did not run; no action this cycle');
-      decisions = undefined;
+      return undefined;
     }
+    return decisions;
+  }
 
-    const records: DecisionRecord[] = [];
-    const pending: Array<Promise<void>> = [];
-    let lastSendAt: number | undefined;
-    for (const decision of dispatchOrder(decisions?.balloons ?? [], byGuest)) {
-      const record: DecisionRecord = { atMs: nowMs, trigger, guestId: decision.guestId, targetBytes: decision.targetBytes, reason: decision.reason };
-      records.push(record);
-      const session = byGuest.get(decision.guestId);
-      if (!session) {
-        record.outcome = 'unknown-guest';
-        this.deps.observer?.onDecisionOutcome?.(record, undefined, undefined);
-        continue;
+  /**
+   * The one clamp after the policy, whatever policy ran: every target within its pod's [floor, ceiling], a guest
+   * left above its ceiling brought down, and changed bounds sent even to a guest the policy holds (its goal
+   * again, with them). A passive policy (observe, static) moves nothing, and neither does the shim for it.
+   */
+  private bound(decisions: PolicyDecisions | undefined, gathered: Gathered): { decisions: PolicyDecisions | undefined; boundBy: Map<string, string> } {
+    const boundBy = new Map<string, string>();
+    if (!decisions || this.deps.policy.passive) return { decisions, boundBy };
+    const b = boundDecisions(decisions.balloons, gathered.input.guests);
+    for (const x of b.bounded) {
+      boundBy.set(x.guestId, x.bound);
+      this.deps.observer?.onBound?.(x);
+    }
+    const decided = new Set(b.balloons.map((d) => d.guestId));
+    for (const [id, session] of gathered.byGuest) {
+      const goal = session.latest?.balloonGoalBytes || session.latest?.balloonTargetBytes || 0;
+      if (decided.has(id) || goal <= 0 || this.balloons.boundsSent(session) === boundsKey(session)) continue;
+      b.balloons.push({ guestId: id, targetBytes: goal, reason: 'pod-bounds' });
+    }
+    return { decisions: { ...decisions, balloons: b.balloons }, boundBy };
+  }
+
+  /** The sessions the Kubernetes API does not contradict (all of them without the API). */
+  private vouched(sessions: SidecarSession[]): SidecarSession[] {
+    const vouch = this.deps.vouch;
+    if (!vouch) return sessions;
+    return sessions.filter((session) => {
+      const verdict = vouch(session);
+      if (verdict.kind !== 'mismatch') return true;
+      if (!this.impostors.has(session)) {
+        this.impostors.add(session);
+        this.deps.log.warn({ vm: session.id, socket: session.found.socketPath, why: verdict.why }, "the Kubernetes API contradicts a sidecar's claim; it gets no target");
+        this.deps.observer?.onImpostor?.(session, verdict.why);
       }
-      const target = Math.round(decision.targetBytes);
-      const applied = session.lastApplied?.appliedBytes;
-      const previous = this.lastRequested.get(session);
-      const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= (this.options.heartbeatMs ?? 10_000);
-      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloonTargetBytes === applied) {
-        record.outcome = 'unchanged';
-        this.deps.observer?.onDecisionOutcome?.(record, undefined, session);
-        continue;
-      }
-      this.lastRequested.set(session, { target, atMs: nowMs });
-      const call = session.setTarget(target, decision.reason);
-      lastSendAt = performance.now();
-      pending.push(
-        call.then((outcome) => {
-          if (outcome.kind === 'applied') {
-            record.outcome = 'applied';
-            record.appliedBytes = outcome.response.appliedBytes;
-            record.clamp = CLAMP_TO_WIRE[outcome.response.clamp];
-          } else if (outcome.kind === 'skipped') {
-            record.outcome = `skipped-${outcome.why}`;
-            this.lastRequested.delete(session);
-          } else {
-            record.outcome = outcome.why;
-            this.lastRequested.delete(session);
-          }
-          this.deps.observer?.onDecisionOutcome?.(record, outcome, session);
-        }),
-      );
-    }
-    if (decisions?.ksmAdvisorMode !== undefined && ksm?.setAdvisorMode(decisions.ksmAdvisorMode, nowMs)) {
-      log.info({ advisorMode: decisions.ksmAdvisorMode }, 'KSM advisor mode applied');
-    }
-    for (const io of decisions?.io ?? []) {
-      const session = byGuest.get(io.guestId);
-      // Only changes are sent: the sidecar keeps the limits until told otherwise.
-      if (!session || sameRates(session.ioLimitsSent, io.limits)) continue;
-      pending.push(
-        session.setIoLimits(io.limits, io.reason).then((outcome) => {
-          const line = { guest: io.guestId, limits: io.limits, reason: io.reason, outcome };
-          if (outcome === 'error') log.warn(line, 'SetIoLimits failed');
-          else log.info(line, 'IO limits decision');
-          this.deps.observer?.onIoDecision?.(io.guestId, outcome);
-        }),
-      );
-    }
-    if (decisions && ksm && Object.keys(decisions.ksm).length > 0) {
-      const applied = ksm.apply(decisions.ksm, nowMs);
-      if (Object.keys(applied.written).length > 0) log.info({ written: applied.written }, 'KSM settings applied');
-    }
-    for (const record of records) {
+      return false;
+    });
+  }
+
+  /** Actuate: the balloon, IO and KSM controllers. */
+  private actuate(decisions: PolicyDecisions | undefined, byGuest: ReadonlyMap<string, SidecarSession>, nowMs: number, trigger: LoopTrigger): Pick<CycleResult, 'records' | 'lastSendAt' | 'settled'> {
+    const balloons = this.balloons.actuate(decisions?.balloons ?? [], byGuest, nowMs, trigger);
+    const io = actuateIo(decisions?.io ?? [], byGuest, this.deps.log, this.deps.observer?.onIoDecision?.bind(this.deps.observer));
+    if (decisions) actuateKsm(decisions, this.deps.ksm, nowMs, this.deps.log);
+    return { records: balloons.records, lastSendAt: balloons.lastSendAt, settled: Promise.all([...balloons.pending, ...io]).then(() => undefined) };
+  }
+
+  /** Keeps the cycle's records, counts it and tells the observer. */
+  private finish(result: CycleResult, gathered: Gathered): CycleResult {
+    for (const record of result.records) {
       this.decisions.push(record);
-      if (record.targetBytes !== undefined) log.debug(record, 'balloon decision');
+      this.deps.log.debug(record, 'balloon decision');
     }
     const keep = this.options.keepDecisions ?? 1000;
     if (this.decisions.length > keep) this.decisions.splice(0, this.decisions.length - keep);
-
-    const durationMs = performance.now() - started;
     this.cycles++;
-    this.lastCycleAtMs = nowMs;
-    const result: CycleResult = {
-      trigger,
-      nowMs,
-      input,
-      decisions,
-      durationMs,
-      lastSendAt,
-      records,
-      settled: Promise.all(pending).then(() => undefined),
-    };
+    this.lastCycleAtMs = result.nowMs;
     const extraOut: { ksm?: Record<string, number>; ksmdCpu?: number } = {};
-    if (ksmValues) extraOut.ksm = ksmValues;
-    if (ksmdFraction !== undefined) extraOut.ksmdCpu = ksmdFraction;
-    this.deps.observer?.onCycle?.(result, sessions, extraOut);
+    if (gathered.ksmValues) extraOut.ksm = gathered.ksmValues;
+    if (gathered.ksmdFraction !== undefined) extraOut.ksmdCpu = gathered.ksmdFraction;
+    this.deps.observer?.onCycle?.(result, gathered.sessions, extraOut);
     return result;
   }
 }
 
-/**
- * The order in which targets are sent: the biggest reclaims first (a call costs
- * the shim about half a millisecond in grpc-js, so with hundreds of changed targets
- * the first ones land noticeably sooner), then everything else in the policy's order.
- */
-export function dispatchOrder(balloons: readonly BalloonDecision[], byGuest: ReadonlyMap<string, SidecarSession>): BalloonDecision[] {
-  const reclaim = (d: BalloonDecision): number => {
-    const actual = byGuest.get(d.guestId)?.latest?.balloonActualBytes ?? 0;
-    return actual > 0 ? actual - d.targetBytes : 0;
-  };
-  return balloons
-    .map((d, index) => ({ d, index, r: reclaim(d) }))
-    .sort((a, b) => (b.r > 0 || a.r > 0 ? Math.max(b.r, 0) - Math.max(a.r, 0) : 0) || a.index - b.index)
-    .map((x) => x.d);
+/** What a cycle gathered before the policy ran. */
+interface Gathered {
+  input: PolicyInput;
+  sessions: SidecarSession[];
+  /** The usable session of each VM the policy sees. */
+  byGuest: Map<string, SidecarSession>;
+  ksmValues: Record<string, number> | undefined;
+  ksmdFraction: number | undefined;
 }

@@ -5,14 +5,11 @@
 import { InputError } from '../common/errors.js';
 import { INPUT_LIMITS, readInputText } from '../common/read-input.js';
 import { PolicyFileErrors } from '../policy/lang/policy-file.js';
-import { createPolicy, isPolicyFile, POLICY_NAMES } from '../policy/registry.js';
+import { createPolicy, isPolicyFile } from '../policy/registry.js';
 import type { Policy } from '../policy/types.js';
 
 /** The default for `--policy`. */
 export const DEFAULT_SHIM_POLICY = 'default';
-
-/** The names `--policy` accepts besides a file. */
-export const SHIM_POLICY_NAMES = POLICY_NAMES;
 
 /**
  * A policy by name, or from a file when the value is a path. A missing file or any problem in it is an InputError

@@ -1,6 +1,7 @@
 /**
  * One gRPC session with one sidecar's kubemom.v1 agent: Describe (identity check),
- * the WatchStats stream, and SetTarget with deadlines.
+ * the WatchStats stream, and SetTarget with deadlines. What the policy sees of the
+ * sidecar's reports is translated in src/shim/wire-to-policy.ts.
  *
  * Every call has a deadline. A sidecar that misses one is marked stale and skipped
  * by the loop until a back-off has passed; nothing ever waits on it, so a stuck VM
@@ -10,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import type { Logger } from '../common/log.js';
 import type { GuestSample, GuestState, IoRates, Phase } from '../policy/types.js';
+import { guestSampleOf, guestStateOf, phaseSinceMs } from './wire-to-policy.js';
 import { AgentClient } from '../api/client.js';
 import {
   decodeDescription,
@@ -73,30 +75,6 @@ export interface SessionHooks {
   onSample(session: SidecarSession): void;
 }
 
-/**
- * When the VM entered its phase, for the policy (its start grace, `phase_age`). The
- * agent's report wins: it survives a shim restart, where the shim's own observation
- * starts at discovery. When the agent says the phase began earlier than it could see
- * (a restarted sidecar), the older of its time and the shim's own is kept, still a time
- * the VM is known to have been in the phase. Sidecars without the field (0) leave the
- * shim's own observation: the previous value while the phase holds, else now.
- */
-export function phaseSinceMs(input: {
-  phase: Phase;
-  previousPhase: Phase | undefined;
-  previousSinceMs: number;
-  agentSinceMs: number | undefined;
-  agentBeganEarlier: boolean | undefined;
-  nowMs: number;
-}): number {
-  const own = input.phase === input.previousPhase ? input.previousSinceMs : input.nowMs;
-  const agent = input.agentSinceMs ?? 0;
-  if (!(agent > 0)) return own;
-  // Same clock on the node; a time in the future (a skewed or lying sidecar) counts as now.
-  const reported = Math.min(agent, input.nowMs);
-  return input.agentBeganEarlier ? Math.min(reported, own) : reported;
-}
-
 export class SidecarSession {
   state: SessionState = 'connecting';
   /** Why the session is in its state (for logs, /debug, metrics). */
@@ -109,6 +87,11 @@ export class SidecarSession {
   /** The last SetTarget the sidecar acknowledged. */
   lastApplied: TargetReply | undefined;
   phaseSinceMs: number;
+  /**
+   * The pod's bounds on the guest's memory as the shim last measured them (pod-bounds.ts): the ceiling from
+   * the pod's cgroup limit, and the node's floor for a VM without a guarantee of its own. Sent with every target.
+   */
+  bounds: { ceilingBytes?: number; floorBytes?: number } = {};
   private client: AgentClient;
   private stream: grpc.ClientReadableStream<WireStatsSample> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -172,40 +155,16 @@ export class SidecarSession {
     return (this.latest ?? this.describe)?.unmanaged;
   }
 
-  /** The VM as the policy sees it; only for a session that has described itself. */
+  /** The VM as the policy sees it (src/shim/wire-to-policy.ts); only for a session that has described itself. */
   guestState(): GuestState | undefined {
-    const d = this.describe;
-    const vm = d?.vm;
-    if (!d || !vm) return undefined;
-    const latest = this.latest;
-    const phase = latest ? latest.phase : d.phase;
-    const state: GuestState = {
-      id: `${vm.namespace}/${vm.name}`,
-      namespace: vm.namespace,
-      name: vm.name,
-      uid: vm.uid,
-      // After a memory hotplug the latest sample knows the guest's memory better than Describe did.
-      guestMemoryBytes: latest?.memory?.guestBytes || d.guestMemoryBytes,
-      // An unmanaged VM is never inflated by its agent: the policy must not count on its memory.
-      guaranteedMemoryBytes: this.unmanaged ? d.guestMemoryBytes : d.guaranteedMemoryBytes,
-      // Sidecars before memory_margin_bytes report 0; their agent still applies its margin itself.
-      marginBytes: d.memoryMarginBytes,
-      priority: d.priority,
-      policy: d.policy,
-      phase,
-      // Before the first sample, Describe's report (if any) dates the phase.
-      phaseSinceMs: latest || !d.phaseSinceMs ? this.phaseSinceMs : Math.min(d.phaseSinceMs, this.now()),
-      history: this.history,
-    };
-    if (d.features.includes('io-limits')) {
-      state.ioThrottle = d.ioThrottle;
-      state.ioLimits = { ...this.ioLimitsSent };
-      state.disks = d.disks.map((disk) => ({ name: disk.name, ownerLimits: { ...disk.ownerLimits } }));
+    if (!this.describe) return undefined;
+    const state = guestStateOf(this.describe, this.latest, { phaseSinceMs: this.phaseSinceMs, history: this.history, ioLimitsSent: this.ioLimitsSent, nowMs: this.now() });
+    if (!state) return undefined;
+    if (this.bounds.ceilingBytes !== undefined) state.ceilingBytes = this.bounds.ceilingBytes;
+    // A VM without a guarantee of its own (KubeVirt v1.7+ under memory overcommit): the node's floor stands in.
+    if (this.bounds.floorBytes !== undefined && this.describe.guaranteedMemorySource === 'guest-memory' && !this.unmanaged) {
+      state.guaranteedMemoryBytes = Math.min(this.bounds.floorBytes, state.guestMemoryBytes);
     }
-    if (d.vcpus) state.vcpus = d.vcpus;
-    if (d.cpuLimitMillicores) state.cpuLimitMillicores = d.cpuLimitMillicores;
-    if (latest?.balloonActualBytes !== undefined) state.balloonActualBytes = latest.balloonActualBytes;
-    if (latest?.balloonTargetBytes !== undefined) state.targetBytes = latest.balloonTargetBytes;
     return state;
   }
 
@@ -241,7 +200,8 @@ export class SidecarSession {
     if (this.setTargetInFlight) return Promise.resolve({ kind: 'skipped', why: 'in-flight' });
     this.setTargetInFlight = true;
     const started = this.now();
-    return this.client.setTarget(encodeTargetRequest(Math.max(0, Math.round(targetBytes)), reason), this.options.setTargetDeadlineMs).then(
+    const request = encodeTargetRequest(Math.max(0, Math.round(targetBytes)), reason, { ceilingBytes: this.bounds.ceilingBytes, floorBytes: this.bounds.floorBytes });
+    return this.client.setTarget(request, this.options.setTargetDeadlineMs).then(
       (wire): SetTargetOutcome => {
         this.setTargetInFlight = false;
         const response = decodeTargetReply(wire);
@@ -331,19 +291,7 @@ export class SidecarSession {
       nowMs: now,
     });
     this.lastPhase = phase;
-    const g = sample.guest;
-    const entry: GuestSample = { atMs: sample.sampledAtMs || now, balloonActualBytes: sample.balloonActualBytes ?? 0 };
-    if (g) {
-      entry.totalBytes = g.totalBytes;
-      entry.freeBytes = g.freeBytes;
-      entry.availableBytes = g.availableBytes;
-      entry.diskCachesBytes = g.diskCachesBytes;
-      entry.swapInBytes = g.swapInBytes;
-      entry.swapOutBytes = g.swapOutBytes;
-      entry.majorFaults = g.majorFaults;
-      entry.minorFaults = g.minorFaults;
-    }
-    this.history.push(entry);
+    this.history.push(guestSampleOf(sample, now));
     while (this.history.length > this.options.historyLength) this.history.shift();
     if (this.state === 'connecting' || (this.state === 'stale' && this.stateReason === 'stats-silent')) {
       this.setState('live', 'stats-flowing');

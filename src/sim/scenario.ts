@@ -9,9 +9,7 @@ import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import type { NodeConfig } from './node-model.js';
 import type { GuestConfig } from './simulated-guest.js';
 import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type WorkloadModel, type WorkloadSpec } from './workloads.js';
-
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
+import { MiB, GiB } from '../common/units.js';
 
 /** A group of identical guests (the `count` copies get their own random streams). */
 export interface GuestGroup {
@@ -95,7 +93,7 @@ function bytesAt(v: unknown, field: string, def?: number): number {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   if (typeof v === 'string') {
     const r = parseMemoryQuantity(v);
-    if ('bytes' in r) return r.bytes;
+    if ('value' in r) return r.value;
   }
   throw new InputError(field, `is ${describe(v)}; accepted: ${QUANTITY_ACCEPTED}, or a whole number of bytes`);
 }

@@ -11,11 +11,10 @@ import { expandGuests, type Scenario } from './scenario.js';
 import { SimulatedGuest } from './simulated-guest.js';
 import { guardTarget, guestUnderPressure, type GuardLimits } from './simulated-guard.js';
 import type { HostSample } from '../policy/types.js';
+import { MiB } from '../common/units.js';
 
 /** Simulated time starts here (Unix ms), so policies see realistic timestamps. */
 export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
-
-const MiB = 2 ** 20;
 
 export interface SimPolicy {
   name: string;

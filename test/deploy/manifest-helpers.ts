@@ -33,8 +33,8 @@ export function parseShimFlags(args: string[], env: Record<string, string>): Rec
     shim.action((opts: Record<string, any>) => {
       flags = opts;
     });
-    // $(HOST_IP) is expanded by the kubelet from the pod's env.
-    program.parse(['node', 'kubemom', ...args.map((a) => a.replace('$(HOST_IP)', '192.0.2.10'))]);
+    // $(HOST_IP) and $(NODE_NAME) are expanded by the kubelet from the pod's env.
+    program.parse(['node', 'kubemom', ...args.map((a) => a.replace('$(HOST_IP)', '192.0.2.10').replace('$(NODE_NAME)', 'node-a'))]);
     return flags;
   } finally {
     process.env = saved;

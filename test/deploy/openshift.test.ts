@@ -69,7 +69,7 @@ describe('manifests: OpenShift', function () {
       [...names(base), 'ClusterRole/kubemom-shim-scc', 'RoleBinding/kubemom-shim-scc', 'SecurityContextConstraints/kubemom-shim'].sort(),
     );
     for (const object of openshift) {
-      const clusterScoped = ['Namespace', 'ClusterRole', 'SecurityContextConstraints'].includes(object.kind);
+      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'SecurityContextConstraints'].includes(object.kind);
       expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).to.equal(clusterScoped ? undefined : NAMESPACE);
     }
     const role = find(openshift, 'ClusterRole', 'kubemom-shim-scc');
@@ -138,10 +138,12 @@ describe('manifests: OpenShift', function () {
     expect(wider((s) => (s.containers[0].securityContext.capabilities.add = ['SYS_ADMIN']))).to.deep.equal(['shim: capability SYS_ADMIN may not be added']);
     expect(wider((s) => (s.securityContext.runAsUser = 1000))).to.deep.equal(['shim: runAsUser 1000 is not 0']);
     expect(wider((s) => (s.securityContext.supplementalGroups = [107, 0]))).to.deep.equal(['supplementalGroups: 0 is not an allowed group']);
-    expect(wider((s) => s.volumes.push({ name: 'token', projected: { sources: [] } }))).to.deep.equal(['volumes: projected volumes are not allowed (token)']);
+    expect(wider((s) => s.volumes.push({ name: 'share', nfs: { server: 'nfs.example', path: '/' } }))).to.deep.equal(['volumes: nfs volumes are not allowed (share)']);
+    // The ServiceAccount token the pod watch needs is a projected volume the SCC must allow.
+    expect(sccViolations({ ...scc, volumes: ['hostPath', 'emptyDir'] }, pod)).to.deep.equal(['volumes: projected volumes are not allowed (kube-api-access)']);
   });
 
-  it('changes only the SELinux context, the SCC pin, node-exporter, the label syncer and the node-exporter alert', () => {
+  it("changes only the SELinux context, the SCC pin, the kubelet config's path, node-exporter, the label syncer and the node-exporter alert", () => {
     const inBase = (objects: K8sObject[]) => objects.filter((o) => base.some((b) => b.kind === o.kind && b.metadata.name === o.metadata.name));
     const ds = structuredClone(find(openshift, 'DaemonSet', 'kubemom-shim'));
     const baseDs = find(base, 'DaemonSet', 'kubemom-shim');
@@ -150,7 +152,13 @@ describe('manifests: OpenShift', function () {
     ds.spec.template.spec.containers[0].args = baseDs.spec.template.spec.containers[0].args;
     delete ds.spec.template.metadata.annotations;
     delete ds.spec.template.spec.securityContext.seLinuxOptions;
-    expect(ds).to.deep.equal(baseDs);
+    const kubeletConfig = ds.spec.template.spec.volumes.find((v: any) => v.name === 'kubelet-config');
+    expect(kubeletConfig.hostPath).to.deep.equal({ path: '/etc/kubernetes/kubelet.conf', type: 'File' });
+    kubeletConfig.hostPath.path = baseDs.spec.template.spec.volumes.find((v: any) => v.name === 'kubelet-config').hostPath.path;
+    // The patch merges volumes by name; their order does not matter to the kubelet.
+    const byName = (a: any, b: any) => a.name.localeCompare(b.name);
+    ds.spec.template.spec.volumes.sort(byName);
+    expect(ds).to.deep.equal({ ...baseDs, spec: { ...baseDs.spec, template: { ...baseDs.spec.template, spec: { ...baseDs.spec.template.spec, volumes: [...baseDs.spec.template.spec.volumes].sort(byName) } } } });
 
     const ns = find(openshift, 'Namespace', NAMESPACE);
     expect(ns.metadata.labels).to.deep.equal({ ...find(base, 'Namespace', NAMESPACE).metadata.labels, 'security.openshift.io/scc.podSecurityLabelSync': 'false' });

@@ -35,7 +35,9 @@ export function sccViolations(scc: Json, pod: Json): string[] {
   if (pod.hostPID && !scc.allowHostPID) errors.push('hostPID: host PID is not allowed');
   if (pod.hostIPC && !scc.allowHostIPC) errors.push('hostIPC: host IPC is not allowed');
   const allowedVolumes: string[] = scc.volumes ?? [];
-  for (const volume of pod.volumes ?? []) {
+  // The ServiceAccount admission plugin, which runs first, adds the token volume unless the pod opts out.
+  const injected = pod.automountServiceAccountToken === false ? [] : [{ name: 'kube-api-access', projected: { sources: [] } }];
+  for (const volume of [...(pod.volumes ?? []), ...injected]) {
     const type = volumeType(volume);
     if (!allowedVolumes.includes('*') && !allowedVolumes.includes(type)) errors.push(`volumes: ${type} volumes are not allowed (${volume.name})`);
     if (type === 'hostPath' && !scc.allowHostDirVolumePlugin) errors.push(`volumes: hostPath volumes are not allowed (${volume.name})`);
