@@ -9,10 +9,18 @@
  * Pure: no I/O.
  */
 import { InputError } from '../src/common/errors.js';
+import { parseMemoryQuantity } from '../src/common/quantity.js';
 import type { VmiFacts } from '../src/hook-sidecar/vmi.js';
+import { binarySiQuantity, defaultMaxGuestBytes, defaultMemoryRequestBytes, liveUpdateByDefault, MAX_HOTPLUG_RATIO, type KubevirtRelease } from './kubevirt-release.js';
 
 export interface LauncherDomainInput {
   vmi: VmiFacts;
+  /**
+   * The VMI's spec.domain.memory.maxGuest in bytes (vmiMaxGuestBytes). When it is set and differs from the guest
+   * memory, the domain gets `<maxMemory slots="0">` and `<memory>` is the guest memory, as KubeVirt v1.6+'s
+   * converter writes a hotplug-eligible VMI (pkg/virt-launcher/virtwrap/converter/compute/memory.go).
+   */
+  maxGuestMemoryBytes?: number;
   kernelPath: string;
   initrdPath: string;
   cmdline: string;
@@ -62,11 +70,15 @@ export function launcherDomainXml(input: LauncherDomainInput): string {
     throw new InputError('vmi.spec.domain.memory.guest', 'is missing, and so is resources.requests.memory; one is required');
   }
   const e = escape;
+  const maxGuest = input.maxGuestMemoryBytes;
+  // encoding/xml writes MaxMemory's attributes in field order: Unit, then Slots.
+  const maxMemory = maxGuest !== undefined && maxGuest !== memory ? [`\t<maxMemory unit="b" slots="0">${maxGuest}</maxMemory>`] : [];
   const balloonAttributes = input.freePageReporting === false ? '' : ' freePageReporting="on"';
   return [
     `<domain type="qemu" xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0">`,
     `\t<name>${e(launcherDomainName(input.vmi))}</name>`,
     `\t<memory unit="b">${memory}</memory>`,
+    ...maxMemory,
     `\t<os>`,
     `\t\t<type arch="x86_64" machine="q35">hvm</type>`,
     `\t\t<kernel>${e(input.kernelPath)}</kernel>`,
@@ -115,18 +127,48 @@ export interface TestVmiOptions {
   uid: string;
   /** spec.domain.memory.guest, MiB. */
   memoryMiB: number;
-  /** spec.domain.resources.requests.memory, MiB (default: the guest memory). */
+  /**
+   * spec.domain.resources.requests.memory as the VM sets it, MiB. Default: none, and then the release decides
+   * (defaultMemoryRequestBytes): v1.9 leaves the VMI without a request (only the pod gets one), v1.5 writes the
+   * guest memory x 100 / `memoryOvercommitPercent` into it.
+   */
   requestMiB?: number;
+  /** The cluster's developerConfiguration.memoryOvercommit (default 100); only v1.5 shows it in the VMI. */
+  memoryOvercommitPercent?: number;
   /** Extra metadata.annotations (kubemom.io/* and others). */
   annotations?: Record<string, string>;
   /** Names of virtio disks (spec.domain.devices.disks). */
   disks?: readonly string[];
   /** spec.domain.resources.limits.cpu, e.g. "500m". */
   cpuLimit?: string;
+  /** The release whose defaults the VMI carries (default v1.9; kubevirt-release.ts). */
+  kubevirt?: KubevirtRelease;
 }
 
-/** A KubeVirt-style VMI for the test guest, with the KubeMom sidecar requested as a cluster would. */
+/**
+ * A VMI for the test guest as virt-launcher of `kubevirt` hands it to OnDefineDomain: the VM's spec with virt-api's
+ * defaults (architecture, CPU model and topology, and since v1.6 `memory.maxGuest` and `cpu.maxSockets` for memory
+ * and CPU hotplug), the status virt-controller wrote before the pod started (phase, memory at boot, CPU topology),
+ * and the KubeMom sidecar requested as a cluster would.
+ */
 export function testVmi(options: TestVmiOptions): Record<string, unknown> {
+  const release = options.kubevirt ?? 'v1.9';
+  const guest = `${options.memoryMiB}Mi`;
+  const maxGuestBytes = defaultMaxGuestBytes(release, options.memoryMiB * 2 ** 20);
+  const topology = { cores: 1, sockets: 1, threads: 1 };
+  const overcommitted = defaultMemoryRequestBytes(release, options.memoryMiB * 2 ** 20, options.memoryOvercommitPercent);
+  const request =
+    options.requestMiB !== undefined
+      ? `${options.requestMiB}Mi`
+      : overcommitted === undefined
+        ? undefined
+        : options.memoryOvercommitPercent === undefined || options.memoryOvercommitPercent === 100
+          ? guest // the guest quantity itself
+          : binarySiQuantity(overcommitted);
+  const resources = {
+    ...(request !== undefined ? { requests: { memory: request } } : {}),
+    ...(options.cpuLimit !== undefined ? { limits: { cpu: options.cpuLimit } } : {}),
+  };
   return {
     kind: 'VirtualMachineInstance',
     apiVersion: 'kubevirt.io/v1',
@@ -136,21 +178,41 @@ export function testVmi(options: TestVmiOptions): Record<string, unknown> {
       uid: options.uid,
       annotations: {
         'hooks.kubevirt.io/hookSidecars': JSON.stringify([{ image: 'kubemom:local', args: ['sidecar'] }]),
+        'kubevirt.io/latest-observed-api-version': 'v1',
+        'kubevirt.io/storage-observed-api-version': 'v1',
         ...options.annotations,
       },
+      labels: { 'kubevirt.io/nodeName': 'testbed' },
     },
     spec: {
+      architecture: 'amd64',
       domain: {
-        resources: {
-          requests: { memory: `${options.requestMiB ?? options.memoryMiB}Mi` },
-          ...(options.cpuLimit !== undefined ? { limits: { cpu: options.cpuLimit } } : {}),
-        },
-        memory: { guest: `${options.memoryMiB}Mi` },
-        cpu: { cores: 1, sockets: 1, threads: 1 },
+        resources,
+        memory: { guest, ...(maxGuestBytes !== undefined ? { maxGuest: binarySiQuantity(maxGuestBytes) } : {}) },
+        // setupCPUHotplug: maxSockets = sockets x the hotplug ratio, for every VMI under LiveUpdate.
+        cpu: { ...topology, ...(liveUpdateByDefault(release) ? { maxSockets: topology.sockets * MAX_HOTPLUG_RATIO } : {}), model: 'host-model' },
         machine: { type: 'q35' },
+        features: { acpi: { enabled: true } },
         devices: options.disks ? { disks: options.disks.map((name) => ({ name, disk: { bus: 'virtio' } })) } : {},
       },
     },
-    status: { phase: 'Scheduled' },
+    status: {
+      phase: 'Scheduled',
+      nodeName: 'testbed',
+      qosClass: 'Burstable',
+      // pkg/defaults: setGuestMemoryStatus and setCurrentCPUTopologyStatus, at creation.
+      memory: { guestAtBoot: guest, guestCurrent: guest, guestRequested: guest },
+      currentCPUTopology: topology,
+    },
   };
+}
+
+/** spec.domain.memory.maxGuest of a VMI object in bytes, or undefined (the sidecar itself does not read it). */
+export function vmiMaxGuestBytes(vmi: Record<string, unknown>): number | undefined {
+  const memory = ((vmi.spec as Record<string, any> | undefined)?.domain as Record<string, any> | undefined)?.memory as Record<string, unknown> | undefined;
+  const maxGuest = memory?.maxGuest;
+  if (maxGuest === undefined) return undefined;
+  const parsed = parseMemoryQuantity(String(maxGuest));
+  if ('error' in parsed) throw new InputError('vmi.spec.domain.memory.maxGuest', parsed.error);
+  return parsed.value;
 }

@@ -15,9 +15,10 @@ import { loadVmConfig } from '../src/hook-sidecar/vm-config.js';
 import { parseVmi } from '../src/hook-sidecar/vmi.js';
 import type { GuestImage } from './guest-image.js';
 import { GuestConsole } from './guest-console.js';
-import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook, type HookLayout } from '../src/kubevirt-sim/hook-manager.js';
+import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../src/kubevirt-sim/hook-manager.js';
+import { hookLayoutOf, type KubevirtRelease } from './kubevirt-release.js';
 import { startRemarshallingSidecar, type RemarshallingSidecar } from './remarshalling-sidecar.js';
-import { launcherDomainName, launcherDomainXml, testVmi } from './launcher-domain.js';
+import { launcherDomainName, launcherDomainXml, testVmi, vmiMaxGuestBytes } from './launcher-domain.js';
 import { qemuUser } from './users.js';
 import * as virsh from './virsh.js';
 
@@ -30,8 +31,10 @@ export interface StartTestVmOptions {
   namespace?: string;
   /** Guest memory (spec.domain.memory.guest), MiB. Default 512. */
   memoryMiB?: number;
-  /** resources.requests.memory, MiB; default: the guest memory. */
+  /** resources.requests.memory, MiB; default: none (a VM that sets only its guest memory; see testVmi). */
   requestMiB?: number;
+  /** The cluster's memoryOvercommit percent (default 100): v1.5 writes guest x 100 / it into the VMI's request. */
+  memoryOvercommitPercent?: number;
   /** VMI annotations, such as kubemom.io/*. */
   annotations?: Record<string, string>;
   /**
@@ -56,8 +59,9 @@ export interface StartTestVmOptions {
    */
   beforeResume?: (qemuPid: number) => Promise<void> | void;
   /**
-   * The virt-launcher to play: `v1.9` (default; the per-sidecar hook layout of v1.6 and later)
-   * or `v1.5` (the shared layout: the sidecar serves in the whole hook directory, no CONTAINER_NAME).
+   * The virt-launcher to play: `v1.9` (default; the per-sidecar hook layout of v1.6 and later, and the VMI and
+   * domain of a hotplug-eligible guest of 1 GiB or more: memory.maxGuest, `<maxMemory>`) or `v1.5` (the shared
+   * layout: the sidecar serves in the whole hook directory, no CONTAINER_NAME; no hotplug defaults).
    */
   kubevirt?: KubevirtRelease;
   /**
@@ -67,13 +71,7 @@ export interface StartTestVmOptions {
   chainRemarshallingSidecar?: boolean;
 }
 
-/** The KubeVirt releases whose virt-launcher the test bed plays. */
-export type KubevirtRelease = 'v1.5' | 'v1.9';
-
-/** The hook layout of a release (v1.6 moved each sidecar into its own subdirectory). */
-export function hookLayoutOf(release: KubevirtRelease): HookLayout {
-  return release === 'v1.5' ? 'shared' : 'per-sidecar';
-}
+export { hookLayoutOf, type KubevirtRelease } from './kubevirt-release.js';
 
 /** startVm with a sidecar the caller runs as its own process. */
 export interface StartExternalSidecarVmOptions extends Omit<StartTestVmOptions, 'sidecar'> {
@@ -154,6 +152,7 @@ export async function startTestVm(
     throw new Error('startVm: `sidecar` configures the in-process sidecar and cannot be combined with `externalSidecar`');
   }
   const log = logger('testbed');
+  const release = options.kubevirt ?? 'v1.9';
   const vmiObject =
     options.vmi ??
     testVmi({
@@ -162,9 +161,11 @@ export async function startTestVm(
       memoryMiB: options.memoryMiB ?? 512,
       ...(options.namespace ? { namespace: options.namespace } : {}),
       ...(options.requestMiB !== undefined ? { requestMiB: options.requestMiB } : {}),
+      ...(options.memoryOvercommitPercent !== undefined ? { memoryOvercommitPercent: options.memoryOvercommitPercent } : {}),
       ...(options.annotations ? { annotations: options.annotations } : {}),
       ...(options.disks ? { disks: options.disks.map((d) => d.name) } : {}),
       ...(options.cpuLimit !== undefined ? { cpuLimit: options.cpuLimit } : {}),
+      kubevirt: release,
     });
   const vmiJson = JSON.stringify(vmiObject);
   const vmi = parseVmi(vmiJson);
@@ -174,7 +175,6 @@ export async function startTestVm(
   // QEMU (libvirt-qemu) must traverse it to reach the kernel, the console and the QMP directory.
   chmodSync(dir, 0o711);
   // virt-launcher treats every file one level below the hooks root as a hook socket: nothing else may live there.
-  const release = options.kubevirt ?? 'v1.9';
   const layout = hookLayoutOf(release);
   const hooksDir = external?.hooksDir ?? (layout === 'shared' ? path.join(dir, 'hooks') : path.join(dir, 'hooks', SIDECAR_CONTAINER));
   const hooksRoot = layout === 'shared' && !external ? hooksDir : path.dirname(hooksDir);
@@ -230,8 +230,10 @@ export async function startTestVm(
       chained = await startRemarshallingSidecar(layout === 'shared' ? hooksRoot : path.join(hooksRoot, 'hook-sidecar-1'));
     }
     hooks = await discoverHooks(hooksRoot, chained ? 2 : 1, 30_000, layout);
+    const maxGuestMemoryBytes = vmiMaxGuestBytes(vmiObject);
     const launcherXml = launcherDomainXml({
       vmi,
+      ...(maxGuestMemoryBytes !== undefined ? { maxGuestMemoryBytes } : {}),
       kernelPath,
       initrdPath,
       cmdline: image.cmdline,

@@ -5,7 +5,9 @@
  *   kubernetes-models and @kubernetes-models/prometheus-operator ship (types, formats, patterns, required fields);
  * - every object, KubeVirt's included, is type-checked by the TypeScript compiler against the API types those
  *   packages and @kubevirt-ui-ext/kubevirt-api (generated from KubeVirt's OpenAPI) ship: this catches unknown or
- *   misspelt fields, which the JSON schemas allow.
+ *   misspelt fields, which the JSON schemas allow;
+ * - OpenShift's and HCO's objects, for which no maintained package ships types or schemas, are checked against the
+ *   upstream CRD schemas checked in under schemas/ (crd-schema.ts), unknown fields included.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { packageRoot } from '../../src/common/paths.js';
+import { CrdValidator, loadCrdSchema } from './crd-schema.js';
 
 /** A Kubernetes object as parsed from YAML. */
 export interface K8sObject {
@@ -79,6 +82,7 @@ const MODELS: Record<string, ApiModel> = {
     typeName: 'IClusterRoleBinding',
   },
   'apps/v1/DaemonSet': { module: 'kubernetes-models/apps/v1/DaemonSet', className: 'DaemonSet', typeName: 'IDaemonSet' },
+  'rbac.authorization.k8s.io/v1/RoleBinding': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding', className: 'RoleBinding', typeName: 'IRoleBinding' },
   'monitoring.coreos.com/v1/ServiceMonitor': {
     module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
     className: 'ServiceMonitor',
@@ -102,6 +106,14 @@ const MODELS: Record<string, ApiModel> = {
   },
 };
 
+/** The checked-in upstream CRD schemas (schemas/README.md says where each comes from). */
+export const CRD_SCHEMA_FILES = ['securitycontextconstraints.security.openshift.io-v1.json', 'hyperconvergeds.hco.kubevirt.io-v1beta1.json'];
+let crdValidator: CrdValidator | undefined;
+function crds(): CrdValidator {
+  crdValidator ??= new CrdValidator(CRD_SCHEMA_FILES.map(loadCrdSchema));
+  return crdValidator;
+}
+
 function modelFor(object: K8sObject): ApiModel {
   const model = MODELS[`${object.apiVersion}/${object.kind}`];
   if (!model) throw new Error(`no schema known for ${object.apiVersion} ${object.kind} (${object.metadata?.name})`);
@@ -114,6 +126,10 @@ const label = (o: K8sObject) => `${o.kind}/${o.metadata?.name}`;
 export async function schemaErrors(objects: K8sObject[]): Promise<string[]> {
   const errors: string[] = [];
   for (const object of objects) {
+    if (crds().knows(object.apiVersion, object.kind)) {
+      errors.push(...crds().errors(object));
+      continue;
+    }
     const model = modelFor(object);
     if (!model.className) continue;
     const exports = (await import(model.module)) as Record<string, new (value: unknown) => { validate(): void }>;
@@ -126,8 +142,12 @@ export async function schemaErrors(objects: K8sObject[]): Promise<string[]> {
   return errors;
 }
 
-/** Type-checks every object against its API type with the TypeScript compiler; returns the diagnostics. */
-export function typeErrors(objects: K8sObject[]): string[] {
+/**
+ * Type-checks every object against its API type with the TypeScript compiler; returns the diagnostics. Objects of
+ * the CRD kinds have no TypeScript type: their schema check (schemaErrors) already refuses unknown fields.
+ */
+export function typeErrors(allObjects: K8sObject[]): string[] {
+  const objects = allObjects.filter((o) => !crds().knows(o.apiVersion, o.kind));
   const dir = path.join(packageRoot, '.cache', 'manifest-typecheck');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `check-${process.pid}.ts`);
