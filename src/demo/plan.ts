@@ -115,7 +115,7 @@ export function demoWorkload(base: Workload, timeline: DemoTimeline, plan: { bur
       const demand = base.at(sinceBootMs);
       if (!plan.bursts) return demand;
       const extra = burstShareAt(timeline, sinceBootMs + plan.startAtMs) * plan.burstFraction * plan.memoryBytes;
-      return { needBytes: Math.round(Math.min(ceiling, demand.needBytes + extra)), cacheBytes: demand.cacheBytes };
+      return { ...demand, needBytes: Math.round(Math.min(ceiling, demand.needBytes + extra)) };
     },
   };
 }

@@ -18,6 +18,18 @@ interface Common {
   cache: number;
   /** Relative noise amplitude on the need. */
   noise: number;
+  /**
+   * Memory the guest cannot reclaim although it is not program memory: shmem, tmpfs and
+   * unreclaimable slab. The guest's MemAvailable does not count it, its Cached (the
+   * balloon's disk-caches stat) does; it stays resident or goes to swap like program
+   * memory. Fraction of the guest memory.
+   */
+  shmem: number;
+  /**
+   * The share of the wanted page cache that is hot (re-read within seconds): taking it
+   * costs major faults and re-reads until the guest has it back.
+   */
+  hot: number;
 }
 
 export type WorkloadSpec =
@@ -31,19 +43,24 @@ export type WorkloadSpec =
 
 /** Defaults per model, merged under what a scenario gives. */
 export const WORKLOAD_DEFAULTS: { [M in WorkloadModel]: Omit<Extract<WorkloadSpec, { model: M }>, 'model'> } = {
-  idle: { level: 0.1, cache: 0.05, noise: 0.02 },
-  steady: { level: 0.5, cache: 0.1, noise: 0.03 },
-  diurnal: { low: 0.2, high: 0.7, periodSeconds: 1200, phase: 0, cache: 0.1, noise: 0.03 },
-  bursty: { base: 0.25, burst: 0.45, burstSeconds: 60, meanGapSeconds: 300, cache: 0.1, noise: 0.03 },
-  leak: { start: 0.2, perHour: 0.5, max: 0.95, cache: 0.05, noise: 0.01 },
-  'boot-storm': { peak: 0.8, bootSeconds: 60, settle: 0.3, cache: 0.1, noise: 0.03 },
-  'page-cache': { anon: 0.15, cacheMax: 1, fillSeconds: 600, cache: 0, noise: 0.02 },
+  idle: { level: 0.1, cache: 0.05, noise: 0.02, shmem: 0.02, hot: 0.3 },
+  steady: { level: 0.5, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  diurnal: { low: 0.2, high: 0.7, periodSeconds: 1200, phase: 0, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  bursty: { base: 0.25, burst: 0.45, burstSeconds: 60, meanGapSeconds: 300, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  leak: { start: 0.2, perHour: 0.5, max: 0.95, cache: 0.05, noise: 0.01, shmem: 0.02, hot: 0.3 },
+  'boot-storm': { peak: 0.8, bootSeconds: 60, settle: 0.3, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  'page-cache': { anon: 0.15, cacheMax: 1, fillSeconds: 600, cache: 0, noise: 0.02, shmem: 0.02, hot: 0.3 },
 };
 
 /** Memory a workload wants at one moment, bytes. */
 export interface WorkloadDemand {
+  /** Memory that must stay resident or go to swap: program memory plus shmem/tmpfs/slab. */
   needBytes: number;
+  /** The part of `needBytes` that is shmem/tmpfs/slab (in Cached, not in MemAvailable). */
+  shmemBytes: number;
   cacheBytes: number;
+  /** The part of `cacheBytes` the guest re-reads within seconds. */
+  hotCacheBytes: number;
 }
 
 export interface Workload {
@@ -121,9 +138,10 @@ export function createWorkload(spec: WorkloadSpec, guestMemoryBytes: number, see
     at(tMs: number): WorkloadDemand {
       const f = fraction(spec, Math.max(0, tMs), bursts);
       const noisy = f.need * (1 + spec.noise * valueNoise(noiseSeed, tMs, 10_000));
-      const needBytes = Math.round(Math.min(ceiling, Math.max(floor, noisy * guestMemoryBytes)));
+      const shmemBytes = Math.round(spec.shmem * guestMemoryBytes);
+      const needBytes = Math.round(Math.min(ceiling, Math.max(floor, noisy * guestMemoryBytes) + shmemBytes));
       const cacheBytes = Math.round(Math.max(0, Math.min(1, f.cache) * guestMemoryBytes));
-      return { needBytes, cacheBytes };
+      return { needBytes, shmemBytes: Math.min(shmemBytes, needBytes), cacheBytes, hotCacheBytes: Math.round(spec.hot * cacheBytes) };
     },
   };
 }

@@ -8,11 +8,20 @@ function spec(model: WorkloadSpec['model'], over: Record<string, number> = {}): 
   return { model, ...WORKLOAD_DEFAULTS[model], noise: 0, ...over } as WorkloadSpec;
 }
 
+/** The programs' need (without the shmem/tmpfs/slab share), fraction of the guest memory. */
 function needAt(s: WorkloadSpec, seconds: number, seed = 1): number {
-  return createWorkload(s, MEM, seed, 'g', 7_200_000).at(seconds * 1000).needBytes / MEM;
+  const d = createWorkload(s, MEM, seed, 'g', 7_200_000).at(seconds * 1000);
+  return (d.needBytes - d.shmemBytes) / MEM;
 }
 
 describe('workload models', () => {
+  it('adds unreclaimable shmem/tmpfs/slab to the need, and marks a hot share of the page cache', () => {
+    const d = createWorkload(spec('steady', { level: 0.4, cache: 0.2, shmem: 0.05, hot: 0.5 }), MEM, 1, 'g', 3_600_000).at(60_000);
+    expect(d.shmemBytes).to.equal(Math.round(0.05 * MEM));
+    expect(d.needBytes).to.equal(Math.round(0.4 * MEM) + d.shmemBytes);
+    expect(d.hotCacheBytes).to.equal(Math.round(0.5 * d.cacheBytes));
+  });
+
   it('idle stays at its low level', () => {
     for (const t of [0, 100, 1000, 3000]) expect(needAt(spec('idle'), t)).to.be.closeTo(0.1, 1e-6);
   });
@@ -57,7 +66,7 @@ describe('workload models', () => {
   });
 
   it('page-cache keeps little anonymous memory and fills its cache over time', () => {
-    const s = spec('page-cache', { anon: 0.1, cacheMax: 1, fillSeconds: 600 });
+    const s = spec('page-cache', { anon: 0.1, cacheMax: 1, fillSeconds: 600, shmem: 0 });
     const w = createWorkload(s, MEM, 1, 'g', 3_600_000);
     expect(w.at(0).cacheBytes).to.equal(0);
     expect(w.at(300_000).cacheBytes / MEM).to.be.closeTo(0.5, 1e-6);
