@@ -118,12 +118,14 @@ function workloadAt(v: unknown, field: string): WorkloadSpec {
   const spec: Record<string, unknown> = { model };
   for (const [key, def] of Object.entries(defaults)) {
     const f = `${field}.${key}`;
-    if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
+    if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' || key === 'dutySeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
     else if (key === 'phase') spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the period');
     else if (key === 'perHour') spec[key] = numberAt(w[key], f, def, 0, 10, 'a fraction of the guest memory per hour');
     else spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the guest memory');
   }
   const s = spec as unknown as WorkloadSpec;
+  if (s.model === 'periodic' && s.low > s.high) throw new InputError(`${field}.low`, `is ${s.low}; accepted: at most high (${s.high})`);
+  if (s.model === 'periodic' && s.dutySeconds > s.periodSeconds) throw new InputError(`${field}.dutySeconds`, `is ${s.dutySeconds}; accepted: at most periodSeconds (${s.periodSeconds})`);
   if (s.model === 'diurnal' && s.low > s.high) throw new InputError(`${field}.low`, `is ${s.low}; accepted: at most high (${s.high})`);
   return s;
 }

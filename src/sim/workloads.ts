@@ -9,7 +9,7 @@
  */
 import { Prng, hash32, valueNoise } from './prng.js';
 
-export const WORKLOAD_MODELS = ['idle', 'steady', 'diurnal', 'bursty', 'leak', 'boot-storm', 'page-cache'] as const;
+export const WORKLOAD_MODELS = ['idle', 'steady', 'diurnal', 'bursty', 'leak', 'boot-storm', 'page-cache', 'periodic'] as const;
 export type WorkloadModel = (typeof WORKLOAD_MODELS)[number];
 
 /** Parameters common to all models (fractions of guest memory, seconds). */
@@ -39,7 +39,8 @@ export type WorkloadSpec =
   | (Common & { model: 'bursty'; base: number; burst: number; burstSeconds: number; meanGapSeconds: number })
   | (Common & { model: 'leak'; start: number; perHour: number; max: number })
   | (Common & { model: 'boot-storm'; peak: number; bootSeconds: number; settle: number })
-  | (Common & { model: 'page-cache'; anon: number; cacheMax: number; fillSeconds: number });
+  | (Common & { model: 'page-cache'; anon: number; cacheMax: number; fillSeconds: number })
+  | (Common & { model: 'periodic'; low: number; high: number; periodSeconds: number; dutySeconds: number; rampSeconds: number; phase: number });
 
 /** Defaults per model, merged under what a scenario gives. */
 export const WORKLOAD_DEFAULTS: { [M in WorkloadModel]: Omit<Extract<WorkloadSpec, { model: M }>, 'model'> } = {
@@ -50,6 +51,7 @@ export const WORKLOAD_DEFAULTS: { [M in WorkloadModel]: Omit<Extract<WorkloadSpe
   leak: { start: 0.2, perHour: 0.5, max: 0.95, cache: 0.05, noise: 0.01, shmem: 0.02, hot: 0.3 },
   'boot-storm': { peak: 0.8, bootSeconds: 60, settle: 0.3, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
   'page-cache': { anon: 0.15, cacheMax: 1, fillSeconds: 600, cache: 0, noise: 0.02, shmem: 0.02, hot: 0.3 },
+  periodic: { low: 0.15, high: 0.6, periodSeconds: 600, dutySeconds: 120, rampSeconds: 10, phase: 0, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
 };
 
 /** Memory a workload wants at one moment, bytes. */
@@ -120,6 +122,16 @@ function fraction(spec: WorkloadSpec, tMs: number, bursts: Burst[]): { need: num
     }
     case 'page-cache':
       return { need: spec.anon, cache: Math.min(spec.cacheMax, (spec.cacheMax * tMs) / (spec.fillSeconds * 1000)) };
+    case 'periodic': {
+      // A job on a clock (cron, a batch window): `high` for `dutySeconds` of every period,
+      // ramping over `rampSeconds`; the same for every guest with the same phase (a herd).
+      const period = spec.periodSeconds * 1000;
+      const into = (((tMs + spec.phase * period) % period) + period) % period;
+      const ramp = Math.max(1, spec.rampSeconds * 1000);
+      const duty = spec.dutySeconds * 1000;
+      const level = into < duty ? Math.min(1, into / ramp, (duty - into) / ramp) : 0;
+      return { need: spec.low + (spec.high - spec.low) * Math.max(0, level), cache: spec.cache };
+    }
   }
 }
 

@@ -42,7 +42,7 @@ describe('scenario files', () => {
     ['a missing node memory', (d) => delete (d.node as Record<string, unknown>).memory, 'node.memory', /Kubernetes quantity/],
     ['a bad quantity', (d) => (d.node.memory = '8GB'), 'node.memory', /"8GB".*Kubernetes quantity/],
     ['an unknown top-level field', (d) => Object.assign(d, { duration: 5 }), 'duration', /accepted: name, description, durationSeconds/],
-    ['an unknown workload model', (d) => (d.guests[0]!.workload = { model: 'spiky' }), 'guests[0].workload.model', /accepted: idle, steady, diurnal, bursty, leak, boot-storm, page-cache/],
+    ['an unknown workload model', (d) => (d.guests[0]!.workload = { model: 'spiky' }), 'guests[0].workload.model', /accepted: idle, steady, diurnal, bursty, leak, boot-storm, page-cache, periodic/],
     ['a parameter of another model', (d) => (d.guests[0]!.workload = { model: 'idle', peak: 0.5 }), 'guests[0].workload.peak', /accepted: model, level, cache, noise/],
     ['a fraction over 1', (d) => (d.guests[0]!.workload = { model: 'steady', level: 1.5 }), 'guests[0].workload.level', /fraction of the guest memory from 0 to 1/],
     ['a priority out of range', (d) => (d.guests[0]!.priority = 101), 'guests[0].priority', /whole number from 0 to 100/],

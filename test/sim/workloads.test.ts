@@ -22,6 +22,15 @@ describe('workload models', () => {
     expect(d.hotCacheBytes).to.equal(Math.round(0.5 * d.cacheBytes));
   });
 
+  it('periodic: high for its duty of every period, ramping, the same for every guest on one phase', () => {
+    const s = spec('periodic', { low: 0.1, high: 0.6, periodSeconds: 600, dutySeconds: 120, rampSeconds: 10, phase: 0 });
+    expect(needAt(s, 60)).to.be.closeTo(0.6, 1e-6);
+    expect(needAt(s, 5)).to.be.closeTo(0.35, 1e-6);
+    expect(needAt(s, 300)).to.be.closeTo(0.1, 1e-6);
+    expect(needAt(s, 660)).to.be.closeTo(0.6, 1e-6);
+    expect(needAt(s, 60, 1)).to.equal(needAt(s, 60, 2));
+  });
+
   it('idle stays at its low level', () => {
     for (const t of [0, 100, 1000, 3000]) expect(needAt(spec('idle'), t)).to.be.closeTo(0.1, 1e-6);
   });
