@@ -355,6 +355,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
 
   // Host memory we may still hand out this cycle: moves under way counted, the trend's fall not.
   let budget = seen + inFlightRelief;
+  const budgetStart = budget;
   const giveBudget = (line: number): number => Math.max(0, budget - line);
   const give = (g: GuestPlan, to: number, line: number, reason: string, minMove: number): void => {
     const from = Math.max(g.cur, g.actual);
@@ -426,10 +427,13 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
         const room = g.cur - (taken.get(g) ?? 0) - g.keepCritical;
         if (room >= p.minChangeBytes) deficit -= take(g, Math.min(room, short + g.freeAvail), 'host-critical');
       }
-      // 2c. Losses unavoidable: the node would stay under the floor line. The lowest priority
-      // gives down to its use plus margin (a swap-in risk for it, not an eviction for anyone).
+      // 2c. Losses unavoidable: the node is (now, not by a projection) under the floor line and
+      // stays there after 2a and 2b. The lowest priority gives down to its use plus margin
+      // (a swap-in risk for it, not an eviction for anyone).
+      const measured = Math.min(avail, ...kubeletHeadroom(input.host, 0).map((k) => threshold + k.headroomBytes));
+      const shortNow = (line: number) => Math.max(0, line - (measured + inFlightRelief - (budgetStart - budget) + initialDeficit - deficit));
       for (const g of plans.filter((x) => x.gate === 'free').sort(lowestFirst)) {
-        const short = shortOf(floorLine);
+        const short = shortNow(floorLine);
         if (short <= 0) break;
         const room = g.cur - (taken.get(g) ?? 0) - g.keepLast;
         if (room >= p.minChangeBytes) deficit -= take(g, Math.min(room, short + g.freeAvail), 'host-critical-lowest-priority');
