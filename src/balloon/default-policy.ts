@@ -345,7 +345,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     let keepLast = mem;
     if (used !== undefined && !need.blind) {
       const keepFree = graceDonor ? p.startGraceFreePercent * guest.guestMemoryBytes : Math.min(p.guestFreePercent * cur, band);
-      keep = cap(Math.max(need.peakBytes ?? used, used + growth) + Math.max(headroom, keepFree));
+      keep = cap(Math.max(Math.max(need.peakBytes ?? used, used + growth) + Math.max(headroom, keepFree), need.shortAtBytes));
       keepCritical = cap(used + growth + Math.max(headroom, graceDonor ? keepFree : keepFreeCritical));
       keepLast = cap(used + guest.marginBytes);
     }
@@ -448,14 +448,28 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       give(g, g.keep, reserve + band, 'guest-headroom', p.deadBandBytes);
     }
   }
+  const stepOf = (g: GuestPlan) => Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
+  // 4. Trim: a guest that holds more than two steps above what it keeps gives the excess back to
+  // the node's pool, a step at a time, whatever the node's mode (deflating is fast, inflating is
+  // slow: memory the node holds can be handed back within a report, memory a guest filled with
+  // cache cannot be taken back as fast). Never from a guest rising, in distress or not free.
+  if (p.balloonEnabled && mode !== 'critical') {
+    for (const g of plans.filter((x) => x.target === undefined && x.gate === 'free' && !x.distressed && !x.need.rising && !x.need.blind)) {
+      const excess = g.cur - (g.keep + 2 * stepOf(g));
+      if (excess < p.deadBandBytes) continue;
+      g.target = g.cur - Math.min(excess + stepOf(g), p.reclaimStepPercent * g.guest.guestMemoryBytes);
+      g.reason = 'trim';
+    }
+  }
   if (mode === 'calm' && calmSinceMs !== undefined && now - calmSinceMs >= p.calmHoldMs) {
     const line = reserve + 2.5 * band;
+    // Up to a step above what it keeps (a blind guest: to its full memory; it cannot be watched).
     const growers = plans
-      .filter((g) => g.target === undefined && g.gate !== 'hold' && g.cur < g.guest.guestMemoryBytes && now - (g.need.next.grownAtMs ?? -Infinity) >= p.growIntervalMs)
+      .filter((g) => g.target === undefined && g.gate !== 'hold' && g.cur < g.guest.guestMemoryBytes && (g.need.blind || g.cur < g.keep + stepOf(g)) && now - (g.need.next.grownAtMs ?? -Infinity) >= p.growIntervalMs)
       .sort((a, b) => Number(b.need.blind) - Number(a.need.blind) || (a.cur - a.keep) / a.guest.guestMemoryBytes - (b.cur - b.keep) / b.guest.guestMemoryBytes || b.guest.priority - a.guest.priority);
     for (const g of growers) {
-      const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-      give(g, Math.max(g.cur, g.actual) + step, line, 'grow', p.deadBandBytes);
+      const to = g.need.blind ? Math.max(g.cur, g.actual) + stepOf(g) : Math.min(Math.max(g.cur, g.actual) + stepOf(g), g.keep + stepOf(g));
+      give(g, to, line, 'grow', p.deadBandBytes);
       if (g.target !== undefined) g.need.next.grownAtMs = now;
     }
   }

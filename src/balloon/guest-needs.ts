@@ -27,6 +27,12 @@ export interface GuestMemory {
   peakBytes: number;
   /** Decaying largest rise of used memory between two reports, bytes, as of `atMs`. */
   jumpBytes: number;
+  /**
+   * The balloon size at which it was last short, plus what it lacked (decaying): the
+   * least it keeps. A guest faulting on a hot page cache shows little "used" memory
+   * (cache counts as available), so its use alone does not say how much it needs.
+   */
+  shortAtBytes?: number;
   atMs: number;
   /** When memory was last given back to it in calm, ms. */
   grownAtMs?: number;
@@ -48,6 +54,8 @@ export interface GuestNeed {
   usedBytes?: number;
   /** max(used, decaying peak). */
   peakBytes?: number;
+  /** The balloon size it was last short at plus its shortfall, decaying (0: none). */
+  shortAtBytes: number;
   /** The largest jump between reports (decaying), bytes. */
   jumpBytes: number;
   /** The stats period as the reports show it (median spacing), ms. */
@@ -130,7 +138,7 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
   const stale = lastStats === undefined || (periodMs !== undefined && nowMs - lastStats.atMs > 3 * periodMs + 1000);
   const blind = !last || !hasStats(last) || stale;
   const next: GuestMemory = previous ? { ...previous } : { peakBytes: 0, jumpBytes: 0, atMs: nowMs };
-  const out: GuestNeed = { jumpBytes: 0, rising: false, distressed: false, shortfallBytes: 0, blind, next };
+  const out: GuestNeed = { jumpBytes: 0, shortAtBytes: 0, rising: false, distressed: false, shortfallBytes: 0, blind, next };
   if (periodMs !== undefined) out.periodMs = periodMs;
   if (ageMs !== undefined) out.ageMs = ageMs;
   if (!lastStats) return out;
@@ -143,6 +151,7 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
   const dt = nowMs - next.atMs;
   next.peakBytes = Math.max(used, decay(next.peakBytes, used, dt, p.peakHalfLifeMs));
   next.jumpBytes = Math.max(jump, decay(next.jumpBytes, 0, dt, p.jumpHalfLifeMs));
+  if (next.shortAtBytes !== undefined) next.shortAtBytes = decay(next.shortAtBytes, 0, dt, p.jumpHalfLifeMs);
   next.atMs = nowMs;
   out.peakBytes = next.peakBytes;
   out.jumpBytes = next.jumpBytes;
@@ -156,6 +165,15 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
     if (d.distressed) {
       out.shortfallBytes = Math.max(PAGE, d.shortfall);
       out.reportMs = lastStats.atMs;
+      // What it lacked counts as use it had: the peak (and so what it keeps) includes it, and
+      // decays like any peak. A guest re-reading a hot cache it was trimmed below keeps the
+      // cache for a while instead of being trimmed into the same faults at the next cycle.
+      next.peakBytes = Math.max(next.peakBytes, used + d.shortfall);
+      out.peakBytes = next.peakBytes;
+      next.shortAtBytes = Math.max(next.shortAtBytes ?? 0, (lastStats.balloonActualBytes ?? lastStats.totalBytes ?? 0) + d.shortfall);
+    }
+    if (next.shortAtBytes !== undefined) out.shortAtBytes = next.shortAtBytes;
+    {
     }
   }
   return out;

@@ -222,8 +222,8 @@ export function scenarioFromObject(doc: unknown): Scenario {
     activeCacheFraction: numberAt(n.activeCache, 'node.activeCache', 0.5, 0, 1, 'a fraction of the node page cache'),
     evictionHardBytes,
     evictionCheckMs: numberAt(n.evictionCheckSeconds, 'node.evictionCheckSeconds', 10, 1, 600, 'seconds') * 1000,
-    // The default policy's own reserve: the eviction threshold plus the larger of 5 % and 512Mi.
-    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.max(512 * MiB, Math.floor(memoryBytes / 20))),
+    // The default policy's own reserve: the eviction threshold plus the larger of 5 % and 512Mi, at most 2Gi.
+    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.min(2 * GiB, Math.max(512 * MiB, Math.floor(memoryBytes / 20)))),
     cpuCount: intAt(n.cpus, 'node.cpus', 8, 1, 1024),
   };
   node.systemReservedBytes = bytesAt(n.systemReserved, 'node.systemReserved', node.systemBytes);
