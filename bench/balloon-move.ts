@@ -8,7 +8,7 @@
  *
  * Prints figures and ratios; asserts nothing.
  */
-import { agentClient, unary } from '../testbed/agent-client.js';
+import { AgentClient } from '../src/api/client.js';
 import { AgentService } from '../src/agent/service.js';
 import { QmpClient } from '../src/qmp/index.js';
 import { Testbed } from '../testbed/testbed.js';
@@ -48,7 +48,7 @@ export async function runBalloonMoveBench(rounds = 5): Promise<void> {
     sidecar: { services: [service.service], onVmConfig: (c) => service.onVmConfig(c), onStop: () => service.stop() },
   });
   try {
-    const client = agentClient(vm.sidecar.server.socketPath);
+    const client = new AgentClient(vm.sidecar.server.socketPath);
     const agent = (): NonNullable<AgentService['vmAgent']> => service.vmAgent!;
     while (agent().latest?.phase !== 'running') await new Promise((r) => setTimeout(r, 200));
     const moves: { name: string; from: number; to: number }[] = [
@@ -65,7 +65,7 @@ export async function runBalloonMoveBench(rounds = 5): Promise<void> {
         const after = Math.floor(Date.now() / 1000) + 1;
         while ((agent().latest?.guest?.lastUpdateUnixSeconds ?? 0) < after) await new Promise((r) => setTimeout(r, 50));
         const t0 = performance.now();
-        await unary(client, 'SetTarget', { target_bytes: move.to, reason: 'bench' });
+        await client.setTarget({ target_bytes: move.to, reason: 'bench' });
         await until(() => agent().actualBytes, move.to);
         viaAgent.get(move.name)!.push(performance.now() - t0);
       }

@@ -18,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Policy, PolicyDecisions, PolicyInput } from '../src/policy/types.js';
-import { HOOK_SOCKETS_VOLUME, SIDECAR_SOCKET_NAME } from '../src/shim/discovery.js';
+import { SOCKET_NAME } from '../src/api/kubemom-v1.js';
+import { HOOK_SOCKETS_VOLUME } from '../src/shim/discovery.js';
 import { Shim } from '../src/shim/shim.js';
 import type { SimulatedAgentOptions } from '../testbed/simulated-agent.js';
 
@@ -71,7 +72,7 @@ async function startAgentHosts(root: string, count: number): Promise<ChildProces
     for (let i = h * perHost; i < Math.min(count, (h + 1) * perHost); i++) {
       const podUid = randomUUID();
       configs.push({
-        socketPath: path.join(root, 'pods', podUid, HOOK_SOCKETS_VOLUME, 'hook-sidecar-0', SIDECAR_SOCKET_NAME),
+        socketPath: path.join(root, 'pods', podUid, HOOK_SOCKETS_VOLUME, 'hook-sidecar-0', SOCKET_NAME),
         namespace: 'bench',
         name: `vm-${i}`,
         uid: randomUUID(),

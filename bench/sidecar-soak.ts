@@ -24,7 +24,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { agentClient, unary, type AgentClient } from '../testbed/agent-client.js';
+import type { WireStatsSample } from '../src/api/kubemom-v1.js';
+import { AgentClient } from '../src/api/client.js';
 import { qemuUser } from '../testbed/users.js';
 import { sidecarHooksDir } from '../testbed/test-vm.js';
 import { Testbed } from '../testbed/testbed.js';
@@ -119,7 +120,7 @@ class StatsWatcher {
   /** Times `actual` arrived at one of the targets, coming from the other: completed balloon moves. */
   arrivals = 0;
   lastError = '';
-  private stream: ClientReadableStream<Record<string, unknown>> | undefined;
+  private stream: ClientReadableStream<WireStatsSample> | undefined;
   private closed = false;
 
   constructor(private readonly client: AgentClient) {
@@ -127,7 +128,7 @@ class StatsWatcher {
   }
 
   private open(): void {
-    const stream = (this.client.WatchStats as (req: object) => ClientReadableStream<Record<string, unknown>>).call(this.client, {});
+    const stream = this.client.watchStats();
     this.stream = stream;
     stream.on('data', (sample: Record<string, unknown>) => {
       this.received++;
@@ -224,7 +225,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
       externalSidecar: { hooksDir: sidecar.hooksDir },
     });
     const started = Date.now();
-    client = agentClient(vm.sidecarSocketPath);
+    client = new AgentClient(vm.sidecarSocketPath);
     watcher = new StatsWatcher(client);
 
     let setTargets = 0;
@@ -234,7 +235,7 @@ export async function runSoakBench(options: SoakOptions = {}): Promise<void> {
     setTargetTimer = setInterval(() => {
       const target = TARGETS_MIB[setTargets % TARGETS_MIB.length]! * MiB;
       setTargets++;
-      unary<{ clamp?: string }>(client!, 'SetTarget', { target_bytes: target, reason: 'soak' }).then(
+      client!.setTarget({ target_bytes: target, reason: 'soak' }).then(
         (res) => clamps.set(res.clamp ?? 'CLAMP_NONE', (clamps.get(res.clamp ?? 'CLAMP_NONE') ?? 0) + 1),
         (error: Error) => {
           setTargetErrors++;

@@ -7,8 +7,9 @@
  *
  * The simulated guest: it uses `usedBytes`, holds `actualBytes` (the balloon's
  * `actual`), and moves `actual` toward the last target at `balloonRateBytesPerSecond`.
- * Targets are clamped like a careful agent would: never below the guaranteed memory
- * or what the guest uses plus a margin, never above the guest memory.
+ * Targets are clamped by the agent's own floor (memoryFloor, src/agent/guard.ts): never
+ * below the guaranteed memory or what the guest uses plus a margin, never above the
+ * guest memory; the agent's step limits and self-protection are not played.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
@@ -17,15 +18,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { KUBEMOM_VERSION } from '../src/common/version.js';
 import {
-  AGENT_API_REVISION,
   agentServiceDefinition,
-  type WireClampReason,
+  API_REVISION,
+  decodeTargetRequest,
+  encodeDescription,
+  encodeSample,
+  encodeTargetReply,
+  type AgentImplementation,
+  type ClampReason,
+  type TargetReply,
   type WireDescribeResponse,
-  type WirePhase,
-  type WireSetTargetRequest,
-  type WireSetTargetResponse,
   type WireStatsSample,
-} from '../src/shim/agent-wire.js';
+} from '../src/api/kubemom-v1.js';
+import type { Phase } from '../src/policy/types.js';
+import { memoryFloor } from '../src/agent/guard.js';
 
 const MI = 2 ** 20;
 
@@ -88,7 +94,7 @@ export class SimulatedAgent extends EventEmitter {
   private actualBytes: number;
   private targetBytes = 0;
   private lastStepMs = Date.now();
-  private phase: WirePhase = 'PHASE_RUNNING';
+  private phase: Phase = 'running';
   private swapInBytes = 0;
   private majorFaults = 0;
 
@@ -118,12 +124,13 @@ export class SimulatedAgent extends EventEmitter {
       // No leftover socket.
     }
     const server = new grpc.Server();
-    server.addService(agentServiceDefinition(), {
-      Describe: (_call: grpc.ServerUnaryCall<unknown, WireDescribeResponse>, callback: grpc.sendUnaryData<WireDescribeResponse>) => {
+    // No SetIoLimits: grpc-js answers UNIMPLEMENTED, as an agent without the "io-limits" feature would never be asked.
+    const implementation: Omit<AgentImplementation, 'SetIoLimits'> = {
+      Describe: (_call, callback) => {
         if (this.faults.hangDescribe) return; // never answers: the caller's deadline must fire
         callback(null, this.describe());
       },
-      WatchStats: (call: grpc.ServerWritableStream<unknown, WireStatsSample>) => {
+      WatchStats: (call) => {
         this.streams.add(call);
         const drop = (): void => void this.streams.delete(call);
         call.on('cancelled', drop);
@@ -131,11 +138,13 @@ export class SimulatedAgent extends EventEmitter {
         call.on('error', drop);
         if (!this.faults.muteStats) call.write(this.sample(Date.now()));
       },
-      SetTarget: (call: grpc.ServerUnaryCall<WireSetTargetRequest, WireSetTargetResponse>, callback: grpc.sendUnaryData<WireSetTargetResponse>) => {
+      SetTarget: (call, callback) => {
         if (this.faults.hangSetTarget) return;
-        callback(null, this.setTarget(call.request, Date.now()));
+        const request = decodeTargetRequest(call.request);
+        callback(null, encodeTargetReply(this.setTarget(Number(request.targetBytes), request.reason, Date.now())));
       },
-    });
+    };
+    server.addService(agentServiceDefinition(), implementation);
     // The kubelet-style path is longer than the unix socket limit (in the pod the
     // real sidecar sees a short one): bind through a short symlink to the directory.
     const linkDir = mkdtempSync(path.join(os.tmpdir(), 'kmsa-'));
@@ -186,7 +195,7 @@ export class SimulatedAgent extends EventEmitter {
   }
 
   /** A phase change the agent sees happen now. */
-  setPhase(phase: WirePhase): void {
+  setPhase(phase: Phase): void {
     if (phase === this.phase) return;
     this.phase = phase;
     this.options.phaseSinceMs = Date.now();
@@ -203,51 +212,61 @@ export class SimulatedAgent extends EventEmitter {
 
   describe(): WireDescribeResponse {
     const o = this.options;
-    return {
-      api_revision: AGENT_API_REVISION,
-      agent_version: `${KUBEMOM_VERSION}-simulated`,
+    const described = encodeDescription({
+      apiRevision: API_REVISION,
+      agentVersion: `${KUBEMOM_VERSION}-simulated`,
       features: ['stats-stream', 'set-target'],
-      vm: this.faults.noVmYet ? null : { namespace: o.namespace, name: o.name, uid: o.uid, pod_uid: o.podUid },
-      guest_memory_bytes: o.guestMemoryBytes,
-      guaranteed_memory_bytes: o.guaranteedMemoryBytes,
+      vm: { namespace: o.namespace, name: o.name, uid: o.uid, podUid: o.podUid },
+      guestMemoryBytes: o.guestMemoryBytes,
+      guaranteedMemoryBytes: o.guaranteedMemoryBytes,
       priority: o.priority,
       policy: o.policy,
       phase: this.phase,
-      stats_period_seconds: Math.max(1, Math.round(o.statsPeriodMs / 1000)),
-      memory_margin_bytes: o.marginBytes,
+      statsPeriodSeconds: Math.max(1, Math.round(o.statsPeriodMs / 1000)),
+      memoryMarginBytes: o.marginBytes,
       autodeflate: true,
-      phase_since_unix_ms: o.phaseSinceMs,
-      phase_began_earlier: o.phaseBeganEarlier,
-    };
+      disks: [],
+      ioThrottle: false,
+      vcpus: 0,
+      cpuLimitMillicores: 0,
+      cpuRequestMillicores: 0,
+      phaseSinceMs: o.phaseSinceMs,
+      phaseBeganEarlier: o.phaseBeganEarlier,
+      unmanaged: undefined,
+    });
+    // Before OnDefineDomain a sidecar knows no VM.
+    return this.faults.noVmYet ? { ...described, vm: null } : described;
   }
 
-  private floorBytes(): number {
+  /** The agent's own floor rule (src/agent/guard.ts) on what this guest's report would show. */
+  private floor(): { bytes: number; reason: 'guaranteed' | 'guest-need' } {
     const o = this.options;
-    return Math.min(o.guestMemoryBytes, Math.max(o.guaranteedMemoryBytes, o.usedBytes + o.marginBytes));
+    const available = Math.max(0, this.actualBytes - o.usedBytes);
+    return memoryFloor({ guestMemoryBytes: o.guestMemoryBytes, guaranteedBytes: o.guaranteedMemoryBytes, marginBytes: o.marginBytes }, this.actualBytes, available);
   }
 
-  private setTarget(request: WireSetTargetRequest, nowMs: number): WireSetTargetResponse {
+  private setTarget(targetBytes: number, reason: string, nowMs: number): TargetReply {
     this.step(nowMs);
     const o = this.options;
-    let applied = request.target_bytes;
-    let clamp: WireClampReason = 'CLAMP_NONE';
+    let applied = targetBytes;
+    let clamp: ClampReason = 'none';
     let detail = '';
-    const floor = this.floorBytes();
+    const floor = this.floor();
     if (applied > o.guestMemoryBytes) {
       applied = o.guestMemoryBytes;
-      clamp = 'CLAMP_GUEST_MEMORY';
+      clamp = 'guest-memory';
       detail = `lowered to the guest memory ${o.guestMemoryBytes}`;
-    } else if (applied < floor) {
-      applied = floor;
-      clamp = floor === o.guaranteedMemoryBytes ? 'CLAMP_GUARANTEED' : 'CLAMP_GUEST_NEED';
-      detail = `raised to ${floor}`;
+    } else if (applied < floor.bytes) {
+      applied = floor.bytes;
+      clamp = floor.reason;
+      detail = `raised to ${floor.bytes}`;
     }
     this.targetBytes = applied;
-    const received = { atMs: nowMs, targetBytes: request.target_bytes, reason: request.reason, appliedBytes: applied };
+    const received = { atMs: nowMs, targetBytes, reason, appliedBytes: applied };
     this.received.push(received);
     if (this.received.length > 1000) this.received.shift();
     this.emit('set-target', received);
-    return { applied_bytes: applied, clamp, clamp_detail: detail, actual_bytes: this.actualBytes, phase: this.phase, goal_bytes: applied };
+    return { appliedBytes: applied, clamp, detail, actualBytes: this.actualBytes, phase: this.phase, goalBytes: applied };
   }
 
   /** Moves the balloon toward the target at the configured rate. */
@@ -271,34 +290,37 @@ export class SimulatedAgent extends EventEmitter {
     const o = this.options;
     const available = Math.max(0, this.actualBytes - o.usedBytes);
     const cache = o.cacheBytes >= 0 ? Math.min(o.cacheBytes, available) : Math.min(128 * MI, available / 2);
-    return {
-      sampled_at_unix_ms: nowMs,
+    return encodeSample({
+      sampledAtMs: nowMs,
       phase: this.phase,
+      phaseSinceMs: o.phaseSinceMs,
+      phaseBeganEarlier: o.phaseBeganEarlier,
       guest: {
-        total_bytes: this.actualBytes,
-        free_bytes: Math.max(0, Math.round(available - cache)),
-        available_bytes: available,
-        disk_caches_bytes: Math.round(cache),
-        swap_in_bytes: this.swapInBytes,
-        swap_out_bytes: 0,
-        major_faults: this.majorFaults,
-        minor_faults: 0,
-        swap_in_bytes_per_second: 0,
-        swap_out_bytes_per_second: 0,
-        major_faults_per_second: 0,
-        minor_faults_per_second: 0,
-        last_update_unix_seconds: Math.floor(nowMs / 1000),
+        totalBytes: this.actualBytes,
+        freeBytes: Math.max(0, Math.round(available - cache)),
+        availableBytes: available,
+        diskCachesBytes: Math.round(cache),
+        swapInBytes: this.swapInBytes,
+        swapOutBytes: 0,
+        majorFaults: this.majorFaults,
+        minorFaults: 0,
+        swapInBytesPerSecond: 0,
+        swapOutBytesPerSecond: 0,
+        majorFaultsPerSecond: 0,
+        minorFaultsPerSecond: 0,
+        lastUpdateUnixSeconds: Math.floor(nowMs / 1000),
       },
       stale: false,
-      balloon_actual_bytes: this.actualBytes,
-      balloon_target_bytes: this.targetBytes,
-      self_protection_reason: '',
-      balloon_goal_bytes: this.targetBytes,
-      unreachable_reason: '',
+      balloonActualBytes: this.actualBytes,
+      balloonTargetBytes: this.targetBytes,
+      balloonGoalBytes: this.targetBytes,
+      selfProtectionReason: '',
+      unreachableReason: '',
       holding: false,
-      phase_since_unix_ms: o.phaseSinceMs,
-      phase_began_earlier: o.phaseBeganEarlier,
-    };
+      unmanaged: undefined,
+      migration: undefined,
+      memory: undefined,
+    });
   }
 
   private tick(): void {

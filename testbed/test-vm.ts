@@ -10,7 +10,7 @@ import path from 'node:path';
 import { logger } from '../src/common/log.js';
 import { runSidecar, type RunningSidecar, type SidecarOptions } from '../src/hook-sidecar/sidecar.js';
 import { SIDECAR_CONTAINER } from '../src/kubevirt-sim/launcher.js';
-import { SOCKET_NAME } from '../src/hook-sidecar/server.js';
+import { SOCKET_NAME } from '../src/api/kubemom-v1.js';
 import { loadVmConfig } from '../src/hook-sidecar/vm-config.js';
 import { parseVmi } from '../src/hook-sidecar/vmi.js';
 import type { GuestImage } from './guest-image.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../../src/common/paths.js';
-import { SOCKET_NAME } from '../../src/hook-sidecar/server.js';
+import { SOCKET_NAME } from '../../src/api/kubemom-v1.js';
 
 /** The bundled KubeVirt domain XML and VMI JSON, as virt-launcher would send them. */
 export function loadFixtures(): { domainXml: string; vmiJson: string } {

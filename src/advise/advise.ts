@@ -3,7 +3,7 @@
  * runs the model and renders the report (text, JSON, plot).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { InputError } from '../common/errors.js';
+import { InputError, valueOf } from '../common/errors.js';
 import { formatBytes, parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { svgToPng } from '../sim/plot-png.js';
 import { collectBatch, discover } from './collect.js';
@@ -62,8 +62,7 @@ export async function runAdvise(opts: AdviseOptions): Promise<AdviseRun> {
   const endSec = opts.until !== undefined ? parseTime(opts.until, '--until') : Math.floor(Date.now() / 1000);
   const stepSec = opts.step !== undefined ? parseDuration(opts.step, '--step') : defaultStepSec(sinceSec);
   if (stepSec > sinceSec) throw new InputError('--step', `is ${opts.step}, longer than --since ${opts.since}; accepted: a step shorter than the window`);
-  const hard = parseMemoryQuantity(opts.evictionHard);
-  if ('error' in hard) throw new InputError('--eviction-hard', `${hard.error}; accepted: ${QUANTITY_ACCEPTED} (the kubelet's evictionHard memory.available)`);
+  const hardBytes = valueOf('--eviction-hard', parseMemoryQuantity(opts.evictionHard), `; accepted: ${QUANTITY_ACCEPTED} (the kubelet's evictionHard memory.available)`);
   const timeoutMs = parseDuration(opts.timeout, '--timeout') * 1000;
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(opts.nodeLabel)) throw new InputError('--node-label', `is "${opts.nodeLabel}"; accepted: a Prometheus label name`);
   if (opts.plot !== undefined && !/\.(svg|png)$/i.test(opts.plot)) throw new InputError('--plot', `is "${opts.plot}"; accepted: a file name ending in .svg or .png`);
@@ -78,14 +77,14 @@ export async function runAdvise(opts: AdviseOptions): Promise<AdviseRun> {
   if (opts.plot !== undefined) advice.timelines = [];
   for (const batch of found.batches) {
     const data = await collectBatch(client, window, found, batch);
-    const part = advise(data.nodes, data.vms, { evictionHardBytes: hard.bytes, stepSec, endSec, timelines: opts.plot !== undefined });
+    const part = advise(data.nodes, data.vms, { evictionHardBytes: hardBytes, stepSec, endSec, timelines: opts.plot !== undefined });
     advice.nodes.push(...part.nodes);
     advice.vms.push(...part.vms);
     advice.timelines?.push(...(part.timelines ?? []));
   }
   const header: ReportHeader = {
     prometheus: client.url, since: formatDuration(sinceSec), step: formatDuration(stepSec),
-    from: new Date((endSec - sinceSec) * 1000).toISOString(), to: new Date(endSec * 1000).toISOString(), evictionHard: formatBytes(hard.bytes),
+    from: new Date((endSec - sinceSec) * 1000).toISOString(), to: new Date(endSec * 1000).toISOString(), evictionHard: formatBytes(hardBytes),
   };
   return { advice, header, stats: client.stats };
 }

@@ -4,8 +4,8 @@
  * policy would have taken back, against the line the reserve draws.
  */
 import type { NodeTimeline } from './model.js';
+import { GiB } from '../common/units.js';
 
-const GiB = 2 ** 30;
 const COLS = 2;
 const CELL_W = 480;
 const CELL_H = 190;

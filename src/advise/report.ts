@@ -1,7 +1,6 @@
 /** The advisor's report as text tables, for a person at a terminal. */
 import type { Advice, NodeAdvice, VmAdvice } from './model.js';
-
-const GiB = 2 ** 30;
+import { GiB } from '../common/units.js';
 
 function gib(bytes: number): string {
   return `${(bytes / GiB).toFixed(1)}G`;

@@ -15,21 +15,13 @@
  * and the balloon's pages count as used, and the same formula still holds. So the
  * guard never takes more than (available - margin) from a guest.
  */
+import type { ClampReason } from '../api/kubemom-v1.js';
 import type { GuestMemoryStats } from './guest-stats.js';
 import type { Phase } from './lifecycle.js';
+import { MiB } from '../common/units.js';
 
 /** Why a target differs from what was asked (or why the agent moved it on its own). */
-export type ClampReason =
-  | 'none'
-  | 'guaranteed'
-  | 'guest-need'
-  | 'guest-memory'
-  | 'rate-limit'
-  | 'guest-pressure'
-  | 'no-fresh-stats'
-  | 'not-running'
-  | 'observe-only'
-  | 'migrating';
+export type { ClampReason };
 
 export interface GuardConfig {
   /** Domain <memory>: the most the guest can have. */
@@ -58,6 +50,11 @@ export interface GuardConfig {
   observeOnlyReason?: string;
 }
 
+/** A TCG guest gave 256 MiB in 0.3 to 0.9 s (at least ~280 MiB/s): the agent takes under half that. */
+export const DEFAULT_MAX_INFLATE_BYTES_PER_SECOND = 128 * MiB;
+/** Swap-in above this rate is guest pressure. */
+export const DEFAULT_SWAP_IN_PRESSURE_BYTES_PER_SECOND = 1 * MiB;
+
 /** Defaults chosen from measurements under TCG (see docs/agent.md). */
 export function defaultGuardConfig(vm: { guestMemoryBytes: number; guaranteedBytes: number; marginBytes: number; periodSeconds: number }): GuardConfig {
   const periodMs = vm.periodSeconds * 1000;
@@ -66,18 +63,16 @@ export function defaultGuardConfig(vm: { guestMemoryBytes: number; guaranteedByt
     guaranteedBytes: vm.guaranteedBytes,
     marginBytes: vm.marginBytes,
     periodMs,
-    // A TCG guest gave 256 MiB in 0.3 to 0.9 s (at least ~280 MiB/s); take under half that.
-    maxInflateBytesPerSecond: 128 * MiB,
+    maxInflateBytesPerSecond: DEFAULT_MAX_INFLATE_BYTES_PER_SECOND,
     reachedToleranceBytes: 2 * MiB,
     stuckMs: Math.max(3 * periodMs, 5000),
-    swapInBytesPerSecond: 1 * MiB,
+    swapInBytesPerSecond: DEFAULT_SWAP_IN_PRESSURE_BYTES_PER_SECOND,
     majorFaultsPerSecond: 100,
     shimSilenceMs: Math.max(6 * periodMs, 30_000),
     protectCooldownMs: Math.max(6 * periodMs, 30_000),
   };
 }
 
-const MiB = 2 ** 20;
 const PAGE = 4096;
 
 /** What the agent observed most recently. */
@@ -152,13 +147,25 @@ function inflationBlock(obs: Observation): { clamp: ClampReason; detail: string 
   return undefined;
 }
 
+/** What the floors depend on: the VM's memory, its guaranteed memory and its margin. */
+export type FloorLimits = Pick<GuardConfig, 'guestMemoryBytes' | 'guaranteedBytes' | 'marginBytes'>;
+
+/**
+ * The lowest safe target for a guest whose balloon holds `actualBytes` and that reports `availableBytes` available
+ * (undefined: no report, only the guaranteed memory binds), and which floor binds. The simulator and the test bed's
+ * simulated agent use this same rule.
+ */
+export function memoryFloor(limits: FloorLimits, actualBytes: number | undefined, availableBytes: number | undefined): { bytes: number; reason: 'guaranteed' | 'guest-need'; needBytes?: number } {
+  const guaranteed = Math.min(limits.guaranteedBytes, limits.guestMemoryBytes);
+  if (availableBytes === undefined || actualBytes === undefined) return { bytes: guaranteed, reason: 'guaranteed' };
+  const needBytes = Math.max(0, actualBytes - availableBytes);
+  const needFloor = Math.min(limits.guestMemoryBytes, roundUpToPage(needBytes + limits.marginBytes));
+  return needFloor > guaranteed ? { bytes: needFloor, reason: 'guest-need', needBytes } : { bytes: guaranteed, reason: 'guaranteed', needBytes };
+}
+
 /** The lowest safe target with the stats at hand, and which floor binds. */
 export function floorOf(config: GuardConfig, obs: Observation): { bytes: number; reason: 'guaranteed' | 'guest-need'; needBytes?: number } {
-  const guaranteed = Math.min(config.guaranteedBytes, config.guestMemoryBytes);
-  if (!obs.stats || obs.actualBytes === undefined) return { bytes: guaranteed, reason: 'guaranteed' };
-  const needBytes = Math.max(0, obs.actualBytes - obs.stats.availableBytes);
-  const needFloor = Math.min(config.guestMemoryBytes, roundUpToPage(needBytes + config.marginBytes));
-  return needFloor > guaranteed ? { bytes: needFloor, reason: 'guest-need', needBytes } : { bytes: guaranteed, reason: 'guaranteed', needBytes };
+  return memoryFloor(config, obs.actualBytes, obs.stats?.availableBytes);
 }
 
 /** Pressure signs in the latest report, or undefined when there are none. */

@@ -4,25 +4,11 @@
  * Pure: QMP replies in, samples out. QEMU reports a statistic the guest driver has
  * not sent (yet) as 2^64-1 (its "-1"), and `last-update` 0 until the first report.
  */
+import type { GuestStats } from '../api/kubemom-v1.js';
+import { counterRate } from '../common/counter-rate.js';
 
-/** One guest report, in bytes and event counts (cumulative counters since guest boot). */
-export interface GuestMemoryStats {
-  totalBytes: number;
-  freeBytes: number;
-  availableBytes: number;
-  diskCachesBytes: number;
-  swapInBytes: number;
-  swapOutBytes: number;
-  majorFaults: number;
-  minorFaults: number;
-  /** Rates against the previous report; 0 for the first one or when a counter went back (guest reboot). */
-  swapInBytesPerSecond: number;
-  swapOutBytesPerSecond: number;
-  majorFaultsPerSecond: number;
-  minorFaultsPerSecond: number;
-  /** When QEMU received this report from the guest, Unix seconds. */
-  lastUpdateUnixSeconds: number;
-}
+/** One guest report, as kubemom.v1 carries it (src/api/kubemom-v1.ts). */
+export type GuestMemoryStats = GuestStats;
 
 /** The raw counters of one report, before rates are computed. */
 export type RawGuestStats = Omit<GuestMemoryStats, 'swapInBytesPerSecond' | 'swapOutBytesPerSecond' | 'majorFaultsPerSecond' | 'minorFaultsPerSecond'>;
@@ -67,10 +53,9 @@ export function parseGuestStats(reply: unknown): RawGuestStats | undefined {
   return out as RawGuestStats;
 }
 
+/** 0 for a report dated no later than the previous one; a reset counter (a guest reboot) as counterRate says. */
 function rate(current: number, previous: number, seconds: number): number {
-  // A counter going back means the guest rebooted: no meaningful rate this time.
-  if (seconds <= 0 || current < previous) return 0;
-  return (current - previous) / seconds;
+  return counterRate(previous, current, seconds) ?? 0;
 }
 
 /**

@@ -72,13 +72,3 @@ export function runStateAfterEvent(event: string, current: string | undefined): 
       return current;
   }
 }
-
-/** Phase names as kubemom.v1's Phase enum spells them. */
-export const PHASE_ENUM: Record<Phase, string> = {
-  starting: 'PHASE_STARTING',
-  running: 'PHASE_RUNNING',
-  paused: 'PHASE_PAUSED',
-  stopping: 'PHASE_STOPPING',
-  gone: 'PHASE_GONE',
-  migrating: 'PHASE_MIGRATING',
-};

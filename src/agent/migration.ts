@@ -5,6 +5,7 @@
  *
  * Pure: QMP replies in, numbers out.
  */
+import type { MigrationView } from '../api/kubemom-v1.js';
 
 /** What the agent does about migrations; each behaviour can be switched off (sidecar flags). */
 export interface MigrationBehaviour {
@@ -41,23 +42,8 @@ export function migrationInProgress(status: string | undefined): boolean {
   return status !== undefined && IN_PROGRESS.has(status);
 }
 
-/** The numbers of the current (or last) migration; all zero before the first. */
-export interface MigrationNumbers {
-  /** qapi MigrationStatus, "none" before any migration. */
-  status: string;
-  /** RAM to migrate (`ram.total`), bytes. */
-  memoryTotalBytes: number;
-  /** RAM sent so far (`ram.transferred`), bytes. */
-  memoryProcessedBytes: number;
-  /** RAM left to send (`ram.remaining`), bytes. */
-  memoryRemainingBytes: number;
-  /** How fast the guest dirties RAM (`ram.dirty-pages-rate` x `ram.page-size`), bytes per second. */
-  dirtyRateBytesPerSecond: number;
-  /** Dirty-bitmap synchronisations so far (`ram.dirty-sync-count`): the pre-copy iteration. */
-  iteration: number;
-  /** The switch-over downtime: measured (`downtime`) once completed, else QEMU's estimate (`expected-downtime`), seconds. */
-  downtimeSeconds: number;
-}
+/** The numbers of the current (or last) migration, as kubemom.v1 carries them (src/api/kubemom-v1.ts). */
+export type MigrationNumbers = MigrationView;
 
 export const NO_MIGRATION: MigrationNumbers = Object.freeze({
   status: 'none',

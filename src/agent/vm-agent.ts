@@ -32,40 +32,16 @@ import { existsSync } from 'node:fs';
 import { DEFAULT_SIDE_MONITOR_GRACE_MS, unmanagedVerdict, type Unmanaged } from './unmanaged.js';
 import { memoryLayout, type MemoryLayout } from './memory-layout.js';
 import { DEFAULT_MIGRATION_BEHAVIOUR, migrationInProgress, migrationNumbers, NO_MIGRATION, type MigrationBehaviour, type MigrationNumbers } from './migration.js';
+import type { StatsSample, TargetReply } from '../api/kubemom-v1.js';
 
-/** One sample as the agent publishes it (the kubemom.v1 StatsSample, in camelCase). */
-export interface AgentSample {
-  sampledAtMs: number;
-  phase: Phase;
-  /** When the VM entered `phase` (Unix ms), as the agent saw it. */
-  phaseSinceMs: number;
-  /** The VM was already in `phase` when the agent first looked: it entered it at or before phaseSinceMs. */
-  phaseBeganEarlier: boolean;
-  guest: GuestMemoryStats | undefined;
-  stale: boolean;
-  balloonActualBytes: number | undefined;
-  balloonTargetBytes: number | undefined;
-  balloonGoalBytes: number | undefined;
-  selfProtectionReason: string;
-  unreachableReason: string;
-  holding: boolean;
-  /** Why KubeMom does not balloon this VM (passthrough devices, lost side monitor); undefined when it does. */
+/** One sample as the agent publishes it: the kubemom.v1 StatsSample view, with the agent's own richer records. */
+export interface AgentSample extends Omit<StatsSample, 'unmanaged' | 'memory'> {
   unmanaged: Unmanaged | undefined;
-  /** The current or last migration's numbers (zero before the first); undefined when migration metrics are off. */
-  migration: MigrationNumbers | undefined;
-  /** Boot, plugged and virtio-mem memory as QEMU reports it; undefined before QEMU answered. */
   memory: MemoryLayout | undefined;
 }
 
-/** The answer to a SetTarget. */
-export interface TargetResult {
-  appliedBytes: number;
-  goalBytes: number;
-  clamp: ClampReason;
-  detail: string;
-  actualBytes: number | undefined;
-  phase: Phase;
-}
+/** The answer to a SetTarget (kubemom.v1's SetTargetResponse view). */
+export type TargetResult = TargetReply;
 
 export interface VmAgentOptions {
   /** The QMP side monitor's socket. */

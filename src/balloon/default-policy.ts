@@ -33,8 +33,7 @@ import { kubeletHeadroom, softThresholdClock } from './kubelet-headroom.js';
 import { assessGuest, headroomBytes, type GuestMemory, type GuestNeed } from './guest-needs.js';
 import { ksmWrites } from '../policy/mom/ksm.js';
 import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
-
-const MiB = 2 ** 20;
+import { MiB } from '../common/units.js';
 
 /** Tunables (all overridable by name as policy parameters). */
 export const DEFAULT_PARAMETERS = {

@@ -1,5 +1,6 @@
 /** What a guest's recent samples say: free memory it could give, and signs of distress. */
 import type { GuestSample, GuestState } from '../policy/types.js';
+import { counterRate } from '../common/counter-rate.js';
 
 export interface GuestSignals {
   /** Memory the guest could give without reclaiming (MemAvailable, else MemFree), bytes. */
@@ -27,9 +28,8 @@ export interface GuestSignals {
 function rate(a: GuestSample, b: GuestSample, f: (s: GuestSample) => number | undefined): number | undefined {
   const x = f(a);
   const y = f(b);
-  if (x === undefined || y === undefined || b.atMs <= a.atMs) return undefined;
-  // A counter that went down means the guest rebooted: count from zero.
-  return (y >= x ? y - x : y) / ((b.atMs - a.atMs) / 1000);
+  if (x === undefined || y === undefined) return undefined;
+  return counterRate(x, y, (b.atMs - a.atMs) / 1000);
 }
 
 export interface DistressThresholds {

@@ -11,7 +11,7 @@ import { INPUT_LIMITS, parseJsonText, readInputText } from '../common/read-input
 import { parsePolicyInput } from '../policy/policy-input.js';
 import { EXIT_PROBLEM } from './exit.js';
 import { checkPolicy, PolicyFileErrors } from '../policy/lang/policy-file.js';
-import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
+import { createPolicy, policyParameterNames, POLICY_NAMES, type PolicyParameters } from '../policy/registry.js';
 import { parseReplay, runReplay } from '../policy/replay.js';
 import { vmCpuTune } from '../policy/mom/cputune.js';
 
@@ -36,7 +36,7 @@ export function registerPolicyCommand(program: Command): void {
   policy
     .command('replay')
     .description('replay a MOM-style recording (JSON: parameters, feedback, steps of host/guests in KiB) through a policy')
-    .requiredOption('--policy <policy>', 'mom, default, or a policy file (.yaml)')
+    .requiredOption('--policy <policy>', `${POLICY_NAMES.join(', ')}, or a policy file (.yaml)`)
     .option('--param <name=value>', 'override a policy parameter (repeatable)', collectParam)
     .option('--explain', 'add why a step did not run, skipped guests and decision reasons')
     .argument('<file>', 'the recording, or - for stdin')
@@ -48,7 +48,9 @@ export function registerPolicyCommand(program: Command): void {
         const fromFile = Object.fromEntries(Object.entries(replay.parameters).filter(([k]) => known.has(k)));
         const ignored = Object.keys(replay.parameters).filter((k) => !known.has(k));
         if (ignored.length) process.stderr.write(`note: policy ${opts.policy} has no parameter ${ignored.join(', ')}; ignored\n`);
-        const p = createPolicy(opts.policy, { ...fromFile, ...(opts.param ?? {}) }, readPolicyText);
+        // A MOM recording replays MOM as vdsm ships it (ballooning off) unless it says otherwise.
+        const asShipped: PolicyParameters = opts.policy === 'mom' ? { balloonEnabled: false } : {};
+        const p = createPolicy(opts.policy, { ...asShipped, ...fromFile, ...(opts.param ?? {}) }, readPolicyText, '--policy');
         const results = runReplay(replay, p, { explain: opts.explain === true });
         process.stdout.write(`[\n${results.map((r) => `  ${JSON.stringify(r)}`).join(',\n')}\n]\n`);
       });
@@ -81,13 +83,13 @@ export function registerPolicyCommand(program: Command): void {
   policy
     .command('eval')
     .description('evaluate a policy once on a PolicyInput (JSON, bytes and ms) and print the decisions')
-    .requiredOption('--policy <policy>', 'mom, default, or a policy file (.yaml)')
+    .requiredOption('--policy <policy>', `${POLICY_NAMES.join(', ')}, or a policy file (.yaml)`)
     .requiredOption('--state <file>', 'the PolicyInput as JSON ({nowMs, host, guests}), or - for stdin')
     .option('--param <name=value>', 'override a policy parameter (repeatable)', collectParam)
     .action((opts: { policy: string; state: string; param?: PolicyParameters }) => {
         const source = opts.state === '-' ? 'stdin' : opts.state;
         const input = parsePolicyInput(parseJsonText(readInputText(opts.state, '--state', INPUT_LIMITS.json), source), source);
-        const p = createPolicy(opts.policy, opts.param ?? {}, readPolicyText);
+        const p = createPolicy(opts.policy, opts.param ?? {}, readPolicyText, '--policy');
         const { decisions } = p.evaluate(input, p.initialState());
         // MOM's CPU tune (04-cputune) for every guest whose vCPU count is known: what it would
         // set beside the pod CPU limit Kubernetes applies (reported, never written).

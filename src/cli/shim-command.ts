@@ -9,7 +9,8 @@ import { CGROUP_DRIVERS, type CgroupDriver } from '../shim/host/cgroup-memory.js
 import { parseEnforceNodeAllocatable, parseGracePeriods } from '../shim/host/kubelet-thresholds.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
-import { DEFAULT_SHIM_POLICY, resolvePolicy, SHIM_POLICY_NAMES } from '../shim/policies.js';
+import { POLICY_NAMES } from '../policy/registry.js';
+import { DEFAULT_SHIM_POLICY, resolvePolicy } from '../shim/policies.js';
 import { Shim, type ShimOptions } from '../shim/shim.js';
 
 /** "500ms", "5s", "2m" to milliseconds. */
@@ -137,7 +138,7 @@ export function registerShimCommand(program: Command): void {
     .option('--io-psi-file <file>', 'IO PSI file for IO policies (default <proc-root>/pressure/io; env KUBEMOM_IO_PSI_FILE)', env.KUBEMOM_IO_PSI_FILE)
     .option('--psi-trigger <spec>', 'PSI trigger "<some|full> <stall µs> <window µs>" or "off" (env KUBEMOM_PSI_TRIGGER)', env.KUBEMOM_PSI_TRIGGER ?? 'some 150000 1000000')
     .option('--metrics-address <host:port>', 'address for /metrics, /healthz, /readyz, "" for none (env KUBEMOM_METRICS_ADDRESS)', env.KUBEMOM_METRICS_ADDRESS ?? '0.0.0.0:9470')
-    .option('--policy <name|file>', `node policy: ${SHIM_POLICY_NAMES.join(', ')}, or a policy file (env KUBEMOM_POLICY)`, env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
+    .option('--policy <name|file>', `node policy: ${POLICY_NAMES.join(', ')}, or a policy file (env KUBEMOM_POLICY)`, env.KUBEMOM_POLICY ?? DEFAULT_SHIM_POLICY)
     .option('--period <duration>', 'policy loop period (env KUBEMOM_PERIOD)', env.KUBEMOM_PERIOD ?? '5s')
     .option('--rescan <duration>', 'full rescan period of the kubelet pods directory (env KUBEMOM_RESCAN)', env.KUBEMOM_RESCAN ?? '5s')
     .option('--eviction-hard <thresholds>', "the kubelet's --eviction-hard, e.g. memory.available<100Mi or memory.available<5% (env KUBEMOM_EVICTION_HARD)", env.KUBEMOM_EVICTION_HARD ?? KUBELET_DEFAULT_EVICTION_HARD)

@@ -5,6 +5,8 @@ import { InputError } from '../common/errors.js';
 import { AgentService } from '../agent/service.js';
 import { discoverPodUid } from '../agent/pod-uid.js';
 import { DEFAULT_HOOKS_DIR, defaultQemuHooksDir, runSidecar } from '../hook-sidecar/sidecar.js';
+import { SOCKET_NAME } from '../api/kubemom-v1.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 
 /** Largest uid/gid chown accepts: (uid_t)-1 means "unchanged". */
 const MAX_ID = 2 ** 32 - 2;
@@ -39,7 +41,7 @@ export function registerSidecarCommand(program: Command): void {
   program
     .command('sidecar')
     .description('serve the KubeVirt hook API (and the kubemom.v1 agent) for one VM')
-    .option('--hooks-dir <dir>', 'directory for kubemom.sock; the socket path must fit in 107 bytes (env KUBEMOM_HOOKS_DIR)', process.env.KUBEMOM_HOOKS_DIR ?? DEFAULT_HOOKS_DIR)
+    .option('--hooks-dir <dir>', `directory for ${SOCKET_NAME}; the socket path must fit in ${UNIX_SOCKET_PATH_MAX} bytes (env KUBEMOM_HOOKS_DIR)`, process.env.KUBEMOM_HOOKS_DIR ?? DEFAULT_HOOKS_DIR)
     .option('--qemu-hooks-dir <dir>', "the hooks dir as QEMU sees it, absolute (default /var/run/kubevirt-hooks/$CONTAINER_NAME, or --hooks-dir without CONTAINER_NAME)")
     .option('--qmp-dir-owner <uid:gid>', "owner UID:GID for the QMP directory when QEMU runs as another user (in KubeVirt both are 107)", parseOwner)
     .option(

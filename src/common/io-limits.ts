@@ -6,6 +6,7 @@
  * Field names are libvirt's `<iotune>` names (what KubeVirt users already know from
  * libvirt and oVirt); each maps to one QEMU throttle option.
  */
+import type { Parsed } from './errors.js';
 import { parseMemoryQuantity } from './quantity.js';
 
 /** The six sustained rates (0 = unlimited). */
@@ -67,14 +68,14 @@ function parseValue(name: IoLimitField, text: string): number | string {
   if (!isBytesField(name) && /[.]|Ki|Mi|Gi|Ti|Pi|Ei/.test(text)) {
     return `${name}: "${text}" is not accepted; IOPS are whole numbers with an optional decimal suffix (k, M), as "200" or "2k"`;
   }
-  return parsed.bytes;
+  return parsed.value;
 }
 
 /**
  * Parses `name=value,name=value`. Returns the limits or a message naming the
  * offending part and what is accepted (the caller prefixes the field).
  */
-export function parseIoLimits(text: string): { limits: IoLimits } | { error: string } {
+export function parseIoLimits(text: string): Parsed<IoLimits> {
   const limits: IoLimits = {};
   const body = text.trim();
   if (body === '') return { error: `is empty; use ${IO_LIMITS_ACCEPTED}` };
@@ -94,7 +95,7 @@ export function parseIoLimits(text: string): { limits: IoLimits } | { error: str
     limits[field] = value;
   }
   const problem = checkIoLimits(limits);
-  return problem === undefined ? { limits } : { error: problem };
+  return problem === undefined ? { value: limits } : { error: problem };
 }
 
 /**

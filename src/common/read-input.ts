@@ -6,9 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { InputError } from './errors.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
+import { KiB, MiB } from './units.js';
 
 /** Size limits per kind of input, generous for real files, far below what would hurt. */
 export const INPUT_LIMITS = {

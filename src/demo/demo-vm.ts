@@ -23,8 +23,7 @@ import { HOOK_SOCKETS_VOLUME } from '../shim/discovery.js';
 import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../kubevirt-sim/hook-manager.js';
 import { SimulatedQemu, type SimulatedGuestModel } from '../kubevirt-sim/simulated-qemu.js';
 import { qmpSocketInDomain, SIDECAR_CONTAINER } from '../kubevirt-sim/launcher.js';
-
-const MiB = 2 ** 20;
+import { MiB } from '../common/units.js';
 
 export interface DemoVmSpec {
   namespace: string;

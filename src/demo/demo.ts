@@ -11,11 +11,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
-import { UNIX_SOCKET_PATH_MAX } from '../hook-sidecar/domain-rewrite.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 import { createPolicy, policyParameterNames, type PolicyParameters } from '../policy/registry.js';
 import type { Policy } from '../policy/types.js';
 import { parseEvictionThreshold } from '../shim/host/eviction.js';
-import { observePolicy } from '../shim/policies.js';
 import type { SidecarSession } from '../shim/session.js';
 import { Shim } from '../shim/shim.js';
 import { hostSample, nodeMemory, PsiModel } from '../sim/node-model.js';
@@ -48,14 +47,13 @@ export interface DemoResult {
   root: string;
 }
 
-/** The policy by name or file; `default` and `mom` from the policy engine, `observe` from the shim. */
+/** The policy by name or file, from the policy registry as the shim runs it, with the demo's one override. */
 export function demoPolicy(spec: string): Policy<unknown> {
-  if (spec === 'observe') return observePolicy as Policy<unknown>;
   const params: PolicyParameters = {};
   // The demo's guests have been running before the shim sees them: a one-minute start
   // grace would spend the whole demo waiting. Five seconds keeps the rule visible.
   if (policyParameterNames(spec, readText).includes('startGraceMs')) params.startGraceMs = 5000;
-  return createPolicy(spec, params, readText);
+  return createPolicy(spec, params, readText, '--policy');
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -122,14 +120,14 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoRes
     const views: GuestView[] = g.names.map((name) => {
       const s = sessions.get(name);
       const latest = s?.latest;
-      const actual = latest && latest.balloon_actual_bytes > 0 ? latest.balloon_actual_bytes : undefined;
-      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.available_bytes : undefined;
+      const actual = latest?.balloonActualBytes;
+      const reported = latest?.guest && actual !== undefined ? actual - latest.guest.availableBytes : undefined;
       return {
         name,
-        memoryBytes: s?.describe?.guest_memory_bytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
+        memoryBytes: s?.describe?.guestMemoryBytes ?? plan.guests.find((p) => p.config.name === name)?.config.memoryBytes ?? 0,
         needBytes: g.needBytes(name) ?? reported,
         actualBytes: actual,
-        targetBytes: latest && latest.balloon_target_bytes > 0 ? latest.balloon_target_bytes : undefined,
+        targetBytes: latest?.balloonTargetBytes,
         session: s?.state ?? 'not found',
       };
     });

@@ -5,7 +5,7 @@
  * pure; `LiveView` writes.
  */
 import { shortName, type DecisionView, type DemoEvent, type NodeView } from './report.js';
-import { mib, size } from './units.js';
+import { mib, size } from '../common/units.js';
 
 /** A bar of `width` cells: `used` of `total`, with a mark at `mark`. */
 export function bar(value: number, total: number, width: number, mark?: number): string {

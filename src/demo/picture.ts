@@ -5,7 +5,7 @@
  * Pure: the report's series in, lines out.
  */
 import type { DemoReport, DemoSeries } from './report.js';
-import { size } from './units.js';
+import { size } from '../common/units.js';
 
 /** Eight heights; a zero value is a blank, so "nothing" reads as nothing. */
 const BLOCKS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];

@@ -11,9 +11,7 @@ import { InputError } from '../common/errors.js';
 import type { NodeConfig } from '../sim/node-model.js';
 import type { GuestConfig } from '../sim/simulated-guest.js';
 import { createWorkload, type Workload, WORKLOAD_DEFAULTS } from '../sim/workloads.js';
-
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
+import { MiB, GiB } from '../common/units.js';
 
 export interface DemoOptions {
   /** Real TCG guests from the test bed instead of simulated ones. */

@@ -1,7 +1,7 @@
 /** The demo's final report as text: the figures, then a picture of the run (src/demo/picture.ts). */
 import { runPicture } from './picture.js';
 import type { DemoReport } from './report.js';
-import { size } from './units.js';
+import { size } from '../common/units.js';
 
 /** The report as text: only what happened by the time the run ended, then a picture of the run. */
 export function formatReport(r: DemoReport): string[] {

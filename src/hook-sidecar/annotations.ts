@@ -5,7 +5,7 @@
  * Every value is validated; an unknown `kubemom.io/` key is an error too, so a typo
  * fails the VM start with a message instead of being silently ignored.
  */
-import { InputError } from '../common/errors.js';
+import { InputError, valueOf } from '../common/errors.js';
 import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { IO_LIMITS_ACCEPTED, parseIoLimits, type IoLimits } from '../common/io-limits.js';
 
@@ -136,9 +136,7 @@ function readIoLimits(annotations: Record<string, string>, diskNames: readonly s
       const known = diskNames.length > 0 ? diskNames.join(', ') : 'none (no disk carries a ua-<name> alias in the domain)';
       throw new InputError(field(key), `the VM has no disk "${disk}"; its disks are: ${known}`);
     }
-    const parsed = parseIoLimits(text);
-    if ('error' in parsed) throw new InputError(field(key), parsed.error);
-    out[disk] = parsed.limits;
+    out[disk] = valueOf(field(key), parseIoLimits(text));
   }
   return out;
 }
@@ -158,9 +156,7 @@ function parseIntIn(key: string, text: string, min: number, max: number, suffix 
 }
 
 function parseBytes(key: string, text: string): number {
-  const parsed = parseMemoryQuantity(text);
-  if ('error' in parsed) throw new InputError(field(key), `${parsed.error}; use ${acceptedFor(key)}`);
-  return parsed.bytes;
+  return valueOf(field(key), parseMemoryQuantity(text), `; use ${acceptedFor(key)}`);
 }
 
 /**

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../common/log.js';
-import { InputError } from '../common/errors.js';
+import { InputError, InputTooLargeError } from '../common/errors.js';
 import { readSettings } from './annotations.js';
 import { domainMemoryBytes, parseDomain, rewriteDomain } from './domain-rewrite.js';
 import { parseVmi } from './vmi.js';
@@ -109,7 +109,8 @@ export function createHookHandlers(ctx: HookContext) {
     } catch (error) {
       if (error instanceof InputError) {
         ctx.log.warn({ field: error.field, problem: error.problem }, 'OnDefineDomain rejected its input');
-        callback({ code: error.code, details: printableAscii(error.message) });
+        // Bad input is INVALID_ARGUMENT, too much of it RESOURCE_EXHAUSTED (as gRPC's own message size limit answers).
+        callback({ code: error instanceof InputTooLargeError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT, details: printableAscii(error.message) });
         return;
       }
       // A bug of ours must not stop the VM or corrupt its domain: hand back the input untouched.

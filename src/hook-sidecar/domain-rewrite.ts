@@ -22,12 +22,11 @@ import {
   textContent,
   type XmlNode,
 } from './xml-tree.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 
 export const QEMU_NAMESPACE = 'http://libvirt.org/schemas/domain/qemu/1.0';
 /** The chardev id that marks KubeMom's monitor arguments in qemu:commandline. */
 export const QMP_CHARDEV_ID = 'kubemom-qmp';
-/** Longest unix socket path (sun_path is 108 bytes including the NUL). */
-export const UNIX_SOCKET_PATH_MAX = 107;
 /** Balloon model used when the domain has no memballoon at all. */
 export const DEFAULT_BALLOON_MODEL = 'virtio-non-transitional';
 

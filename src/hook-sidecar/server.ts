@@ -2,6 +2,7 @@
  * The sidecar's gRPC server on `<hooksDir>/kubemom.sock`: KubeVirt's hook API and,
  * on the same socket, any extra services (the kubemom.v1 agent).
  */
+import { SOCKET_NAME } from '../api/kubemom-v1.js';
 import * as grpc from '@grpc/grpc-js';
 import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -10,7 +11,6 @@ import path from 'node:path';
 import { HOOK_PROTOS, MAX_GRPC_MESSAGE_BYTES, serviceClient } from '../common/protos.js';
 import { createHookHandlers, type HookContext } from './callbacks.js';
 
-export const SOCKET_NAME = 'kubemom.sock';
 
 export interface ExtraService {
   definition: grpc.ServiceDefinition;

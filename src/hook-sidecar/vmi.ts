@@ -2,7 +2,7 @@
  * The parts of a KubeVirt VirtualMachineInstance (JSON, as virt-launcher sends it)
  * that KubeMom reads: identity, memory sizes, annotations, hugepages.
  */
-import { InputError, InputTooLargeError } from '../common/errors.js';
+import { InputError, InputTooLargeError, valueOf, type Parsed } from '../common/errors.js';
 import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import { passthroughReason } from './passthrough.js';
 
@@ -30,12 +30,12 @@ export interface VmiFacts {
 const CPU_ACCEPTED = 'a CPU quantity such as "2", "1.5" or "500m"';
 
 /** A Kubernetes CPU quantity in millicores (rounded up, as Kubernetes does), or an error. */
-export function parseCpuMillicores(text: string): number | { error: string } {
+export function parseCpuMillicores(text: string): Parsed<number> {
   const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m?)$/.exec(text.trim());
   if (!m) return { error: `"${text}" is not ${CPU_ACCEPTED}` };
   const value = Math.ceil(Number(m[1]) * (m[2] === 'm' ? 1 : 1000) - 1e-9);
   if (!Number.isSafeInteger(value)) return { error: `"${text}" is too large` };
-  return value;
+  return { value };
 }
 
 function optionalCpu(root: Json, path: string[]): number | undefined {
@@ -43,9 +43,7 @@ function optionalCpu(root: Json, path: string[]): number | undefined {
   if (value === undefined || value === null) return undefined;
   const field = `vmi.${path.join('.')}`;
   if (typeof value !== 'string' && typeof value !== 'number') throw new InputError(field, `must be ${CPU_ACCEPTED}`);
-  const parsed = parseCpuMillicores(String(value));
-  if (typeof parsed !== 'number') throw new InputError(field, parsed.error);
-  return parsed;
+  return valueOf(field, parseCpuMillicores(String(value)));
 }
 
 type Json = Record<string, unknown>;
@@ -78,9 +76,7 @@ function optionalQuantity(root: Json, path: string[]): number | undefined {
   if (value === undefined || value === null) return undefined;
   const field = `vmi.${path.join('.')}`;
   if (typeof value !== 'string' && typeof value !== 'number') throw new InputError(field, `must be ${QUANTITY_ACCEPTED}`);
-  const parsed = parseMemoryQuantity(String(value));
-  if ('error' in parsed) throw new InputError(field, parsed.error);
-  return parsed.bytes;
+  return valueOf(field, parseMemoryQuantity(String(value)));
 }
 
 /** Parses the VMI bytes from OnDefineDomainParams.vmi. */

@@ -9,8 +9,7 @@
  * use is MemTotal - MemAvailable of the latest sample. Pure and deterministic.
  */
 import type { BalloonDecision, GuestState, Policy, PolicyInput } from './types.js';
-
-const MiB = 2 ** 20;
+import { MiB } from '../common/units.js';
 
 export interface AutoballoonParameters {
   /** Target node memory use, fraction of MemTotal. */

@@ -10,6 +10,7 @@
 import { InputError } from '../common/errors.js';
 import { MOM_HISTORY_LENGTH } from './mom/stat-avg.js';
 import type { GuestSample, GuestState, HostSample, HostState, KsmControl, Phase, Policy, PolicyDecisions, PolicyInput } from './types.js';
+import { KiB } from '../common/units.js';
 
 /** A policy parameter as a replay gives it (true/false or a number). */
 export type ParameterValue = boolean | number;
@@ -131,7 +132,6 @@ export function parseReplay(doc: unknown): Replay {
   return { parameters, feedback: doc.feedback === true, intervalMs, steps };
 }
 
-const KIB = 1024;
 /** Phase start assumed for the guests of the first step: a day before the recording. */
 const RUNNING_BEFORE_MS = -86_400_000;
 
@@ -150,7 +150,7 @@ function num(f: MomFields, k: string): number | undefined {
 
 function bytes(f: MomFields, k: string): number | undefined {
   const v = num(f, k);
-  return v === undefined ? undefined : v * KIB;
+  return v === undefined ? undefined : v * KiB;
 }
 
 /** The host sample a MOM host record stands for, or why the host monitor is not ready. */
@@ -164,14 +164,14 @@ function hostSample(f: MomFields, atMs: number): HostSample | string {
   const swapTotal = num(f, 'swap_total') ?? 0;
   const sample: HostSample = {
     atMs,
-    memTotalBytes: total * KIB,
-    memFreeBytes: unused * KIB,
-    memAvailableBytes: (num(f, 'mem_usable') ?? free) * KIB,
+    memTotalBytes: total * KiB,
+    memFreeBytes: unused * KiB,
+    memAvailableBytes: (num(f, 'mem_usable') ?? free) * KiB,
     buffersBytes: 0,
-    cachedBytes: (free - unused) * KIB,
-    anonPagesBytes: (num(f, 'anon_pages') ?? 0) * KIB,
-    swapTotalBytes: swapTotal * KIB,
-    swapFreeBytes: (swapTotal - (num(f, 'swap_usage') ?? 0)) * KIB,
+    cachedBytes: (free - unused) * KiB,
+    anonPagesBytes: (num(f, 'anon_pages') ?? 0) * KiB,
+    swapTotalBytes: swapTotal * KiB,
+    swapFreeBytes: (swapTotal - (num(f, 'swap_usage') ?? 0)) * KiB,
   };
   const swapIn = num(f, 'swap_in');
   const swapOut = num(f, 'swap_out');
@@ -242,8 +242,8 @@ function guestState(name: string, t: GuestTrack): GuestState {
     namespace: '',
     name,
     uid: `${name}#${t.incarnation}`,
-    guestMemoryBytes: (max ?? num(f, 'mem_available') ?? 0) * KIB,
-    guaranteedMemoryBytes: (min ?? 0) * KIB,
+    guestMemoryBytes: (max ?? num(f, 'mem_available') ?? 0) * KiB,
+    guaranteedMemoryBytes: (min ?? 0) * KiB,
     marginBytes: bytes(f, 'margin') ?? 0,
     priority: num(f, 'priority') ?? 50,
     policy: '',
@@ -252,7 +252,7 @@ function guestState(name: string, t: GuestTrack): GuestState {
     history: t.samples.map(guestSample),
   };
   // A guest lacks balloon data unless MOM's three balloon fields are all known.
-  if (cur !== undefined && max !== undefined && min !== undefined) g.balloonActualBytes = cur * KIB;
+  if (cur !== undefined && max !== undefined && min !== undefined) g.balloonActualBytes = cur * KiB;
   else for (const s of g.history) delete s.balloonActualBytes;
   return g;
 }
@@ -271,7 +271,7 @@ export function runReplay<S>(replay: Replay, policy: Policy<S>, options: { expla
     if (replay.feedback && previous) {
       for (const b of previous.balloons) {
         const t = guests.get(b.guestId);
-        if (t) t.current.balloon_cur = Math.trunc(b.targetBytes / KIB);
+        if (t) t.current.balloon_cur = Math.trunc(b.targetBytes / KiB);
       }
       for (const [name, v] of Object.entries(previous.ksm)) host[`ksm_${name}`] = v;
     }
@@ -314,7 +314,7 @@ export function runReplay<S>(replay: Replay, policy: Policy<S>, options: { expla
     state = out.state;
     previous = out.decisions;
     result.ran = out.decisions.notRun === undefined;
-    for (const b of out.decisions.balloons) result.balloon[b.guestId] = Math.trunc(b.targetBytes / KIB);
+    for (const b of out.decisions.balloons) result.balloon[b.guestId] = Math.trunc(b.targetBytes / KiB);
     result.ksm = { ...out.decisions.ksm };
     if (options.explain) {
       if (out.decisions.notRun) result.reason = out.decisions.notRun;

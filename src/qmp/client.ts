@@ -38,6 +38,7 @@ import type {
   QmpObjectProperty,
   QmpStatusInfo,
 } from './types.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 
 /** Options of a QmpClient. Only `socketPath` is required. */
 export interface QmpClientOptions {
@@ -151,8 +152,8 @@ export class QmpClient implements QmpCommandRunner {
     if (typeof options.socketPath !== 'string' || options.socketPath.length === 0) {
       throw new InputError('socketPath', 'must be a non-empty path to a unix socket');
     }
-    if (Buffer.byteLength(options.socketPath) > 107) {
-      throw new InputError('socketPath', `is ${Buffer.byteLength(options.socketPath)} bytes; unix socket paths are limited to 107 bytes`);
+    if (Buffer.byteLength(options.socketPath) > UNIX_SOCKET_PATH_MAX) {
+      throw new InputError('socketPath', `is ${Buffer.byteLength(options.socketPath)} bytes; unix socket paths are limited to ${UNIX_SOCKET_PATH_MAX} bytes`);
     }
     this.socketPath = options.socketPath;
     this.greetingTimeoutMs = positiveInt('greetingTimeoutMs', options.greetingTimeoutMs ?? 3000);

@@ -60,8 +60,8 @@ export function updateCycleMetrics(
   let reclaimed = 0;
   for (const session of sessions) {
     counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
-    const actual = session.latest?.balloon_actual_bytes ?? 0;
-    const guestMemory = session.latest?.memory?.guest_memory_bytes || session.describe?.guest_memory_bytes || 0;
+    const actual = session.latest?.balloonActualBytes ?? 0;
+    const guestMemory = session.latest?.memory?.guestBytes || session.describe?.guestMemoryBytes || 0;
     if (session.state === 'live' && actual > 0 && session.describe) reclaimed += Math.max(0, guestMemory - actual);
   }
   m.nodeReclaimed.set(reclaimed);
@@ -87,46 +87,46 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       const unmanaged = session.unmanaged;
       if (unmanaged) set(m.vmUnmanaged, { ...labels, reason: unmanaged.kind }, 1);
       // After a memory hotplug the latest sample has the guest's memory (boot + plugged).
-      const guestMemory = session.latest?.memory?.guest_memory_bytes || d.guest_memory_bytes;
+      const guestMemory = session.latest?.memory?.guestBytes || d.guestMemoryBytes;
       set(m.vmGuestMemory, labels, guestMemory);
-      set(m.vmGuaranteed, labels, d.guaranteed_memory_bytes);
+      set(m.vmGuaranteed, labels, d.guaranteedMemoryBytes);
       set(m.vmPriority, labels, d.priority);
       if (d.vcpus) {
-        const t = vmCpuTune('', d.vcpus, d.cpu_limit_millicores || undefined, os.availableParallelism());
+        const t = vmCpuTune('', d.vcpus, d.cpuLimitMillicores || undefined, os.availableParallelism());
         if (t.kubernetesLimitCores !== undefined) set(m.vmCpuLimit, { ...labels, source: 'kubernetes' }, t.kubernetesLimitCores);
         if (t.momLimitCores !== undefined) set(m.vmCpuLimit, { ...labels, source: 'mom' }, t.momLimitCores);
         set(m.vmMomVcpuQuota, labels, t.quota > 0 ? t.quota / 1e6 : -1);
         set(m.vmMomVcpuPeriod, labels, t.period / 1e6);
       }
-      for (const disk of d.disks ?? []) {
-        for (const [limit, value] of Object.entries(disk.applied ?? {})) if (value > 0) set(m.vmIoLimit, { ...labels, disk: disk.name, limit }, value);
+      for (const disk of d.disks) {
+        for (const [limit, value] of Object.entries(disk.applied)) if (value > 0) set(m.vmIoLimit, { ...labels, disk: disk.name, limit }, value);
       }
       const s = session.latest;
       if (!s) continue;
       const mig = s.migration;
       if (mig) {
-        set(m.vmMigrationTotal, labels, mig.memory_total_bytes);
-        set(m.vmMigrationProcessed, labels, mig.memory_processed_bytes);
-        set(m.vmMigrationRemaining, labels, mig.memory_remaining_bytes);
-        set(m.vmMigrationDirtyRate, labels, mig.dirty_rate_bytes_per_second);
+        set(m.vmMigrationTotal, labels, mig.memoryTotalBytes);
+        set(m.vmMigrationProcessed, labels, mig.memoryProcessedBytes);
+        set(m.vmMigrationRemaining, labels, mig.memoryRemainingBytes);
+        set(m.vmMigrationDirtyRate, labels, mig.dirtyRateBytesPerSecond);
         set(m.vmMigrationIteration, labels, mig.iteration);
-        set(m.vmMigrationDowntime, labels, mig.downtime_seconds);
+        set(m.vmMigrationDowntime, labels, mig.downtimeSeconds);
       }
-      if (s.balloon_actual_bytes > 0) {
-        set(m.vmActual, labels, s.balloon_actual_bytes);
-        set(m.vmReclaimed, labels, Math.max(0, guestMemory - s.balloon_actual_bytes));
+      if (s.balloonActualBytes !== undefined) {
+        set(m.vmActual, labels, s.balloonActualBytes);
+        set(m.vmReclaimed, labels, Math.max(0, guestMemory - s.balloonActualBytes));
       }
-      const target = s.balloon_target_bytes || session.lastApplied?.applied_bytes || 0;
+      const target = s.balloonTargetBytes || session.lastApplied?.appliedBytes || 0;
       if (target > 0) set(m.vmTarget, labels, target);
       const g = s.guest;
       if (g) {
-        set(m.vmGuestTotal, labels, g.total_bytes);
-        set(m.vmGuestFree, labels, g.free_bytes);
-        set(m.vmGuestAvailable, labels, g.available_bytes);
-        set(m.vmGuestCaches, labels, g.disk_caches_bytes);
-        set(m.vmGuestSwapIn, labels, g.swap_in_bytes);
-        set(m.vmGuestSwapOut, labels, g.swap_out_bytes);
-        set(m.vmGuestMajorFaults, labels, g.major_faults);
+        set(m.vmGuestTotal, labels, g.totalBytes);
+        set(m.vmGuestFree, labels, g.freeBytes);
+        set(m.vmGuestAvailable, labels, g.availableBytes);
+        set(m.vmGuestCaches, labels, g.diskCachesBytes);
+        set(m.vmGuestSwapIn, labels, g.swapInBytes);
+        set(m.vmGuestSwapOut, labels, g.swapOutBytes);
+        set(m.vmGuestMajorFaults, labels, g.majorFaults);
       }
     }
   });

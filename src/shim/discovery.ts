@@ -16,17 +16,16 @@
  * Those paths are longer than the 108-byte unix socket limit, so each socket is
  * reached through a short symlink of the shim's own (see ShortPaths).
  */
+import { SOCKET_NAME } from '../api/kubemom-v1.js';
+import { UNIX_SOCKET_PATH_MAX } from '../common/units.js';
 import { type FSWatcher, lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const SIDECAR_SOCKET_NAME = 'kubemom.sock';
 export const HOOK_SOCKETS_VOLUME = path.join('volumes', 'kubernetes.io~empty-dir', 'hook-sidecar-sockets');
 const HOOK_DIR_PATTERN = /^hook-sidecar-[0-9]+$/;
 // A Kubernetes UID: hex digits and dashes (kubelet names pod dirs after it).
 const POD_UID_PATTERN = /^[0-9a-fA-F-]{1,64}$/;
-/** sun_path holds 108 bytes including the terminating NUL. */
-export const UNIX_PATH_MAX_BYTES = 107;
 
 /** One sidecar socket found on disk. */
 export interface FoundSocket {
@@ -58,7 +57,7 @@ export function scanPod(kubeletRoot: string, podUid: string): FoundSocket[] {
   const candidates = readdirOrEmpty(socketsDir).filter((c) => HOOK_DIR_PATTERN.test(c)).map((c) => ({ container: c, dir: path.join(socketsDir, c) }));
   candidates.push({ container: path.basename(HOOK_SOCKETS_VOLUME), dir: socketsDir });
   for (const { container, dir } of candidates) {
-    const socketPath = path.join(dir, SIDECAR_SOCKET_NAME);
+    const socketPath = path.join(dir, SOCKET_NAME);
     try {
       const stat = lstatSync(socketPath);
       if (stat.isSocket()) found.push({ socketPath, podUid, container, inode: stat.ino });
@@ -93,7 +92,7 @@ export class ShortPaths {
 
   /** A `unix://` address for the socket: the path itself when short enough, else through a symlink. */
   address(socketPath: string): string {
-    if (Buffer.byteLength(socketPath) <= UNIX_PATH_MAX_BYTES) return `unix://${socketPath}`;
+    if (Buffer.byteLength(socketPath) <= UNIX_SOCKET_PATH_MAX) return `unix://${socketPath}`;
     let link = this.links.get(socketPath);
     if (!link) {
       link = path.join(this.dir, (this.next++).toString(36));
@@ -101,7 +100,7 @@ export class ShortPaths {
       this.links.set(socketPath, link);
     }
     const short = path.join(link, path.basename(socketPath));
-    if (Buffer.byteLength(short) > UNIX_PATH_MAX_BYTES) {
+    if (Buffer.byteLength(short) > UNIX_SOCKET_PATH_MAX) {
       throw new Error(`socket path through ${this.dir} is still ${Buffer.byteLength(short)} bytes; choose a shorter --link-dir`);
     }
     return `unix://${short}`;

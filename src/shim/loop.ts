@@ -4,32 +4,26 @@
  * the balloon targets (all concurrently, each with its own deadline: a slow sidecar
  * never delays the others or the next cycle) and applies the KSM settings.
  *
+ * A cycle reads like MOM's: gather (host, KSM, the usable sidecars' guests), evaluate (the
+ * policy), actuate (the balloon, IO and KSM controllers in src/shim/controllers/).
+ *
  * Cycles never overlap: a pressure event during a cycle runs another right after.
  * A policy that throws makes no decision in that cycle (MOM's rule: no controller
  * runs), with a metric and a log line.
  */
 import type { Logger } from '../common/log.js';
-import { sameRates } from '../balloon/io-pressure.js';
-import type { BalloonDecision, GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
+import type { GuestState, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
+import { BalloonController } from './controllers/balloon.js';
+import { actuateIo } from './controllers/io.js';
+import { actuateKsm } from './controllers/ksm.js';
+import type { DecisionRecord, LoopTrigger } from './controllers/records.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
 
-export type LoopTrigger = 'period' | 'pressure' | 'manual';
-
-/** One balloon decision and what came of it. */
-export interface DecisionRecord {
-  atMs: number;
-  trigger: LoopTrigger;
-  guestId: string;
-  targetBytes: number;
-  reason: string;
-  /** applied, unchanged (not resent), skipped-*, deadline, error, unknown-guest. */
-  outcome?: string;
-  appliedBytes?: number;
-  clamp?: string;
-}
+export type { DecisionRecord, LoopTrigger };
+export { dispatchOrder } from './controllers/balloon.js';
 
 export interface CycleResult {
   trigger: LoopTrigger;
@@ -88,8 +82,7 @@ export class ShimLoop<S> {
   private running: Promise<CycleResult | undefined> | undefined;
   private pendingPressureAt: number | undefined;
   private stopped = true;
-  /** What each sidecar was last asked and when, to avoid resending an unchanged target. */
-  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number }>();
+  private readonly balloons: BalloonController;
   /** Sessions already reported for claiming a VM another session owns. */
   private readonly conflicted = new WeakSet<SidecarSession>();
   private readonly now: () => number;
@@ -100,6 +93,7 @@ export class ShimLoop<S> {
   ) {
     this.state = deps.policy.initialState();
     this.now = deps.now ?? Date.now;
+    this.balloons = new BalloonController(options.heartbeatMs ?? 10_000, (record, outcome, session) => this.deps.observer?.onDecisionOutcome?.(record, outcome, session));
   }
 
   start(): void {
@@ -214,11 +208,18 @@ export class ShimLoop<S> {
   private cycle(trigger: LoopTrigger): CycleResult | undefined {
     const started = performance.now();
     const nowMs = this.now();
-    const { host, ksm, ksmdCpu, log } = this.deps;
+    const gathered = this.gather(nowMs, trigger);
+    const decisions = this.evaluate(gathered.input);
+    const actuated = this.actuate(decisions, gathered.byGuest, nowMs, trigger);
+    return this.finish({ trigger, nowMs, input: gathered.input, decisions, durationMs: performance.now() - started, ...actuated }, gathered);
+  }
+
+  /** Gather: the host and KSM samples and every usable sidecar's guest, each VM from the session that owns it. */
+  private gather(nowMs: number, trigger: LoopTrigger): Gathered {
+    const { host, ksm, ksmdCpu } = this.deps;
     host.sample(nowMs, trigger === 'pressure');
     const ksmValues = ksm?.available() ? ksm.read() : undefined;
     const ksmdFraction = ksmdCpu?.sample(nowMs);
-
     const sessions = this.deps.sessions();
     const owners = this.claimOwners(sessions);
     const byGuest = new Map<string, SidecarSession>();
@@ -238,8 +239,12 @@ export class ShimLoop<S> {
     if (ksmValues) extra.ksm = ksmValues;
     if (advisorMode !== undefined) extra.ksmAdvisorMode = advisorMode;
     if (ksmdFraction !== undefined) extra.ksmdCpuPercent = ksmdFraction * 100;
-    const input: PolicyInput = { nowMs, host: host.state(extra), guests };
+    return { input: { nowMs, host: host.state(extra), guests }, sessions, byGuest, ksmValues, ksmdFraction };
+  }
 
+  /** Evaluate: the policy's decisions, or none when it threw or could not run (MOM's rule: no controller runs). */
+  private evaluate(input: PolicyInput): PolicyDecisions | undefined {
+    const { log } = this.deps;
     let decisions: PolicyDecisions | undefined;
     try {
       const evaluated = this.deps.policy.evaluate(input, this.state);
@@ -248,114 +253,48 @@ export class ShimLoop<S> {
     } catch (error) {
       log.error({ policy: this.deps.policy.name, err: (error as Error).message }, 'policy evaluation failed; no action this cycle');
       this.deps.observer?.onPolicyError?.(error as Error);
+      return undefined;
     }
-    if (decisions?.notRun !== undefined) {
+    if (decisions.notRun !== undefined) {
       // The policy could not decide (e.g. no host sample yet): act on nothing this cycle.
       log.debug({ policy: this.deps.policy.name, why: decisions.notRun }, 'policy did not run; no action this cycle');
-      decisions = undefined;
+      return undefined;
     }
+    return decisions;
+  }
 
-    const records: DecisionRecord[] = [];
-    const pending: Array<Promise<void>> = [];
-    let lastSendAt: number | undefined;
-    for (const decision of dispatchOrder(decisions?.balloons ?? [], byGuest)) {
-      const record: DecisionRecord = { atMs: nowMs, trigger, guestId: decision.guestId, targetBytes: decision.targetBytes, reason: decision.reason };
-      records.push(record);
-      const session = byGuest.get(decision.guestId);
-      if (!session) {
-        record.outcome = 'unknown-guest';
-        this.deps.observer?.onDecisionOutcome?.(record, undefined, undefined);
-        continue;
-      }
-      const target = Math.round(decision.targetBytes);
-      const applied = session.lastApplied?.applied_bytes;
-      const previous = this.lastRequested.get(session);
-      const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= (this.options.heartbeatMs ?? 10_000);
-      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloon_target_bytes === applied) {
-        record.outcome = 'unchanged';
-        this.deps.observer?.onDecisionOutcome?.(record, undefined, session);
-        continue;
-      }
-      this.lastRequested.set(session, { target, atMs: nowMs });
-      const call = session.setTarget(target, decision.reason);
-      lastSendAt = performance.now();
-      pending.push(
-        call.then((outcome) => {
-          if (outcome.kind === 'applied') {
-            record.outcome = 'applied';
-            record.appliedBytes = outcome.response.applied_bytes;
-            record.clamp = outcome.response.clamp;
-          } else if (outcome.kind === 'skipped') {
-            record.outcome = `skipped-${outcome.why}`;
-            this.lastRequested.delete(session);
-          } else {
-            record.outcome = outcome.why;
-            this.lastRequested.delete(session);
-          }
-          this.deps.observer?.onDecisionOutcome?.(record, outcome, session);
-        }),
-      );
-    }
-    if (decisions?.ksmAdvisorMode !== undefined && ksm?.setAdvisorMode(decisions.ksmAdvisorMode, nowMs)) {
-      log.info({ advisorMode: decisions.ksmAdvisorMode }, 'KSM advisor mode applied');
-    }
-    for (const io of decisions?.io ?? []) {
-      const session = byGuest.get(io.guestId);
-      // Only changes are sent: the sidecar keeps the limits until told otherwise.
-      if (!session || sameRates(session.ioLimitsSent, io.limits)) continue;
-      pending.push(
-        session.setIoLimits(io.limits, io.reason).then((outcome) => {
-          const line = { guest: io.guestId, limits: io.limits, reason: io.reason, outcome };
-          if (outcome === 'error') log.warn(line, 'SetIoLimits failed');
-          else log.info(line, 'IO limits decision');
-          this.deps.observer?.onIoDecision?.(io.guestId, outcome);
-        }),
-      );
-    }
-    if (decisions && ksm && Object.keys(decisions.ksm).length > 0) {
-      const applied = ksm.apply(decisions.ksm, nowMs);
-      if (Object.keys(applied.written).length > 0) log.info({ written: applied.written }, 'KSM settings applied');
-    }
-    for (const record of records) {
+  /** Actuate: the balloon, IO and KSM controllers. */
+  private actuate(decisions: PolicyDecisions | undefined, byGuest: ReadonlyMap<string, SidecarSession>, nowMs: number, trigger: LoopTrigger): Pick<CycleResult, 'records' | 'lastSendAt' | 'settled'> {
+    const balloons = this.balloons.actuate(decisions?.balloons ?? [], byGuest, nowMs, trigger);
+    const io = actuateIo(decisions?.io ?? [], byGuest, this.deps.log, this.deps.observer?.onIoDecision?.bind(this.deps.observer));
+    if (decisions) actuateKsm(decisions, this.deps.ksm, nowMs, this.deps.log);
+    return { records: balloons.records, lastSendAt: balloons.lastSendAt, settled: Promise.all([...balloons.pending, ...io]).then(() => undefined) };
+  }
+
+  /** Keeps the cycle's records, counts it and tells the observer. */
+  private finish(result: CycleResult, gathered: Gathered): CycleResult {
+    for (const record of result.records) {
       this.decisions.push(record);
-      if (record.targetBytes !== undefined) log.debug(record, 'balloon decision');
+      this.deps.log.debug(record, 'balloon decision');
     }
     const keep = this.options.keepDecisions ?? 1000;
     if (this.decisions.length > keep) this.decisions.splice(0, this.decisions.length - keep);
-
-    const durationMs = performance.now() - started;
     this.cycles++;
-    this.lastCycleAtMs = nowMs;
-    const result: CycleResult = {
-      trigger,
-      nowMs,
-      input,
-      decisions,
-      durationMs,
-      lastSendAt,
-      records,
-      settled: Promise.all(pending).then(() => undefined),
-    };
+    this.lastCycleAtMs = result.nowMs;
     const extraOut: { ksm?: Record<string, number>; ksmdCpu?: number } = {};
-    if (ksmValues) extraOut.ksm = ksmValues;
-    if (ksmdFraction !== undefined) extraOut.ksmdCpu = ksmdFraction;
-    this.deps.observer?.onCycle?.(result, sessions, extraOut);
+    if (gathered.ksmValues) extraOut.ksm = gathered.ksmValues;
+    if (gathered.ksmdFraction !== undefined) extraOut.ksmdCpu = gathered.ksmdFraction;
+    this.deps.observer?.onCycle?.(result, gathered.sessions, extraOut);
     return result;
   }
 }
 
-/**
- * The order in which targets are sent: the biggest reclaims first (a call costs
- * the shim about half a millisecond in grpc-js, so with hundreds of changed targets
- * the first ones land noticeably sooner), then everything else in the policy's order.
- */
-export function dispatchOrder(balloons: readonly BalloonDecision[], byGuest: ReadonlyMap<string, SidecarSession>): BalloonDecision[] {
-  const reclaim = (d: BalloonDecision): number => {
-    const actual = byGuest.get(d.guestId)?.latest?.balloon_actual_bytes ?? 0;
-    return actual > 0 ? actual - d.targetBytes : 0;
-  };
-  return balloons
-    .map((d, index) => ({ d, index, r: reclaim(d) }))
-    .sort((a, b) => (b.r > 0 || a.r > 0 ? Math.max(b.r, 0) - Math.max(a.r, 0) : 0) || a.index - b.index)
-    .map((x) => x.d);
+/** What a cycle gathered before the policy ran. */
+interface Gathered {
+  input: PolicyInput;
+  sessions: SidecarSession[];
+  /** The usable session of each VM the policy sees. */
+  byGuest: Map<string, SidecarSession>;
+  ksmValues: Record<string, number> | undefined;
+  ksmdFraction: number | undefined;
 }

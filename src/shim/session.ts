@@ -1,6 +1,7 @@
 /**
  * One gRPC session with one sidecar's kubemom.v1 agent: Describe (identity check),
- * the WatchStats stream, and SetTarget with deadlines.
+ * the WatchStats stream, and SetTarget with deadlines. What the policy sees of the
+ * sidecar's reports is translated in src/shim/wire-to-policy.ts.
  *
  * Every call has a deadline. A sidecar that misses one is marked stale and skipped
  * by the loop until a back-off has passed; nothing ever waits on it, so a stuck VM
@@ -10,16 +11,21 @@ import * as grpc from '@grpc/grpc-js';
 import { KUBEMOM_VERSION } from '../common/version.js';
 import type { Logger } from '../common/log.js';
 import type { GuestSample, GuestState, IoRates, Phase } from '../policy/types.js';
+import { guestSampleOf, guestStateOf, phaseSinceMs } from './wire-to-policy.js';
+import { AgentClient } from '../api/client.js';
 import {
-  AGENT_API_REVISION,
-  AGENT_CHANNEL_OPTIONS,
-  agentClientConstructor,
-  type WireDescribeResponse,
-  type WireSetIoLimitsResponse,
-  type WirePhase,
-  type WireSetTargetResponse,
+  decodeDescription,
+  decodeDisk,
+  decodeSample,
+  decodeTargetReply,
+  encodeDescribeRequest,
+  encodeIoLimits,
+  encodeTargetRequest,
+  type Description,
+  type StatsSample,
+  type TargetReply,
   type WireStatsSample,
-} from './agent-wire.js';
+} from '../api/kubemom-v1.js';
 import type { FoundSocket } from './discovery.js';
 
 /**
@@ -57,7 +63,7 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
 };
 
 export type SetTargetOutcome =
-  | { kind: 'applied'; response: WireSetTargetResponse; latencyMs: number }
+  | { kind: 'applied'; response: TargetReply; latencyMs: number }
   | { kind: 'skipped'; why: 'not-live' | 'in-flight' }
   | { kind: 'failed'; why: 'deadline' | 'error'; detail: string; latencyMs: number };
 
@@ -69,57 +75,17 @@ export interface SessionHooks {
   onSample(session: SidecarSession): void;
 }
 
-/**
- * When the VM entered its phase, for the policy (its start grace, `phase_age`). The
- * agent's report wins: it survives a shim restart, where the shim's own observation
- * starts at discovery. When the agent says the phase began earlier than it could see
- * (a restarted sidecar), the older of its time and the shim's own is kept, still a time
- * the VM is known to have been in the phase. Sidecars without the field (0) leave the
- * shim's own observation: the previous value while the phase holds, else now.
- */
-export function phaseSinceMs(input: {
-  phase: Phase;
-  previousPhase: Phase | undefined;
-  previousSinceMs: number;
-  agentSinceMs: number | undefined;
-  agentBeganEarlier: boolean | undefined;
-  nowMs: number;
-}): number {
-  const own = input.phase === input.previousPhase ? input.previousSinceMs : input.nowMs;
-  const agent = input.agentSinceMs ?? 0;
-  if (!(agent > 0)) return own;
-  // Same clock on the node; a time in the future (a skewed or lying sidecar) counts as now.
-  const reported = Math.min(agent, input.nowMs);
-  return input.agentBeganEarlier ? Math.min(reported, own) : reported;
-}
-
-const PHASES: Record<WirePhase, Phase> = {
-  PHASE_UNSPECIFIED: 'starting',
-  PHASE_STARTING: 'starting',
-  PHASE_RUNNING: 'running',
-  PHASE_PAUSED: 'paused',
-  PHASE_STOPPING: 'stopping',
-  PHASE_GONE: 'gone',
-  PHASE_MIGRATING: 'migrating',
-};
-
-type AgentClient = grpc.Client & {
-  Describe(req: object, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: WireDescribeResponse) => void): grpc.ClientUnaryCall;
-  WatchStats(req: object, opts: grpc.CallOptions): grpc.ClientReadableStream<WireStatsSample>;
-  SetTarget(req: object, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: WireSetTargetResponse) => void): grpc.ClientUnaryCall;
-};
-
 export class SidecarSession {
   state: SessionState = 'connecting';
   /** Why the session is in its state (for logs, /debug, metrics). */
   stateReason = 'starting';
-  describe: WireDescribeResponse | undefined;
-  latest: WireStatsSample | undefined;
+  describe: Description | undefined;
+  latest: StatsSample | undefined;
   lastSampleAtMs = 0;
   /** Samples received, oldest first, bounded. */
   readonly history: GuestSample[] = [];
   /** The last SetTarget the sidecar acknowledged. */
-  lastApplied: WireSetTargetResponse | undefined;
+  lastApplied: TargetReply | undefined;
   phaseSinceMs: number;
   private client: AgentClient;
   private stream: grpc.ClientReadableStream<WireStatsSample> | undefined;
@@ -137,8 +103,7 @@ export class SidecarSession {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    const Client = agentClientConstructor();
-    this.client = new Client(address, grpc.credentials.createInsecure(), AGENT_CHANNEL_OPTIONS) as unknown as AgentClient;
+    this.client = new AgentClient(address);
     this.backoffMs = options.initialBackoffMs;
     this.phaseSinceMs = now();
   }
@@ -182,46 +147,13 @@ export class SidecarSession {
    * "side-monitor-lost"), from its latest sample, else its Describe; undefined when it does.
    */
   get unmanaged(): { kind: string; reason: string } | undefined {
-    const source = this.latest ?? this.describe;
-    const kind = source?.unmanaged_kind;
-    return kind ? { kind, reason: source?.unmanaged_reason ?? '' } : undefined;
+    return (this.latest ?? this.describe)?.unmanaged;
   }
 
-  /** The VM as the policy sees it; only for a session that has described itself. */
+  /** The VM as the policy sees it (src/shim/wire-to-policy.ts); only for a session that has described itself. */
   guestState(): GuestState | undefined {
-    const d = this.describe;
-    const vm = d?.vm;
-    if (!d || !vm) return undefined;
-    const latest = this.latest;
-    const phase = latest ? PHASES[latest.phase] : PHASES[d.phase];
-    const state: GuestState = {
-      id: `${vm.namespace}/${vm.name}`,
-      namespace: vm.namespace,
-      name: vm.name,
-      uid: vm.uid,
-      // After a memory hotplug the latest sample knows the guest's memory better than Describe did.
-      guestMemoryBytes: latest?.memory?.guest_memory_bytes || d.guest_memory_bytes,
-      // An unmanaged VM is never inflated by its agent: the policy must not count on its memory.
-      guaranteedMemoryBytes: this.unmanaged ? d.guest_memory_bytes : d.guaranteed_memory_bytes,
-      // Sidecars before memory_margin_bytes report 0; their agent still applies its margin itself.
-      marginBytes: d.memory_margin_bytes ?? 0,
-      priority: d.priority,
-      policy: d.policy,
-      phase,
-      // Before the first sample, Describe's report (if any) dates the phase.
-      phaseSinceMs: latest || !d.phase_since_unix_ms ? this.phaseSinceMs : Math.min(d.phase_since_unix_ms, this.now()),
-      history: this.history,
-    };
-    if (d.features?.includes('io-limits')) {
-      state.ioThrottle = d.io_throttle === true;
-      state.ioLimits = { ...this.ioLimitsSent };
-      state.disks = (d.disks ?? []).map((disk) => ({ name: disk.name, ownerLimits: nonZero(disk.owner_limits) }));
-    }
-    if (d.vcpus) state.vcpus = d.vcpus;
-    if (d.cpu_limit_millicores) state.cpuLimitMillicores = d.cpu_limit_millicores;
-    if (latest && latest.balloon_actual_bytes > 0) state.balloonActualBytes = latest.balloon_actual_bytes;
-    if (latest && latest.balloon_target_bytes > 0) state.targetBytes = latest.balloon_target_bytes;
-    return state;
+    if (!this.describe) return undefined;
+    return guestStateOf(this.describe, this.latest, { phaseSinceMs: this.phaseSinceMs, history: this.history, ioLimitsSent: this.ioLimitsSent, nowMs: this.now() });
   }
 
   /** The policy IO limits the sidecar last accepted ({}: none). */
@@ -233,27 +165,21 @@ export class SidecarSession {
    * "io-limits" feature), with the SetTarget deadline. Resolves with the outcome.
    */
   setIoLimits(limits: IoRates, reason: string): Promise<'applied' | 'skipped' | 'error'> {
-    if (this.state !== 'live' || this.ioInFlight || !this.describe?.features?.includes('io-limits')) return Promise.resolve('skipped');
+    if (this.state !== 'live' || this.ioInFlight || !this.describe?.features.includes('io-limits')) return Promise.resolve('skipped');
     this.ioInFlight = true;
-    const deadline = new Date(Date.now() + this.options.setTargetDeadlineMs);
-    return new Promise((resolve) => {
-      (this.client as unknown as Record<string, (req: object, opts: object, cb: (e: grpc.ServiceError | null, r?: WireSetIoLimitsResponse) => void) => void>)['SetIoLimits']!.call(
-        this.client,
-        { limits, reason },
-        { deadline },
-        (error: grpc.ServiceError | null, response?: WireSetIoLimitsResponse) => {
-          this.ioInFlight = false;
-          if (error) {
-            resolve('error');
-            return;
-          }
-          // The metrics show what QEMU applies now.
-          if (this.describe && response?.disks) this.describe.disks = response.disks;
-          this.ioLimitsSent = { ...limits };
-          resolve('applied');
-        },
-      );
-    });
+    return this.client.setIoLimits({ limits: encodeIoLimits(limits), reason }, this.options.setTargetDeadlineMs).then(
+      (response) => {
+        this.ioInFlight = false;
+        // The metrics show what QEMU applies now.
+        if (this.describe && response.disks) this.describe.disks = response.disks.map(decodeDisk);
+        this.ioLimitsSent = { ...limits };
+        return 'applied' as const;
+      },
+      () => {
+        this.ioInFlight = false;
+        return 'error' as const;
+      },
+    );
   }
 
   /** Sends a target with a deadline. At most one call is in flight per sidecar. */
@@ -262,65 +188,68 @@ export class SidecarSession {
     if (this.setTargetInFlight) return Promise.resolve({ kind: 'skipped', why: 'in-flight' });
     this.setTargetInFlight = true;
     const started = this.now();
-    const deadline = new Date(Date.now() + this.options.setTargetDeadlineMs);
-    return new Promise((resolve) => {
-      this.client.SetTarget({ target_bytes: Math.max(0, Math.round(targetBytes)), reason }, { deadline }, (error, response) => {
+    return this.client.setTarget(encodeTargetRequest(Math.max(0, Math.round(targetBytes)), reason), this.options.setTargetDeadlineMs).then(
+      (wire): SetTargetOutcome => {
         this.setTargetInFlight = false;
-        const latencyMs = this.now() - started;
-        if (error || !response) {
-          const deadlineMiss = error?.code === grpc.status.DEADLINE_EXCEEDED;
-          if (deadlineMiss) this.hooks.onDeadlineMiss(this, 'SetTarget');
-          this.markStale(deadlineMiss ? 'set-target-deadline' : `set-target-error: ${error?.details ?? 'no response'}`);
-          resolve({ kind: 'failed', why: deadlineMiss ? 'deadline' : 'error', detail: error?.details ?? '', latencyMs });
-          return;
-        }
+        const response = decodeTargetReply(wire);
         this.lastApplied = response;
         this.backoffMs = this.options.initialBackoffMs;
-        resolve({ kind: 'applied', response, latencyMs });
-      });
-    });
+        return { kind: 'applied', response, latencyMs: this.now() - started };
+      },
+      (error: Partial<grpc.ServiceError>): SetTargetOutcome => {
+        this.setTargetInFlight = false;
+        const latencyMs = this.now() - started;
+        const deadlineMiss = error?.code === grpc.status.DEADLINE_EXCEEDED;
+        if (deadlineMiss) this.hooks.onDeadlineMiss(this, 'SetTarget');
+        this.markStale(deadlineMiss ? 'set-target-deadline' : `set-target-error: ${error?.details ?? 'no response'}`);
+        return { kind: 'failed', why: deadlineMiss ? 'deadline' : 'error', detail: error?.details ?? '', latencyMs };
+      },
+    );
   }
 
   private statsSilenceMs(): number {
     if (this.options.statsSilenceMs !== undefined) return this.options.statsSilenceMs;
-    const period = (this.describe?.stats_period_seconds || 1) * 1000;
+    const period = (this.describe?.statsPeriodSeconds || 1) * 1000;
     return Math.max(5000, 3 * period);
   }
 
   private connect(): void {
     if (this.state === 'closed') return;
     this.setState('connecting', 'describe');
-    const deadline = new Date(Date.now() + this.options.describeDeadlineMs);
-    this.client.Describe({ client_api_revision: AGENT_API_REVISION, client_version: KUBEMOM_VERSION }, { deadline }, (error, response) => {
-      if (this.state === 'closed') return;
-      if (error || !response) {
+    this.client.describe(encodeDescribeRequest(KUBEMOM_VERSION), this.options.describeDeadlineMs).then(
+      (wire) => this.onDescribe(decodeDescription(wire)),
+      (error: Partial<grpc.ServiceError>) => {
+        if (this.state === 'closed') return;
         if (error?.code === grpc.status.DEADLINE_EXCEEDED) this.hooks.onDeadlineMiss(this, 'Describe');
         this.retryLater(error?.code === grpc.status.DEADLINE_EXCEEDED ? 'describe-deadline' : `describe-error: ${error?.details ?? 'empty'}`);
-        return;
-      }
-      this.describe = response;
-      const vm = response.vm;
-      if (!vm || !vm.uid) {
-        // Before OnDefineDomain the sidecar does not know its VM; ask again soon.
-        this.setState('waiting', 'no-vm-yet');
-        this.scheduleRetry(this.options.initialBackoffMs);
-        return;
-      }
-      if (vm.pod_uid !== this.found.podUid) {
-        this.hooks.onIdentityMismatch(this, vm.pod_uid);
-        this.log.warn(
-          { socket: this.found.socketPath, pathPodUid: this.found.podUid, claimedPodUid: vm.pod_uid, vm: `${vm.namespace}/${vm.name}` },
-          'sidecar refused: its Describe names another pod than its socket path',
-        );
-        this.setState('refused', 'pod-uid-mismatch');
-        return;
-      }
-      this.openStream();
-    });
+      },
+    );
+  }
+
+  private onDescribe(response: Description): void {
+    if (this.state === 'closed') return;
+    this.describe = response;
+    const vm = response.vm;
+    if (!vm || !vm.uid) {
+      // Before OnDefineDomain the sidecar does not know its VM; ask again soon.
+      this.setState('waiting', 'no-vm-yet');
+      this.scheduleRetry(this.options.initialBackoffMs);
+      return;
+    }
+    if (vm.podUid !== this.found.podUid) {
+      this.hooks.onIdentityMismatch(this, vm.podUid);
+      this.log.warn(
+        { socket: this.found.socketPath, pathPodUid: this.found.podUid, claimedPodUid: vm.podUid, vm: `${vm.namespace}/${vm.name}` },
+        'sidecar refused: its Describe names another pod than its socket path',
+      );
+      this.setState('refused', 'pod-uid-mismatch');
+      return;
+    }
+    this.openStream();
   }
 
   private openStream(): void {
-    const stream = this.client.WatchStats({}, {});
+    const stream = this.client.watchStats();
     this.stream = stream;
     let ended = false;
     const end = (why: string): void => {
@@ -329,39 +258,27 @@ export class SidecarSession {
       this.stream = undefined;
       this.retryLater(why);
     };
-    stream.on('data', (sample: WireStatsSample) => this.onSample(sample));
+    stream.on('data', (sample: WireStatsSample) => this.onSample(decodeSample(sample)));
     stream.on('error', (error: grpc.ServiceError) => end(`stream-error: ${error.details}`));
     stream.on('end', () => end('stream-ended'));
     // Live once the first sample arrives; until then the session waits in 'connecting'.
   }
 
-  private onSample(sample: WireStatsSample): void {
+  private onSample(sample: StatsSample): void {
     const now = this.now();
     this.latest = sample;
     this.lastSampleAtMs = now;
-    const phase = PHASES[sample.phase];
+    const phase = sample.phase;
     this.phaseSinceMs = phaseSinceMs({
       phase,
       previousPhase: this.lastPhase,
       previousSinceMs: this.phaseSinceMs,
-      agentSinceMs: sample.phase_since_unix_ms,
-      agentBeganEarlier: sample.phase_began_earlier,
+      agentSinceMs: sample.phaseSinceMs,
+      agentBeganEarlier: sample.phaseBeganEarlier,
       nowMs: now,
     });
     this.lastPhase = phase;
-    const g = sample.guest;
-    const entry: GuestSample = { atMs: sample.sampled_at_unix_ms || now, balloonActualBytes: sample.balloon_actual_bytes };
-    if (g) {
-      entry.totalBytes = g.total_bytes;
-      entry.freeBytes = g.free_bytes;
-      entry.availableBytes = g.available_bytes;
-      entry.diskCachesBytes = g.disk_caches_bytes;
-      entry.swapInBytes = g.swap_in_bytes;
-      entry.swapOutBytes = g.swap_out_bytes;
-      entry.majorFaults = g.major_faults;
-      entry.minorFaults = g.minor_faults;
-    }
-    this.history.push(entry);
+    this.history.push(guestSampleOf(sample, now));
     while (this.history.length > this.options.historyLength) this.history.shift();
     if (this.state === 'connecting' || (this.state === 'stale' && this.stateReason === 'stats-silent')) {
       this.setState('live', 'stats-flowing');
@@ -410,9 +327,4 @@ export class SidecarSession {
     this.state = to;
     this.hooks.onStateChange(this, from, to, why);
   }
-}
-
-/** The non-zero fields of an IoLimits message. */
-function nonZero(limits: Record<string, number> | null | undefined): Record<string, number> {
-  return Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => typeof v === 'number' && v > 0));
 }

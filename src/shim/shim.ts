@@ -15,6 +15,7 @@ import { PsiTrigger, type PsiTriggerMode } from './host/psi-trigger.js';
 import { startHttpServer } from './http.js';
 import { KsmController } from './ksm.js';
 import { type CycleResult, ShimLoop } from './loop.js';
+import { CLAMP_TO_WIRE } from '../api/kubemom-v1.js';
 import { ShimMetrics } from './metrics.js';
 import { bindVmGauges, updateCycleMetrics, vmLabels } from './cycle-metrics.js';
 import { SidecarRegistry } from './registry.js';
@@ -184,7 +185,7 @@ export class Shim<S = unknown> {
             m.vmDecisions.inc(labels.namespace, labels.name, record.reason);
             if (outcome?.kind === 'applied') {
               m.vmSetTargets.inc(labels.namespace, labels.name, 'applied');
-              if (outcome.response.clamp !== 'CLAMP_NONE') m.vmClamps.inc(labels.namespace, labels.name, outcome.response.clamp);
+              if (outcome.response.clamp !== 'none') m.vmClamps.inc(labels.namespace, labels.name, CLAMP_TO_WIRE[outcome.response.clamp]);
             } else if (outcome) {
               m.vmSetTargets.inc(labels.namespace, labels.name, outcome.kind === 'skipped' ? `skipped-${outcome.why}` : outcome.why);
             }

@@ -6,8 +6,7 @@
  * slower still: the guest's swap-out speed bounds it.
  */
 import { Prng } from './prng.js';
-
-const MiB = 2 ** 20;
+import { MiB } from '../common/units.js';
 
 export interface BalloonTimings {
   /** Seconds to inflate by 256 MiB, drawn uniformly per move from [min, max]. */

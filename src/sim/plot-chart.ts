@@ -4,9 +4,7 @@
  * legend, on axes whose ticks never overlap (time in s, min or h; memory in MiB or
  * GiB). Used by `simulate --plot` and `demo --plot`. Pure: specs in, SVG text out.
  */
-
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
+import { MiB, GiB } from '../common/units.js';
 
 export const CHART_WIDTH = 960;
 const LEFT = 64;

@@ -11,9 +11,7 @@ import type { PodConfig } from './pods.js';
 import type { GuestConfig } from './simulated-guest.js';
 import { DEFAULT_STATS, type StatsBehaviour } from './stats-feed.js';
 import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type WorkloadModel, type WorkloadSpec } from './workloads.js';
-
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
+import { MiB, GiB } from '../common/units.js';
 
 /** A group of identical guests (the `count` copies get their own random streams). */
 export interface GuestGroup {
@@ -100,7 +98,7 @@ function bytesAt(v: unknown, field: string, def?: number): number {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   if (typeof v === 'string') {
     const r = parseMemoryQuantity(v);
-    if ('bytes' in r) return r.bytes;
+    if ('value' in r) return r.value;
   }
   throw new InputError(field, `is ${describe(v)}; accepted: ${QUANTITY_ACCEPTED}, or a whole number of bytes`);
 }

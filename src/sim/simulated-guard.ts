@@ -1,19 +1,17 @@
 /**
- * The sidecar's balloon guard as the simulator plays it: every target a policy asks
- * for is clamped to [max(guaranteed, need + margin), guest memory], where need is what
- * the guest's last report shows it uses (actual - available), as the real agent does.
- * The agent also takes memory in steps no faster than the guest gives it and gives
- * memory back on its own when the guest swaps; the simulator models those two rules
- * in their simple form (a step limit per stats period, a deflate on swap-in).
+ * The sidecar's balloon guard as the simulator plays it. The floor is the agent's own rule (memoryFloor in
+ * src/agent/guard.ts): every target is clamped to [max(guaranteed, need + margin), guest memory], need being what the
+ * guest's last report shows it uses (actual - available), and nothing is taken without a report. The agent's other
+ * two rules, taking memory no faster than the guest gives it and giving memory back when the guest swaps, are played
+ * in their simple form with the agent's constants (a step limit per stats period, a deflate on swap-in): the real
+ * guard's step bookkeeping (reached targets, reports after a move, stuck inflations) needs QMP timings the simulator
+ * does not model, and the simple form keeps the simulator's figures comparable across policies.
  */
+import { DEFAULT_MAX_INFLATE_BYTES_PER_SECOND, DEFAULT_SWAP_IN_PRESSURE_BYTES_PER_SECOND, memoryFloor } from '../agent/guard.js';
+import { counterRate } from '../common/counter-rate.js';
 import type { GuestSample } from '../policy/types.js';
 
-const MiB = 2 ** 20;
 const PAGE = 4096;
-
-/** The agent's defaults: take at most 128 MiB/s; swap-in above 1 MiB/s is pressure. */
-export const GUARD_MAX_INFLATE_BYTES_PER_SECOND = 128 * MiB;
-export const GUARD_SWAP_IN_PRESSURE_BYTES_PER_SECOND = 1 * MiB;
 
 export interface GuardLimits {
   memoryBytes: number;
@@ -29,19 +27,11 @@ export function freshReport(last: GuestSample | undefined, nowMs: number, period
   return last !== undefined && last.availableBytes !== undefined && nowMs - last.atMs <= GUARD_STALE_PERIODS * periodMs + 1000;
 }
 
-/** What the guest needs now by its last report (balloon-actual units), bytes. */
-export function reportedNeed(last: GuestSample | undefined): number | undefined {
-  if (!last || last.balloonActualBytes === undefined || last.availableBytes === undefined) return undefined;
-  return Math.max(0, last.balloonActualBytes - last.availableBytes);
-}
-
 /** The lowest target the guard allows with this report. */
 export function guardFloor(limits: GuardLimits, last: GuestSample | undefined): number {
-  const guaranteed = Math.min(limits.guaranteedBytes, limits.memoryBytes);
-  const need = reportedNeed(last);
-  if (need === undefined) return Math.min(limits.guaranteedBytes, limits.memoryBytes); // no stats: guardTarget refuses to inflate
-  const needFloor = Math.min(limits.memoryBytes, Math.ceil((need + limits.marginBytes) / PAGE) * PAGE);
-  return Math.max(guaranteed, needFloor);
+  // No stats: guardTarget refuses to inflate (the agent does not take memory blind).
+  if (!last || last.balloonActualBytes === undefined || last.availableBytes === undefined) return Math.min(limits.guaranteedBytes, limits.memoryBytes);
+  return memoryFloor({ guestMemoryBytes: limits.memoryBytes, guaranteedBytes: limits.guaranteedBytes, marginBytes: limits.marginBytes }, last.balloonActualBytes, last.availableBytes).bytes;
 }
 
 /**
@@ -53,16 +43,15 @@ export function guardTarget(limits: GuardLimits, requestedBytes: number, current
   const floor = guardFloor(limits, last);
   let target = Math.min(limits.memoryBytes, Math.max(floor, Math.round(requestedBytes)));
   if (!freshReport(last, nowMs, periodMs)) return Math.min(limits.memoryBytes, Math.max(Math.round(requestedBytes), Math.min(currentBytes, limits.memoryBytes), Math.min(limits.guaranteedBytes, limits.memoryBytes)));
-  const step = (GUARD_MAX_INFLATE_BYTES_PER_SECOND * periodMs) / 1000;
+  const step = (DEFAULT_MAX_INFLATE_BYTES_PER_SECOND * periodMs) / 1000;
   if (target < currentBytes - step) target = Math.ceil((currentBytes - step) / PAGE) * PAGE;
   return target;
 }
 
-/** The guest swaps in faster than the pressure limit between its last two reports. */
+/** The guest swaps in faster than the agent's pressure limit between its last two reports. */
 export function guestUnderPressure(history: GuestSample[]): boolean {
   const last = history[history.length - 1];
   const prev = history[history.length - 2];
   if (!last || !prev || last.swapInBytes === undefined || prev.swapInBytes === undefined) return false;
-  const seconds = (last.atMs - prev.atMs) / 1000;
-  return seconds > 0 && (last.swapInBytes - prev.swapInBytes) / seconds > GUARD_SWAP_IN_PRESSURE_BYTES_PER_SECOND;
+  return (counterRate(prev.swapInBytes, last.swapInBytes, (last.atMs - prev.atMs) / 1000) ?? 0) > DEFAULT_SWAP_IN_PRESSURE_BYTES_PER_SECOND;
 }

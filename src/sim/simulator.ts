@@ -15,11 +15,10 @@ import { SimulatedPod } from './pods.js';
 import { Prng } from './prng.js';
 import { DEFAULT_STATS, StatsFeed } from './stats-feed.js';
 import { Reversals } from './reversals.js';
+import { MiB } from '../common/units.js';
 
 /** Simulated time starts here (Unix ms), so policies see realistic timestamps. */
 export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
-
-const MiB = 2 ** 20;
 
 /**
  * From a policy's decision to the balloon's new target: the shim's SetTarget over gRPC

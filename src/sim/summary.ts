@@ -1,7 +1,6 @@
 /** The human summary of simulation runs: one row per policy. */
 import type { SimResult } from './simulator.js';
-
-const GiB = 2 ** 30;
+import { GiB } from '../common/units.js';
 
 function pad(cells: string[][]): string {
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));

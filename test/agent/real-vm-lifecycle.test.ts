@@ -3,7 +3,7 @@
  * destroyed and started again. It must time out, report, never crash, and recover.
  */
 import { expect } from 'chai';
-import { unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { run } from '../../testbed/exec.js';
 import { LIBVIRT_URI } from '../../testbed/virsh.js';
 import { sharedTestbed } from '../../testbed/testbed.js';
@@ -34,14 +34,14 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
     const since = running[0]!['phase_since_unix_ms'] as number;
     expect(since).to.be.greaterThan(0).and.at.most(running[0]!['sampled_at_unix_ms'] as number);
     for (const s of running) expect(s).to.include({ phase_since_unix_ms: since, phase_began_earlier: false });
-    const d = await unary<Record<string, unknown>>(a.client, 'Describe', {});
+    const d = await a.client.describe({});
     expect(d).to.include({ phase: 'PHASE_RUNNING', phase_since_unix_ms: since, phase_began_earlier: false });
   });
 
   it('reports a paused guest, refuses to take memory from it, and follows its resume', async () => {
     await virsh('suspend', a.vm.domainName);
     await a.watcher.waitFor('phase PAUSED', (s) => s.phase === 'PHASE_PAUSED');
-    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 200 * MiB, reason: 'test paused' });
+    const r = await a.client.setTarget({ target_bytes: 200 * MiB, reason: 'test paused' });
     expect(r.clamp).to.equal('CLAMP_NOT_RUNNING');
     expect(r.phase).to.equal('PHASE_PAUSED');
     expect(r.applied_bytes).to.equal(384 * MiB);
@@ -59,7 +59,7 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
     try {
       const gone = await a.watcher.waitFor('phase GONE', (s) => s.phase === 'PHASE_GONE');
       expect(String(gone['unreachable_reason'])).to.match(/no reply within/);
-      const d = await unary<Record<string, unknown>>(a.client, 'Describe', {});
+      const d = await a.client.describe({});
       expect(d['phase']).to.equal('PHASE_GONE');
     } finally {
       process.kill(pid, 'SIGCONT');
@@ -68,13 +68,13 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
   });
 
   it('reports QEMU killed (stale socket), survives, and reconnects when the VM starts again', async () => {
-    await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 300 * MiB, reason: 'before kill' });
+    await a.client.setTarget({ target_bytes: 300 * MiB, reason: 'before kill' });
     process.kill(qemuPid(a.vm.domainName), 'SIGKILL');
     await a.watcher.waitFor('phase GONE', (s) => s.phase === 'PHASE_GONE');
     // The sidecar still answers.
-    const d = await unary<Record<string, unknown>>(a.client, 'Describe', {});
+    const d = await a.client.describe({});
     expect(d['phase']).to.equal('PHASE_GONE');
-    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 200 * MiB, reason: 'while gone' });
+    const r = await a.client.setTarget({ target_bytes: 200 * MiB, reason: 'while gone' });
     expect(r.clamp).to.equal('CLAMP_NOT_RUNNING');
     await new Promise((res) => setTimeout(res, 3000));
     expect(a.watcher.latest?.phase).to.equal('PHASE_GONE');
@@ -99,7 +99,7 @@ describe('agent on a real guest: pause, freeze, kill, destroy', function () {
     await a.watcher.waitFor('phase STARTING or RUNNING', (s) => s.phase === 'PHASE_STARTING' || s.phase === 'PHASE_RUNNING');
     await a.watcher.waitFor('phase RUNNING', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null);
     // And it balloons again.
-    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 320 * MiB, reason: 'after restart' });
+    const r = await a.client.setTarget({ target_bytes: 320 * MiB, reason: 'after restart' });
     expect(r.applied_bytes).to.equal(320 * MiB);
     await a.watcher.waitFor('actual 320 MiB', (s) => s['balloon_actual_bytes'] === 320 * MiB);
   });

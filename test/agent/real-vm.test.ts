@@ -3,7 +3,7 @@
  * sidecar's OnDefineDomain by the test bed, driven over real kubemom.v1 gRPC.
  */
 import { expect } from 'chai';
-import { unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
 import { MiB, REAL_GUEST_EVENT_DEADLINE_MS, startAgentVm, type AgentVm, type Sample } from './support.js';
 
@@ -35,7 +35,7 @@ describe('agent on a real guest: stats and balloon control', function () {
   });
 
   it('Describe says who the VM is and how it may be ballooned', async () => {
-    const d = await unary<Record<string, unknown>>(a.client, 'Describe', { client_api_revision: 1 });
+    const d = await a.client.describe({ client_api_revision: 1 });
     expect(d['vm']).to.include({ namespace: a.vm.vmi.namespace, name: a.vm.vmi.name, uid: a.vm.vmi.uid });
     expect(d['guest_memory_bytes']).to.equal(512 * MiB);
     expect(d['guaranteed_memory_bytes']).to.equal(256 * MiB);
@@ -54,18 +54,19 @@ describe('agent on a real guest: stats and balloon control', function () {
     expect(Math.abs(g['free_bytes']! - meminfo['MemFree']!)).to.be.at.most(STATS_TOLERANCE_BYTES);
     expect(s['balloon_actual_bytes']).to.equal(512 * MiB);
     expect(s['stale']).to.equal(false);
-    // One sample per period (1 s): five more samples, none sooner than a period after the one before (a loaded
-    // machine makes samples late, never early; how late is no test's business).
+    // One sample per period (1 s), not a burst: five more samples, each at least half a period after the one before.
+    // (The guest answers QEMU's poll when it is scheduled, so a late sample can be followed by an on-time one a
+    // little under a period later; how late or early on a loaded machine is no test's business.)
     const from = a.watcher.samples.length;
     await a.watcher.waitFor('five more samples', () => a.watcher.samples.length >= from + 5);
     // (A re-opened stream repeats the latest sample: count each sample once.)
     const times = [...new Set(a.watcher.samples.slice(Math.max(first, from - 1)).map((x) => Number(x['sampled_at_unix_ms'])))];
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, `sample ${i} after the one before`).to.be.at.least(900);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, `sample ${i} after the one before`).to.be.at.least(500);
   });
 
   it('SetTarget shrinks the guest (its MemTotal drops) and grows it back', async () => {
     const before = (await a.vm.console.meminfo())['MemTotal']!;
-    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 320 * MiB, reason: 'test shrink' });
+    const r = await a.client.setTarget({ target_bytes: 320 * MiB, reason: 'test shrink' });
     expect(r.goal_bytes).to.equal(320 * MiB);
     expect(r.applied_bytes).to.equal(384 * MiB); // one 128 MiB step at a 1 s period
     expect(r.clamp).to.equal('CLAMP_RATE_LIMIT');
@@ -73,7 +74,7 @@ describe('agent on a real guest: stats and balloon control', function () {
     const shrunk = (await a.vm.console.meminfo())['MemTotal']!;
     expect(before - shrunk).to.be.within(192 * MiB - 4 * MiB, 192 * MiB + 4 * MiB);
 
-    const back = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test grow' });
+    const back = await a.client.setTarget({ target_bytes: 512 * MiB, reason: 'test grow' });
     expect(back.applied_bytes).to.equal(512 * MiB);
     expect(back.clamp).to.equal('CLAMP_NONE');
     await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB);
@@ -82,19 +83,19 @@ describe('agent on a real guest: stats and balloon control', function () {
 
   it('clamps a target under the guaranteed memory, and one under the guest need, with the reason', async () => {
     await a.watcher.settle();
-    const g = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 4096, reason: 'test guaranteed' });
+    const g = await a.client.setTarget({ target_bytes: 4096, reason: 'test guaranteed' });
     expect(g.clamp).to.equal('CLAMP_GUARANTEED');
     expect(g.goal_bytes).to.equal(256 * MiB);
     expect(g.clamp_detail).to.contain('guaranteed');
     await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB);
-    await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test grow' });
+    await a.client.setTarget({ target_bytes: 512 * MiB, reason: 'test grow' });
     await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB);
 
     await a.vm.console.alloc(300);
     await a.watcher.settle();
     try {
       const meminfo = await a.vm.console.meminfo();
-      const n = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 200 * MiB, reason: 'test need' });
+      const n = await a.client.setTarget({ target_bytes: 200 * MiB, reason: 'test need' });
       expect(n.clamp).to.equal('CLAMP_GUEST_NEED');
       expect(n.clamp_detail).to.contain('need');
       // Never under what the guest holds: the goal leaves the margin above its use.
@@ -109,14 +110,14 @@ describe('agent on a real guest: stats and balloon control', function () {
       expect(after['MemAvailable']).to.be.at.least(64 * MiB - STATS_TOLERANCE_BYTES);
     } finally {
       await a.vm.console.free();
-      await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test reset' });
+      await a.client.setTarget({ target_bytes: 512 * MiB, reason: 'test reset' });
     }
   });
 
   it('gives memory back to a guest that allocates under an inflated balloon before its OOM killer fires', async () => {
     await a.watcher.waitFor('actual 512 MiB', (s) => s['balloon_actual_bytes'] === 512 * MiB, true);
     await a.watcher.settle();
-    const r = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test inflate' });
+    const r = await a.client.setTarget({ target_bytes: 256 * MiB, reason: 'test inflate' });
     expect(r.goal_bytes).to.equal(256 * MiB);
     await a.watcher.waitFor('actual 256 MiB', (s) => s['balloon_actual_bytes'] === 256 * MiB);
     const start = a.watcher.samples.length;
@@ -135,7 +136,7 @@ describe('agent on a real guest: stats and balloon control', function () {
     // It gave back well over what the guest had free when the allocation started.
     expect(Number(last['balloon_actual_bytes'])).to.be.greaterThan(256 * MiB + 128 * MiB);
     // While the guest shows pressure the agent refuses to take memory, and says why.
-    const refused = await unary<TargetReply>(a.client, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test refused' });
+    const refused = await a.client.setTarget({ target_bytes: 256 * MiB, reason: 'test refused' });
     expect(refused.clamp).to.be.oneOf(['CLAMP_GUEST_PRESSURE', 'CLAMP_GUEST_NEED']);
     await a.vm.console.free();
   });

@@ -3,9 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient, unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { packageRoot } from '../../src/common/paths.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
+import { SOCKET_NAME } from '../../src/api/kubemom-v1.js';
 
 const CLI = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -36,9 +37,9 @@ describe('kubemom sidecar serves kubemom.v1 (the CLI process)', function () {
     it(`reports the pod UID given by ${how} in Describe and stops on SIGTERM`, async () => {
       const child = start(['--hooks-dir', dir, ...args], env);
       try {
-        await waitForSocket(path.join(dir, 'kubemom.sock'), child);
-        const client = agentClient(path.join(dir, 'kubemom.sock'));
-        const d = await unary<Record<string, unknown>>(client, 'Describe', {});
+        await waitForSocket(path.join(dir, SOCKET_NAME), child);
+        const client = new AgentClient(path.join(dir, SOCKET_NAME));
+        const d = await client.describe({});
         client.close();
         expect((d['vm'] as Record<string, unknown>)['pod_uid']).to.equal('11111111-2222-4333-8444-555555555555');
         expect(d['api_revision']).to.equal(1);

@@ -4,7 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { agentClient, type AgentClient } from '../../testbed/agent-client.js';
+import type { WireStatsSample } from '../../src/api/kubemom-v1.js';
+import { AgentClient } from '../../src/api/client.js';
 import { AgentService } from '../../src/agent/service.js';
 import type { GuardConfig } from '../../src/agent/guard.js';
 import type { Testbed } from '../../testbed/testbed.js';
@@ -15,7 +16,7 @@ export const MiB = 2 ** 20;
 
 /** How long a wait on a real TCG guest's sample may take before the test fails (a boot included). */
 export const REAL_GUEST_EVENT_DEADLINE_MS = 2 * EVENT_DEADLINE_MS;
-export type Sample = Record<string, unknown> & { guest: Record<string, number> | null; phase: string };
+export type Sample = WireStatsSample;
 
 export interface AgentVm {
   vm: TestVm;
@@ -31,7 +32,7 @@ export async function startAgentVm(bed: Testbed, options: StartTestVmOptions, gu
     ...options,
     sidecar: { services: [service.service], onVmConfig: (c) => service.onVmConfig(c), onStop: () => service.stop() },
   });
-  const client = agentClient(vm.sidecar.server.socketPath);
+  const client = new AgentClient(vm.sidecar.server.socketPath);
   const watcher = new SampleWatcher(client);
   return {
     vm,
@@ -59,7 +60,7 @@ export class SampleWatcher {
 
   private open(): void {
     if (this.closed) return;
-    const call = (this.client['WatchStats'] as (req: object) => grpc.ClientReadableStream<Sample>)({});
+    const call = this.client.watchStats();
     this.call = call;
     call.on('data', (s: Sample) => {
       this.samples.push(s);

@@ -13,7 +13,7 @@ import { policyInput } from '../policy/policy-input-gen.js';
 const read = (file: string): string => readFileSync(path.join(packageRoot, file), 'utf8');
 const POLICIES: Array<[string, () => Policy<unknown>]> = [
   ['mom', () => createPolicy('mom', { balloonEnabled: true }, read)],
-  ['mom (balloon disabled)', () => createPolicy('mom', {}, read)],
+  ['mom (balloon disabled)', () => createPolicy('mom', { balloonEnabled: false }, read)],
   ['default', () => createPolicy('default', {}, read)],
   ['policies/mom.yaml', () => createPolicy('policies/mom.yaml', { balloonEnabled: true }, read)],
   ['examples/lifecycle.yaml', () => createPolicy('examples/lifecycle.yaml', {}, read)],

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../src/common/paths.js';
+import { SOCKET_NAME } from '../../src/api/kubemom-v1.js';
 
 const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const sidecarBin = path.join(packageRoot, 'bin', 'kubemom-sidecar');
@@ -149,7 +150,7 @@ describe('kubemom exit codes and errors', () => {
     mkdirSync(hooks);
     const first = spawn(process.execPath, [cli, 'sidecar', '--hooks-dir', hooks, '--pod-uid', '0d6c5a3e-8c1b-4e8a-9a41-3f1b2c3d4e5f'], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
-      const socket = path.join(hooks, 'kubemom.sock');
+      const socket = path.join(hooks, SOCKET_NAME);
       const deadline = Date.now() + 60_000;
       while (!existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(existsSync(socket), 'first sidecar serving').to.equal(true);

@@ -14,7 +14,7 @@ describe('memory quantities', () => {
     ['1.0001', 2],
   ];
   for (const [text, bytes] of good) {
-    it(`reads "${text}" as ${bytes} bytes`, () => expect(parseMemoryQuantity(text)).to.deep.equal({ bytes }));
+    it(`reads "${text}" as ${bytes} bytes`, () => expect(parseMemoryQuantity(text)).to.deep.equal({ value: bytes }));
   }
   for (const text of ['', 'Mi', '1 Mi', '-1Gi', '1mi', '1Gb', '0x10', '1e400']) {
     it(`refuses "${text}" saying what is accepted`, () => {

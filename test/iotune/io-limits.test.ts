@@ -16,9 +16,9 @@ describe('IO limits: the kubemom.io/io-limits.<disk> syntax', () => {
   it('parses rates, bursts, burst lengths and the IOPS size, in bytes and operations per second', () => {
     const r = parseIoLimits('total_bytes_sec=10Mi, read_iops_sec=200,write_iops_sec=2k,write_iops_sec_max=4k,write_iops_sec_max_length=10s,size_iops_sec=4Ki');
     expect(r).to.deep.equal({
-      limits: { total_bytes_sec: 10 * Mi, read_iops_sec: 200, write_iops_sec: 2000, write_iops_sec_max: 4000, write_iops_sec_max_length: 10, size_iops_sec: 4096 },
+      value: { total_bytes_sec: 10 * Mi, read_iops_sec: 200, write_iops_sec: 2000, write_iops_sec_max: 4000, write_iops_sec_max_length: 10, size_iops_sec: 4096 },
     });
-    expect(parseIoLimits('write_bytes_sec=5M')).to.deep.equal({ limits: { write_bytes_sec: 5_000_000 } });
+    expect(parseIoLimits('write_bytes_sec=5M')).to.deep.equal({ value: { write_bytes_sec: 5_000_000 } });
   });
 
   const bad: Array<[string, RegExp]> = [
@@ -119,9 +119,9 @@ describe('IO limits: finding the disks', () => {
     expect(m.has('gone')).to.equal(false);
   });
   it('reads CPU quantities as millicores', () => {
-    expect(parseCpuMillicores('500m')).to.equal(500);
-    expect(parseCpuMillicores('2')).to.equal(2000);
-    expect(parseCpuMillicores('1.5')).to.equal(1500);
+    expect(parseCpuMillicores('500m')).to.deep.equal({ value: 500 });
+    expect(parseCpuMillicores('2')).to.deep.equal({ value: 2000 });
+    expect(parseCpuMillicores('1.5')).to.deep.equal({ value: 1500 });
     expect(parseCpuMillicores('two')).to.deep.equal({ error: '"two" is not a CPU quantity such as "2", "1.5" or "500m"' });
   });
 });

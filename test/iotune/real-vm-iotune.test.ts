@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import * as virsh from '../../testbed/virsh.js';
 import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
 import { MiB, startAgentVm, type AgentVm } from '../agent/support.js';
@@ -59,14 +59,14 @@ describe('IO tune on a real guest: throttle through the agent, measured by dd in
   });
 
   it("finds the VMI's disk in QEMU by its ua- alias and applies the owner's annotation limits at start", async () => {
-    const d = await unary<{ disks: DiskState[]; io_throttle: boolean; features: string[]; vcpus: number; cpu_limit_millicores: number }>(a.client, 'Describe', {});
+    const d = await a.client.describe({});
     expect(d.features).to.include('io-limits');
     expect(d.io_throttle).to.equal(true);
     expect(d.disks).to.have.length(1);
-    expect(d.disks[0]!.name).to.equal('data');
-    expect(d.disks[0]!.qdev).to.match(/ua-data/);
-    expect(d.disks[0]!.error).to.equal('');
-    expect(d.disks[0]!.applied).to.include({ read_iops_sec: 5000, write_iops_sec: 5000, write_iops_sec_max: 8000, write_iops_sec_max_length: 5 });
+    expect(d.disks![0]!.name).to.equal('data');
+    expect(d.disks![0]!.qdev).to.match(/ua-data/);
+    expect(d.disks![0]!.error).to.equal('');
+    expect(d.disks![0]!.applied).to.include({ read_iops_sec: 5000, write_iops_sec: 5000, write_iops_sec_max: 8000, write_iops_sec_max_length: 5 });
     const q = await qemuThrottle(a.vm.domainName);
     expect(q).to.include({ iops_rd: 5000, iops_wr: 5000, iops_wr_max: 8000, iops_wr_max_length: 5, bps: 0 });
     // The guest sees the disk.
@@ -79,15 +79,15 @@ describe('IO tune on a real guest: throttle through the agent, measured by dd in
   it("the guest's write throughput follows a throttle set through kubemom.v1, and recovers when it is lifted", async () => {
     const before = await guestWriteMiBps(a, 16);
     const limit = 2 * MiB;
-    const set = await unary<{ disks: DiskState[] }>(a.client, 'SetIoLimits', { limits: { total_bytes_sec: limit }, reason: 'test-throttle' });
+    const set = await a.client.setIoLimits({ limits: { total_bytes_sec: limit }, reason: 'test-throttle' });
     expect(set.disks[0]!.error).to.equal('');
     // The owner's per-direction IOPS stay; the policy's total bytes limit is added (the owner's burst stays on
     // the rate the policy did not lower).
     expect(set.disks[0]!.applied).to.include({ total_bytes_sec: limit, read_iops_sec: 5000, write_iops_sec: 5000 });
     expect(await qemuThrottle(a.vm.domainName)).to.include({ bps: limit });
     const throttled = await guestWriteMiBps(a, 8);
-    const lifted = await unary<{ disks: DiskState[] }>(a.client, 'SetIoLimits', { limits: {}, reason: 'test-lift' });
-    expect(lifted.disks[0]!.applied).to.include({ total_bytes_sec: 0, read_iops_sec: 5000 });
+    const lifted = await a.client.setIoLimits({ limits: {}, reason: 'test-lift' });
+    expect(lifted.disks![0]!.applied).to.include({ total_bytes_sec: 0, read_iops_sec: 5000 });
     expect(await qemuThrottle(a.vm.domainName)).to.include({ bps: 0, iops_rd: 5000 });
     const after = await guestWriteMiBps(a, 16);
     console.log(`      guest dd write (MiB/s): unthrottled ${before.toFixed(1)}, throttled to 2 MiB/s ${throttled.toFixed(2)}, lifted ${after.toFixed(1)}`);
@@ -99,10 +99,10 @@ describe('IO tune on a real guest: throttle through the agent, measured by dd in
   });
 
   it('refuses bursts from a policy, and mixed total and per-direction rates, naming the field', async () => {
-    const err1 = await unary(a.client, 'SetIoLimits', { limits: { total_bytes_sec: MiB, total_bytes_sec_max: 2 * MiB } }).catch((e: grpc.ServiceError) => e);
+    const err1 = await a.client.setIoLimits({ limits: { total_bytes_sec: MiB, total_bytes_sec_max: 2 * MiB } }).catch((e: grpc.ServiceError) => e);
     expect((err1 as grpc.ServiceError).code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect((err1 as grpc.ServiceError).details).to.match(/limits\.total_bytes_sec_max: is not accepted from a policy/);
-    const err2 = await unary(a.client, 'SetIoLimits', { limits: { total_iops_sec: 10, read_iops_sec: 5 } }).catch((e: grpc.ServiceError) => e);
+    const err2 = await a.client.setIoLimits({ limits: { total_iops_sec: 10, read_iops_sec: 5 } }).catch((e: grpc.ServiceError) => e);
     expect((err2 as grpc.ServiceError).details).to.match(/total_iops_sec: cannot be combined with read_iops_sec/);
   });
 });
@@ -119,10 +119,10 @@ describe('IO tune on a real guest: opt-in and bad annotations', function () {
   it('a VM that did not opt in refuses a policy throttle but accepts a lift', async () => {
     const a = await startAgentVm(bed, { name: 'iotune-noopt', memoryMiB: 256, disks: [{ name: 'data', sizeMiB: 8 }], annotations: { 'kubemom.io/stats-period': '1' } });
     try {
-      const err = await unary(a.client, 'SetIoLimits', { limits: { total_iops_sec: 10 } }).catch((e: grpc.ServiceError) => e);
+      const err = await a.client.setIoLimits({ limits: { total_iops_sec: 10 } }).catch((e: grpc.ServiceError) => e);
       expect((err as grpc.ServiceError).code).to.equal(grpc.status.FAILED_PRECONDITION);
       expect((err as grpc.ServiceError).details).to.match(/kubemom\.io\/io-throttle/);
-      const ok = await unary<{ disks: DiskState[] }>(a.client, 'SetIoLimits', { limits: {} });
+      const ok = await a.client.setIoLimits({ limits: {} });
       expect(ok.disks.map((d) => d.name)).to.deep.equal(['data']);
     } finally {
       await a.close();

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient, unary, type AgentClient } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { AgentService } from '../../src/agent/service.js';
 import { runSidecar, type RunningSidecar } from '../../src/hook-sidecar/sidecar.js';
 import type { VmConfig } from '../../src/hook-sidecar/vm-config.js';
@@ -81,7 +81,7 @@ describe('real-hotplug: a virtio-mem hotplug while KubeMom holds the balloon', f
       qmpSocketPath: agentSocket,
     };
     service.onVmConfig(config);
-    client = agentClient(sidecar.server.socketPath);
+    client = new AgentClient(sidecar.server.socketPath);
     watcher = new SampleWatcher(client);
     console_ = new GuestConsole(serial);
     await console_.connect(120_000);
@@ -91,7 +91,7 @@ describe('real-hotplug: a virtio-mem hotplug while KubeMom holds the balloon', f
     const reserve = BOOT_MIB * MiB - bootTotal;
 
     // KubeMom reclaims 128 MiB.
-    await unary(client, 'SetTarget', { target_bytes: (BOOT_MIB - 128) * MiB, reason: 'test' });
+    await client.setTarget({ target_bytes: (BOOT_MIB - 128) * MiB, reason: 'test' });
     await watcher.waitFor('balloon at 384 MiB', (s) => Math.abs(Number(s.balloon_actual_bytes) - 384 * MiB) <= 2 * MiB, true);
     expect(Math.abs((await console_.meminfo()).MemTotal! - (384 * MiB - reserve))).to.be.at.most(4 * MiB);
 
@@ -113,11 +113,11 @@ describe('real-hotplug: a virtio-mem hotplug while KubeMom holds the balloon', f
     expect(Number(after.balloon_target_bytes)).to.be.closeTo((384 + 256) * MiB, 2 * MiB);
     const guestNow = (await console_.meminfo()).MemTotal!;
     expect(Math.abs(guestNow - ((384 + 256) * MiB - reserve))).to.be.at.most(4 * MiB);
-    const described = await unary<Record<string, unknown>>(client, 'Describe', { client_api_revision: 1, client_version: 'test' });
+    const described = await client.describe({ client_api_revision: 1, client_version: 'test' });
     expect(Number(described['guest_memory_bytes'])).to.equal((BOOT_MIB + 256) * MiB);
 
     // Giving everything back reaches the whole guest, boot + plugged.
-    const full = await unary<Record<string, unknown>>(client, 'SetTarget', { target_bytes: (BOOT_MIB + 256) * MiB, reason: 'test' });
+    const full = await client.setTarget({ target_bytes: (BOOT_MIB + 256) * MiB, reason: 'test' });
     expect(Number(full['applied_bytes'])).to.equal((BOOT_MIB + 256) * MiB);
     await watcher.waitFor('balloon fully deflated', (s) => Math.abs(Number(s.balloon_actual_bytes) - (BOOT_MIB + 256) * MiB) <= 2 * MiB, true);
     expect(Math.abs((await console_.meminfo()).MemTotal! - ((BOOT_MIB + 256) * MiB - reserve))).to.be.at.most(4 * MiB);

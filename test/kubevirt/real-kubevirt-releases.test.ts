@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { agentClient, unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { MiB } from '../agent/support.js';
 import { waitFor } from '../shim/kubelet-tree.js';
 import { GiB, startPodVm, startShimOverPods, writeNodeMeminfo, type PodVm, type ShimOverPods } from './support.js';
@@ -71,9 +71,9 @@ describe('real-kubevirt-releases: both hook layouts end to end, and a side monit
     expect((await chained.vm.console.meminfo()).MemTotal).to.be.greaterThan(400 * MiB);
     const lost = await chained.watcher.waitFor('side monitor lost', (s) => s['unmanaged_kind'] === 'side-monitor-lost', true);
     expect(String(lost['unmanaged_reason'])).to.contain('qemu:commandline');
-    const client = agentClient(chained.vm.sidecar.server.socketPath);
+    const client = new AgentClient(chained.vm.sidecar.server.socketPath);
     try {
-      const d = await unary<Record<string, unknown>>(client, 'Describe', { client_api_revision: 1, client_version: 'test' });
+      const d = await client.describe({ client_api_revision: 1, client_version: 'test' });
       expect(d['unmanaged_kind']).to.equal('side-monitor-lost');
     } finally {
       client.close();

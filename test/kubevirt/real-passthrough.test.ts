@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { agentClient, unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { testVmi } from '../../testbed/launcher-domain.js';
 import { MiB } from '../agent/support.js';
 import { waitFor } from '../shim/kubelet-tree.js';
@@ -33,13 +33,13 @@ describe('real-passthrough: a VM with VFIO devices is observed, never inflated',
 
     // The sidecar returned a domain libvirt defined and QEMU runs: the guest answers.
     expect((await gpu.vm.console.meminfo()).MemTotal).to.be.greaterThan(400 * MiB);
-    const client = agentClient(gpu.vm.sidecar.server.socketPath);
+    const client = new AgentClient(gpu.vm.sidecar.server.socketPath);
     try {
-      const d = await unary<Record<string, unknown>>(client, 'Describe', { client_api_revision: 1, client_version: 'test' });
+      const d = await client.describe({ client_api_revision: 1, client_version: 'test' });
       expect(d['unmanaged_kind']).to.equal('passthrough');
       expect(d['unmanaged_reason']).to.contain('gpus gpu1').and.contain('SR-IOV interfaces fast');
       await gpu.watcher.waitFor('guest stats', (s) => s.guest !== null, true);
-      const r = await unary<Record<string, unknown>>(client, 'SetTarget', { target_bytes: 300 * MiB, reason: 'test' });
+      const r = await client.setTarget({ target_bytes: 300 * MiB, reason: 'test' });
       expect(r['clamp']).to.equal('CLAMP_OBSERVE_ONLY');
       expect(Number(r['applied_bytes'])).to.equal(512 * MiB);
     } finally {

@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agentClient } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { AgentService, type AgentServiceOptions } from '../../src/agent/service.js';
 import { createPolicy } from '../../src/policy/registry.js';
 import { Shim } from '../../src/shim/shim.js';
@@ -29,7 +29,7 @@ export async function startPodVm(options: StartTestVmOptions, podUid: string, ag
   const bed = await sharedTestbed();
   const service = new AgentService({ podUid, ...agent });
   const vm = await bed.startVm({ ...options, sidecar: { services: [service.service], onVmConfig: (c) => service.onVmConfig(c), onStop: () => service.stop() } });
-  const client = agentClient(vm.sidecar.server.socketPath);
+  const client = new AgentClient(vm.sidecar.server.socketPath);
   const watcher = new SampleWatcher(client);
   return {
     podUid,

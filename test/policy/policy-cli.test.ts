@@ -38,7 +38,7 @@ describe('kubemom policy (CLI)', () => {
     const r = kubemom(['policy', 'replay', '--policy', 'mom', '-'], '{"steps": [{"host": {"mem_free": "lots"}}]}');
     expect(r.code).to.equal(2);
     expect(r.err).to.contain('steps[0].host.mem_free: is "lots"; accepted: a finite number or null');
-    expect(kubemom(['policy', 'replay', '--policy', 'nope', '-'], '{"steps": []}').err).to.contain('policy: "nope" is not a policy; accepted: mom, default or a policy file');
+    expect(kubemom(['policy', 'replay', '--policy', 'nope', '-'], '{"steps": []}').err).to.contain('--policy: is "nope"; accepted: default, mom, observe, static, autoballoon, or a policy file');
   });
 
   it('check passes valid files and lists every error of invalid ones as file:line:col, exit 1', () => {

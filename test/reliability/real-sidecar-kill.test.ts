@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { agentClient, unary, type AgentClient } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { sharedTestbed } from '../../testbed/testbed.js';
 import type { TestVm } from '../../testbed/test-vm.js';
 import { SampleWatcher, type Sample, MiB } from '../agent/support.js';
@@ -24,7 +24,7 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
 
   async function startAgentProcess(): Promise<void> {
     sidecar = await startSidecarProcess(vm!.hooksDir, {}, ['--pod-uid', podUid]);
-    client = agentClient(sidecar.socketPath);
+    client = new AgentClient(sidecar.socketPath);
     watcher = new SampleWatcher(client);
   }
 
@@ -57,7 +57,7 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     expect(sidecar!.stderr()).to.include('resuming with the VM config saved by an earlier run');
 
     // A move of 256 MiB: the guard takes it in 128 MiB steps. Kill the sidecar once QEMU is under way.
-    const reply = await unary<TargetReply>(client!, 'SetTarget', { target_bytes: 256 * MiB, reason: 'test inflate' });
+    const reply = await client!.setTarget({ target_bytes: 256 * MiB, reason: 'test inflate' });
     expect(reply.goal_bytes).to.equal(256 * MiB);
     const moving = await watcher!.waitFor('the balloon moving', (s) => (s['balloon_actual_bytes'] as number) < 500 * MiB);
     const stepTarget = moving['balloon_target_bytes'] as number;
@@ -76,7 +76,7 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     await startAgentProcess();
     const first = await watcher!.waitFor('running with guest stats', (s) => s.phase === 'PHASE_RUNNING' && s.guest !== null && (s['balloon_actual_bytes'] as number) > 0, true);
     expect(sidecar!.stderr()).to.include('resuming with the VM config saved by an earlier run');
-    const d = await unary<Record<string, any>>(client!, 'Describe', { client_api_revision: 1 });
+    const d = await client!.describe({ client_api_revision: 1 });
     expect(d['vm']).to.include({ uid: vm.vmi.uid, pod_uid: podUid });
     // It found the guest already running: running since at most its first look, which is all it can tell.
     expect(first['phase_began_earlier']).to.equal(true);
@@ -94,7 +94,7 @@ describe('reliability: sidecar SIGKILLed during a balloon move on a real guest',
     }
     console.log(`    killed at actual ${(moving['balloon_actual_bytes'] as number) / MiB} MiB (step target ${stepTarget / MiB} MiB); restarted at ${actualAtRestart / MiB} MiB; guest MemTotal ${(meminfo['MemTotal']! / MiB).toFixed(0)} MiB`);
     // And it serves again: giving the memory back works.
-    const back = await unary<TargetReply>(client!, 'SetTarget', { target_bytes: 512 * MiB, reason: 'test deflate' });
+    const back = await client!.setTarget({ target_bytes: 512 * MiB, reason: 'test deflate' });
     expect(back.applied_bytes).to.equal(512 * MiB);
     await watcher!.waitFor('memory given back', (s) => (s['balloon_actual_bytes'] as number) >= 510 * MiB);
   });

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { AGENT_PROTO, HOOK_PROTOS, serviceClient } from '../../src/common/protos.js';
 import { ANNOTATIONS } from '../../src/hook-sidecar/annotations.js';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
-import { agentServiceDefinition } from '../../src/shim/agent-wire.js';
+import { agentServiceDefinition } from '../../src/api/kubemom-v1.js';
 import type { Policy } from '../../src/policy/types.js';
 import { fixtureDomainXml, fixtureVmiJson, vmiWith } from '../support/fixtures.js';
 import { cliPath, startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';

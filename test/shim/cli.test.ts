@@ -55,7 +55,7 @@ describe('kubemom shim command', function () {
       [() => parsePsiTrigger('--psi-trigger', 'some 150000 100000'), '--psi-trigger', /500000 to 10000000/],
       [() => parseListenAddress('--metrics-address', '9470'), '--metrics-address', /HOST:PORT/],
       [() => parseListenAddress('--metrics-address', '1.2.3.4:99999'), '--metrics-address', /HOST:PORT/],
-      [() => resolvePolicy('--policy', 'nope'), '--policy', /not a known policy; use one of default, mom, observe/],
+      [() => resolvePolicy('--policy', 'nope'), '--policy', /is "nope"; accepted: default, mom, observe, static, autoballoon, or a policy file/],
       [() => shimOptionsFromFlags({ ...FLAGS, nodeExporterUrl: 'ftp://x' }), '--node-exporter-url', /http\(s\) URL/],
     ];
     for (const [call, field, problem] of cases) expect(call).to.throw(InputError, problem).with.property('field', field);

@@ -3,7 +3,8 @@ import { mkdirSync, readlinkSync, readdirSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { logger } from '../../src/common/log.js';
-import { scanSockets, SidecarDiscovery, UNIX_PATH_MAX_BYTES } from '../../src/shim/discovery.js';
+import { UNIX_SOCKET_PATH_MAX } from '../../src/common/units.js';
+import { scanSockets, SidecarDiscovery } from '../../src/shim/discovery.js';
 import { SidecarRegistry } from '../../src/shim/registry.js';
 import { DEFAULT_SESSION_OPTIONS, type SessionState } from '../../src/shim/session.js';
 import { SimulatedAgent } from '../../testbed/simulated-agent.js';
@@ -44,7 +45,7 @@ describe('shim discovery and sidecar sessions', function () {
 
   it('connects to 30 sidecars whose socket paths exceed the unix limit, through its own short symlinks', async () => {
     for (let i = 0; i < 30; i++) await tree.addVm(`vm-${i}`);
-    expect(Buffer.byteLength(tree.agents[0]!.options.socketPath)).to.be.greaterThan(UNIX_PATH_MAX_BYTES);
+    expect(Buffer.byteLength(tree.agents[0]!.options.socketPath)).to.be.greaterThan(UNIX_SOCKET_PATH_MAX);
     registry = new SidecarRegistry({ kubeletRoot: tree.root, session: fast, rescanMs: 500 }, logger('test'));
     registry.start();
     const ok = await waitFor(() => registry!.all().length === 30 && registry!.all().every((s) => s.state === 'live'));
@@ -53,7 +54,7 @@ describe('shim discovery and sidecar sessions', function () {
     expect(links).to.have.length(30);
     const targets = links.map((l) => readlinkSync(path.join(registry!.symlinkDirectory, l))).sort();
     expect(targets).to.deep.equal(tree.agents.map((a) => path.dirname(a.options.socketPath)).sort());
-    for (const s of registry.all()) expect(Buffer.byteLength(s.address.replace('unix://', ''))).to.be.at.most(UNIX_PATH_MAX_BYTES);
+    for (const s of registry.all()) expect(Buffer.byteLength(s.address.replace('unix://', ''))).to.be.at.most(UNIX_SOCKET_PATH_MAX);
     // Each session's guest state comes from its own agent's Describe and stats.
     const session = registry.all().find((s) => s.id === 'default/vm-7')!;
     const guest = session.guestState()!;

@@ -4,7 +4,7 @@ import { dispatchOrder } from '../../src/shim/loop.js';
 import type { SidecarSession } from '../../src/shim/session.js';
 
 function sessionWithActual(actual: number): SidecarSession {
-  return { latest: { balloon_actual_bytes: actual } } as unknown as SidecarSession;
+  return { latest: { balloonActualBytes: actual > 0 ? actual : undefined } } as unknown as SidecarSession;
 }
 
 describe('shim dispatch order', () => {

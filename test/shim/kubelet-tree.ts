@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { HOOK_SOCKETS_VOLUME, SIDECAR_SOCKET_NAME } from '../../src/shim/discovery.js';
+import { SOCKET_NAME } from '../../src/api/kubemom-v1.js';
+import { HOOK_SOCKETS_VOLUME } from '../../src/shim/discovery.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
 
@@ -16,7 +17,7 @@ export class KubeletTree {
 
   /** The socket path of sidecar `index` in pod `podUid`. */
   socketPath(podUid: string, index = 0): string {
-    return path.join(this.root, 'pods', podUid, HOOK_SOCKETS_VOLUME, `hook-sidecar-${index}`, SIDECAR_SOCKET_NAME);
+    return path.join(this.root, 'pods', podUid, HOOK_SOCKETS_VOLUME, `hook-sidecar-${index}`, SOCKET_NAME);
   }
 
   /** Starts a SimulatedAgent in a new pod directory. */

@@ -91,7 +91,7 @@ describe('shim loop with simulated sidecars', function () {
     const s = await startShim(new TestSqueezePolicy(Number.MAX_SAFE_INTEGER) as Policy<unknown>, { periodMs: 60_000, heartbeatMs: 400 });
     expect(await waitFor(() => s.registry.all().some((x) => x.state === 'live'))).to.equal(true);
     await ((await s.loop.runOnce()) as CycleResult).settled;
-    expect(await waitFor(() => s.registry.all()[0]!.latest?.balloon_target_bytes === agent.target)).to.equal(true);
+    expect(await waitFor(() => s.registry.all()[0]!.latest?.balloonTargetBytes === agent.target)).to.equal(true);
     const quick = (await s.loop.runOnce()) as CycleResult;
     expect(quick.records.map((r) => r.outcome)).to.deep.equal(['unchanged']);
     await new Promise((r) => setTimeout(r, 450));

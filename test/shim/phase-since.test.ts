@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { defaultPolicy } from '../../src/balloon/default-policy.js';
 import type { Policy } from '../../src/policy/types.js';
-import { phaseSinceMs } from '../../src/shim/session.js';
+import { phaseSinceMs } from '../../src/shim/wire-to-policy.js';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import { GI, KubeletTree, waitFor } from './kubelet-tree.js';
 import { ModelledHost } from './modelled-host.js';

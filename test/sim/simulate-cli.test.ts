@@ -67,7 +67,7 @@ describe('kubemom simulate (CLI)', () => {
   it('refuses an unknown policy, listing the known ones', () => {
     const r = run(['--scenario', scenario, '--policy', 'nope']);
     expect(r.status).to.equal(2);
-    expect(r.stderr).to.match(/--policy: is "nope"; accepted: static, mom, autoballoon, default, or a policy file/);
+    expect(r.stderr).to.match(/--policy: is "nope"; accepted: default, mom, observe, static, autoballoon, or a policy file/);
   });
 
   it('exits 1 when a run has a failure', () => {

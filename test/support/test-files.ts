@@ -33,7 +33,7 @@ export function selectTestFiles(files: string[], selection: TestSelection, filte
 }
 
 /**
- * Whether a compiled test still has its source: `dist/test/a/b.test.js` needs `test/a/b.test.ts`. A renamed or
+ * Whether a compiled test still has its source: `dist/test/<dir>/<name>.test.js` needs `test/<dir>/<name>.test.ts`. A renamed or
  * deleted test leaves its old compiled file behind (tsc never deletes), which must not run under its old name.
  */
 export function hasSource(compiledFile: string, compiledRoot: string, sourceRoot: string): boolean {

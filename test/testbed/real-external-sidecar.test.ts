@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { agentClient, unary } from '../../testbed/agent-client.js';
+import { AgentClient } from '../../src/api/client.js';
 import { sharedTestbed, type Testbed } from '../../testbed/testbed.js';
 import { sidecarHooksDir, type ExternalSidecarTestVm, type StartTestVmOptions } from '../../testbed/test-vm.js';
 import { qemuUser } from '../../testbed/users.js';
@@ -45,11 +45,11 @@ describe('test bed: a VM whose sidecar is its own process', function () {
   });
 
   it('serves kubemom.v1 from the external process on sidecarSocketPath', async () => {
-    const client = agentClient(vm!.sidecarSocketPath);
+    const client = new AgentClient(vm!.sidecarSocketPath);
     try {
-      const described = await unary<{ vm: { uid: string; pod_uid: string } }>(client, 'Describe', {});
-      expect(described.vm.uid).to.equal(vm!.vmi.uid);
-      expect(described.vm.pod_uid).to.equal(podUid);
+      const described = await client.describe({});
+      expect(described.vm?.uid).to.equal(vm!.vmi.uid);
+      expect(described.vm?.pod_uid).to.equal(podUid);
     } finally {
       client.close();
     }

@@ -8,6 +8,7 @@ import type { GuestSample, GuestState, HostSample, PolicyInput } from '../types.
 import { lastSamples, statAvg } from '../mom/stat-avg.js';
 import type { ExprType } from './expr-check.js';
 import { MissingValue, type Value } from './expr-eval.js';
+import { counterRate } from '../../common/counter-rate.js';
 
 type HostField = (s: HostSample) => number | undefined;
 type GuestField = (s: GuestSample) => number | undefined;
@@ -139,9 +140,8 @@ function rate(samples: GuestSample[], f: GuestField): number | undefined {
   if (!a || !b) return undefined;
   const x = f(a);
   const y = f(b);
-  if (x === undefined || y === undefined || b.atMs <= a.atMs) return undefined;
-  // A counter that went down means the guest rebooted: count from zero.
-  return (y >= x ? y - x : y) / ((b.atMs - a.atMs) / 1000);
+  if (x === undefined || y === undefined) return undefined;
+  return counterRate(x, y, (b.atMs - a.atMs) / 1000);
 }
 
 /** Reads `guest.*` values of one guest. */

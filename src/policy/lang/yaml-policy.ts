@@ -14,6 +14,7 @@ import type { Expr } from './expr-parse.js';
 import type { CompiledBlock, CompiledPolicy, CompiledRule } from './policy-file.js';
 import { guestLookup, hostLookup } from './variables.js';
 import { normalizeRates } from '../../balloon/io-pressure.js';
+import { KiB } from '../../common/units.js';
 
 export interface YamlPolicyState {
   /** The previous evaluation's time (for elapsed time in functions and rate limits). */
@@ -126,8 +127,6 @@ function applyRule(
   return { value, weight };
 }
 
-const KIB = 1024;
-
 /**
  * The complete IO limits of an opted-in guest: the outputs moved this cycle over the
  * limits it has now, whole numbers (0 or less is unlimited). Guests that did not opt
@@ -209,7 +208,7 @@ export function yamlPolicy(policy: CompiledPolicy, overrides: Record<string, boo
     }
     for (const [guestId, { guest, value, reason }] of balloons) {
       // Whole KiB, truncated like MOM's int() on KiB (libvirt's balloon unit).
-      const kib = Math.trunc(value / KIB) * KIB;
+      const kib = Math.trunc(value / KiB) * KiB;
       const target = guardTarget(guest, kib, lifecycle ? lifecycleGate(guest, input.nowMs, lifecycle) : 'free');
       if (target !== undefined) decisions.balloons.push({ guestId, targetBytes: target, reason } satisfies BalloonDecision);
     }

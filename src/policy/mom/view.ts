@@ -5,6 +5,7 @@
  */
 import type { GuestState, HostState, PolicyInput } from '../types.js';
 import { MOM_HISTORY_LENGTH, lastSamples, statAvg } from './stat-avg.js';
+import { KiB } from '../../common/units.js';
 
 /** One MOM monitor sample: field name to value (null when the collector had none). */
 export type MomSample = Record<string, number | null>;
@@ -40,23 +41,21 @@ export interface MomView {
   guests: MomGuestView[];
 }
 
-const KIB = 1024;
-
 function kib(bytes: number | undefined): number | null {
-  return bytes === undefined ? null : bytes / KIB;
+  return bytes === undefined ? null : bytes / KiB;
 }
 
 /** Host samples in MOM's terms: `mem_available` is MemTotal, `mem_free` includes page cache. */
 export function momHostMonitor(host: HostState): MomMonitor {
   const kept = lastSamples(host.history);
   const samples: MomSample[] = kept.map((h) => ({
-    mem_available: h.memTotalBytes / KIB,
-    mem_unused: h.memFreeBytes / KIB,
+    mem_available: h.memTotalBytes / KiB,
+    mem_unused: h.memFreeBytes / KiB,
     // Summed in bytes then scaled: exact for whole KiB, so the same value MOM reads.
-    mem_free: (h.memFreeBytes + h.buffersBytes + h.cachedBytes) / KIB,
-    anon_pages: h.anonPagesBytes / KIB,
-    swap_total: h.swapTotalBytes / KIB,
-    swap_usage: (h.swapTotalBytes - h.swapFreeBytes) / KIB,
+    mem_free: (h.memFreeBytes + h.buffersBytes + h.cachedBytes) / KiB,
+    anon_pages: h.anonPagesBytes / KiB,
+    swap_total: h.swapTotalBytes / KiB,
+    swap_usage: (h.swapTotalBytes - h.swapFreeBytes) / KiB,
     swap_in: h.swapInPages ?? null,
     swap_out: h.swapOutPages ?? null,
   }));
@@ -87,8 +86,8 @@ export function momGuestMonitor(guest: GuestState): MomMonitor {
     swap_in: kib(s.swapInBytes),
     swap_out: kib(s.swapOutBytes),
     balloon_cur: hasBalloon ? kib(s.balloonActualBytes) : null,
-    balloon_max: hasBalloon ? guest.guestMemoryBytes / KIB : null,
-    balloon_min: hasBalloon ? guest.guaranteedMemoryBytes / KIB : null,
+    balloon_max: hasBalloon ? guest.guestMemoryBytes / KiB : null,
+    balloon_min: hasBalloon ? guest.guaranteedMemoryBytes / KiB : null,
   }));
   const current = samples[samples.length - 1];
   if (current && hasBalloon) current.balloon_cur = kib(guest.balloonActualBytes);

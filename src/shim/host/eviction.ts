@@ -26,7 +26,7 @@ export function parseEvictionThreshold(flag: string, text: string): EvictionThre
     } else {
       const parsed = parseMemoryQuantity(value);
       if ('error' in parsed) throw new InputError(flag, `memory.available "${value}" is not accepted; use ${QUANTITY_ACCEPTED}, or a percentage of MemTotal such as 5%`);
-      found = { kind: 'bytes', bytes: parsed.bytes };
+      found = { kind: 'bytes', bytes: parsed.value };
     }
   }
   return found;

@@ -11,8 +11,7 @@ import { readMeminfo } from './meminfo.js';
 import { thresholdBytes, type EvictionThreshold } from './eviction.js';
 import type { EvictionSignals } from './eviction-signals.js';
 import { allocatableThresholdBytes } from './kubelet-thresholds.js';
-
-const MiB = 2 ** 20;
+import { MiB } from '../../common/units.js';
 
 export interface LowMemoryWatchOptions {
   meminfoFile: string;

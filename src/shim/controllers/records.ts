@@ -1,0 +1,16 @@
+/** What the loop keeps of each balloon decision, shared by the loop and its balloon controller. */
+
+export type LoopTrigger = 'period' | 'pressure' | 'manual';
+
+/** One balloon decision and what came of it. */
+export interface DecisionRecord {
+  atMs: number;
+  trigger: LoopTrigger;
+  guestId: string;
+  targetBytes: number;
+  reason: string;
+  /** applied, unchanged (not resent), skipped-*, deadline, error, unknown-guest. */
+  outcome?: string;
+  appliedBytes?: number;
+  clamp?: string;
+}
