@@ -368,11 +368,17 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const byPriorityDesc = (a: GuestPlan, b: GuestPlan) => b.guest.priority - a.guest.priority;
   // 1. A guest in distress gets the shortfall its last report measures, from anything above
   // the floor line. Sized from the report (its balloon then plus what it lacked), so every
-  // evaluation on the same report asks for the same target: given once per report.
+  // evaluation on the same report asks for the same target: given once per report. Under
+  // critical pressure only what it must have (swapped-in memory, available under its floor):
+  // page cache it reads back costs it time, an eviction would cost a VM.
   for (const g of plans.filter((x) => x.need.shortfallBytes > 0 && x.gate !== 'hold').sort(byPriorityDesc)) {
     const last = g.guest.history.filter((s) => s.atMs === g.need.reportMs).pop();
     const base = last?.balloonActualBytes ?? g.actual;
-    give(g, base + g.need.shortfallBytes, floorLine, 'guest-pressure', 0);
+    // What it must have comes from above the floor line; the page cache it reads back only from
+    // above the reclaim line: a cost paid from surplus, never a reason to push the node into reclaim.
+    const must = g.need.shortfallBytes - g.need.cacheShortfallBytes;
+    if (must > 0) give(g, base + must, floorLine, 'guest-pressure', 0);
+    if (!critical && g.need.cacheShortfallBytes > 0) give(g, Math.max(g.target ?? 0, base + must) + g.need.cacheShortfallBytes, reserve + band, 'guest-pressure', 0);
   }
   // 1b. A guest short of its critical floor (its use climbs toward its balloon) gets it back
   // before it swaps; under critical pressure only from above the reserve.

@@ -66,6 +66,8 @@ export interface GuestNeed {
   distressed: boolean;
   /** Bytes the last distress report says the guest lacks (0 when none). */
   shortfallBytes: number;
+  /** The part of it that is page cache read back (major faults beyond swap-in): a cost, not a loss. */
+  cacheShortfallBytes: number;
   /** The report the shortfall comes from. */
   reportMs?: number;
   blind: boolean;
@@ -95,8 +97,9 @@ function reportPeriod(reports: readonly GuestSample[]): number | undefined {
 }
 
 /** The distress of the last report pair and what it measures missing. */
-function distressOf(prev: GuestSample | undefined, last: GuestSample, p: NeedParameters, keepFreeBytes: number): { distressed: boolean; shortfall: number } {
+function distressOf(prev: GuestSample | undefined, last: GuestSample, p: NeedParameters, keepFreeBytes: number): { distressed: boolean; shortfall: number; cacheShortfall: number } {
   let shortfall = 0;
+  let cacheShortfall = 0;
   let distressed = false;
   if (prev && last.atMs > prev.atMs) {
     const seconds = (last.atMs - prev.atMs) / 1000;
@@ -115,14 +118,15 @@ function distressOf(prev: GuestSample | undefined, last: GuestSample, p: NeedPar
     if (faults / seconds > p.majorFaultRate) {
       distressed = true;
       // Pages read back in over the interval: memory (cache or swapped pages) it lacks.
-      shortfall += Math.max(0, faults * PAGE - swapIn);
+      cacheShortfall = Math.max(0, faults * PAGE - swapIn);
+      shortfall += cacheShortfall;
     }
   }
   const avail = last.availableBytes ?? 0;
   const size = last.balloonActualBytes ?? last.totalBytes ?? 0;
   if (avail < p.guestMinAvailablePercent * size) distressed = true;
   if (distressed) shortfall += Math.max(0, keepFreeBytes - avail);
-  return { distressed, shortfall };
+  return { distressed, shortfall, cacheShortfall };
 }
 
 /**
@@ -138,7 +142,7 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
   const stale = lastStats === undefined || (periodMs !== undefined && nowMs - lastStats.atMs > 3 * periodMs + 1000);
   const blind = !last || !hasStats(last) || stale;
   const next: GuestMemory = previous ? { ...previous } : { peakBytes: 0, jumpBytes: 0, atMs: nowMs };
-  const out: GuestNeed = { jumpBytes: 0, shortAtBytes: 0, rising: false, distressed: false, shortfallBytes: 0, blind, next };
+  const out: GuestNeed = { jumpBytes: 0, shortAtBytes: 0, cacheShortfallBytes: 0, rising: false, distressed: false, shortfallBytes: 0, blind, next };
   if (periodMs !== undefined) out.periodMs = periodMs;
   if (ageMs !== undefined) out.ageMs = ageMs;
   if (!lastStats) return out;
@@ -164,6 +168,7 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
     out.distressed = d.distressed;
     if (d.distressed) {
       out.shortfallBytes = Math.max(PAGE, d.shortfall);
+      out.cacheShortfallBytes = d.cacheShortfall;
       out.reportMs = lastStats.atMs;
       // What it lacked counts as use it had: the peak (and so what it keeps) includes it, and
       // decays like any peak. A guest re-reading a hot cache it was trimmed below keeps the

@@ -65,6 +65,10 @@ export interface SimOptions {
   workloads?: Map<string, import('./workloads.js').Workload>;
   /** Extra memory the node's system uses at a time, ms -> bytes (the demo's noisy neighbour). */
   systemExtraAt?: (tMs: number) => number;
+  /** Every balloon starts at this target (the demo's guests run on an overcommitted node before it starts). */
+  initialBalloonBytes?: number;
+  /** The policy's cadence, instead of the policy's own (the demo's shim runs a 2 s period). */
+  cadence?: Cadence;
 }
 
 export type IncidentKind = 'guest-oom' | 'host-oom' | 'eviction' | 'autodeflate';
@@ -142,9 +146,10 @@ const MAX_INCIDENTS = 200;
 export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions = {}): SimResult {
   const seed = options.seed ?? scenario.seed;
   const node = scenario.node;
-  const cadence = sp.cadence;
+  const cadence = options.cadence ?? sp.cadence;
   const configs = expandGuests(scenario, options.guests);
   const guests = configs.map((c) => new SimulatedGuest(c, seed, scenario.durationMs, MEASURED_BALLOON_TIMINGS, options.workloads?.get(c.name)));
+  if (options.initialBalloonBytes !== undefined) for (const g of guests) g.balloon.setTarget(Math.min(g.config.memoryBytes, options.initialBalloonBytes));
   const feeds = guests.map((g) => new StatsFeed(scenario.statsPeriodMs, g.config.stats ?? DEFAULT_STATS, Prng.forLabel(seed, `stats:${g.config.name}`), g.config.startAtMs));
   const delays = guests.map((g) => Prng.forLabel(seed, `decisions:${g.config.name}`));
   const pending = guests.map((): Array<{ atMs: number; goal: number }> => []);
