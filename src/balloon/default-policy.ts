@@ -106,6 +106,8 @@ export const DEFAULT_PARAMETERS = {
    */
   deadBandBytes: 64 * MiB,
   riseReports: 4,
+  /** Trim (step 4): when the node is not calm, pool what guests hold above what they keep. */
+  trimEnabled: true,
   /** Headroom multipliers for a guest without swap (or unknown) and for one with autodeflate. */
   noSwapHeadroomFactor: 1.5,
   autodeflateHeadroomFactor: 1.25,
@@ -454,11 +456,11 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     }
   }
   const stepOf = (g: GuestPlan) => Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-  // 4. Trim: a guest that holds more than two steps above what it keeps gives the excess back to
-  // the node's pool, a step at a time, whatever the node's mode (deflating is fast, inflating is
+  // 4. Trim: when the node is not calm, a guest that holds more than two steps above what it
+  // keeps gives the excess back to the node's pool, a step at a time (deflating is fast, inflating is
   // slow: memory the node holds can be handed back within a report, memory a guest filled with
   // cache cannot be taken back as fast). Never from a guest rising, in distress or not free.
-  if (p.balloonEnabled && mode !== 'critical') {
+  if (p.balloonEnabled && p.trimEnabled && (mode === 'reclaim' || mode === 'hold')) {
     for (const g of plans.filter((x) => x.target === undefined && x.gate === 'free' && !x.distressed && !x.need.rising && !x.need.blind)) {
       const excess = g.cur - (g.keep + 2 * stepOf(g));
       if (excess < p.deadBandBytes) continue;

@@ -37,9 +37,9 @@ function input(available: number, guests: GuestState[], extra: Partial<HostState
   return { nowMs: NOW, host: { history: [sample], cpuCount: 8, evictionHardBytes: 100 * MiB, ...extra }, guests };
 }
 
-/** The mechanics below are tested with the reserve and band uncapped (their caps have their own test). */
+/** The mechanics below are tested with the reserve and band uncapped and without the trim (tested on its own). */
 function run(inp: PolicyInput, state?: DefaultPolicyState, params = {}): { d: PolicyDecisions; s: DefaultPolicyState; by: Record<string, number> } {
-  const p = defaultPolicy({ reserveMaxBytes: 1e15, bandMaxBytes: 1e15, ...params });
+  const p = defaultPolicy({ reserveMaxBytes: 1e15, bandMaxBytes: 1e15, trimEnabled: false, ...params });
   const { decisions, state: s } = p.evaluate(inp, state ?? p.initialState());
   return { d: decisions, s, by: Object.fromEntries(decisions.balloons.map((b) => [b.guestId, b.targetBytes])) };
 }
@@ -185,10 +185,13 @@ describe('default policy', () => {
     // Calm gives back only after the node has been calm a while (two minutes), one step per guest per minute.
     expect(run(input(RESERVE + 3.5 * BAND, small)).d.balloons).to.deep.equal([]);
     const calm: DefaultPolicyState = { distressUntil: {}, mode: 'calm', calmSinceMs: NOW - 130_000 };
-    const grown = run(input(RESERVE + 3.5 * BAND, small), calm);
+    // A guest close to what it keeps (used 3.4 GiB + 10 % free) gets at most a step above it; one far above gets nothing.
+    const near = [guest({ id: 'a', cur: 4 * GiB, available: 0.6 * GiB })];
+    const grown = run(input(RESERVE + 3.5 * BAND, near), calm);
     expect(grown.d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'grow' });
-    expect(grown.by.a).to.equal(Math.trunc((4 * GiB + Math.max(128 * MiB, 0.05 * 8 * GiB)) / 1024) * 1024);
-    expect(run({ ...input(RESERVE + 3.5 * BAND, small), nowMs: NOW + 30_000 }, grown.s).d.balloons).to.deep.equal([]);
+    expect(grown.by.a).to.be.above(4 * GiB).and.at.most(3.4 * GiB + 0.4 * GiB + 0.4 * GiB);
+    expect(run(input(RESERVE + 3.5 * BAND, small), calm).d.balloons).to.deep.equal([]);
+    expect(run({ ...input(RESERVE + 3.5 * BAND, near), nowMs: NOW + 30_000 }, grown.s).d.balloons).to.deep.equal([]);
     // After reclaiming it goes on until reserve + 2 bands.
     const { s } = run(input(RESERVE - 100 * MiB, [guest({ id: 'a' })]));
     expect(s.mode).to.equal('critical');
