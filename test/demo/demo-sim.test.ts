@@ -8,11 +8,11 @@ import { simulateDemo } from '../../src/demo/sim-run.js';
 
 describe('kubemom demo, simulated run', function () {
   this.timeout(60_000);
-  for (const seconds of [60, 180]) {
-    // Pending (issue 16 item 5 not done): after the neighbour leaves, the give-back to guests that
-    // re-read their hot page cache drives MemAvailable down fast enough that its trend makes a
-    // host-critical round (see the report of branch sim16b).
-    it.skip(`shows a calm node after the pressure (${seconds} s, 8 VMs): no host-critical round caused by the grow-back`, () => {
+  // 180 s: a calm phase long enough for the give-back to settle. The 60 s run is not checked: there
+  // the bursting guests' grow-back 2 s after the pressure is followed by a host-pressure round 10 s
+  // later (a grow-then-take flap; issue 16 item 5 open for short runs, see the report of branch sim16b).
+  for (const seconds of [180]) {
+    it(`shows a calm node after the pressure (${seconds} s, 8 VMs): no host-critical round caused by the grow-back`, () => {
       const { plan, result, offsetMs } = simulateDemo({ vms: 8, seconds, policy: 'default' });
       expect(result.survived).to.equal(true);
       const calmFrom = (offsetMs + Math.max(plan.timeline.neighbourEndMs, plan.timeline.burstEndMs)) / 1000;
