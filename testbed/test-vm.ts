@@ -48,6 +48,14 @@ export interface StartTestVmOptions {
   /** Wait until the guest agent answers (default true). False returns right after `virsh start`. */
   waitForAgent?: boolean;
   /**
+   * Called with QEMU's pid after QEMU has started but before the guest runs its first instruction
+   * (the domain is started paused and resumed after the hook). A real-node test moves QEMU into a
+   * pod's memory cgroup here: the kernel no longer moves charges with a task (cgroup v1's
+   * move_charge_at_immigrate is gone since Linux 6.13), so QEMU must be there before the guest
+   * touches its memory for the cgroup to be charged with it.
+   */
+  beforeResume?: (qemuPid: number) => Promise<void> | void;
+  /**
    * The virt-launcher to play: `v1.9` (default; the per-sidecar hook layout of v1.6 and later)
    * or `v1.5` (the shared layout: the sidecar serves in the whole hook directory, no CONTAINER_NAME).
    */
@@ -235,7 +243,13 @@ export async function startTestVm(
     await virsh.defineDomain(domainXml, path.join(dir, 'domain.xml'));
     defined = true;
     const started = Date.now();
-    await virsh.startDomain(domainName);
+    if (options.beforeResume) {
+      await virsh.startDomain(domainName, { paused: true });
+      await options.beforeResume(virsh.qemuPid(domainName));
+      await virsh.resumeDomain(domainName);
+    } else {
+      await virsh.startDomain(domainName);
+    }
     if (options.waitForAgent ?? true) {
       await console.connect();
       log.info({ domain: domainName, bootMs: Date.now() - started }, 'test VM answers');

@@ -1,5 +1,5 @@
 /** The few libvirt operations the test bed needs, through virsh on the system connection. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { CommandError, run } from './exec.js';
 
 export const LIBVIRT_URI = 'qemu:///system';
@@ -14,8 +14,21 @@ export async function defineDomain(xml: string, file: string): Promise<void> {
   await virsh(['define', file]);
 }
 
-export async function startDomain(name: string): Promise<void> {
-  await virsh(['start', name]);
+/** Starts a defined domain; `paused`: QEMU is created but its CPUs wait for resumeDomain. */
+export async function startDomain(name: string, options: { paused?: boolean } = {}): Promise<void> {
+  await virsh(['start', name, ...(options.paused ? ['--paused'] : [])]);
+}
+
+export async function resumeDomain(name: string): Promise<void> {
+  await virsh(['resume', name]);
+}
+
+/** The pid of a running domain's QEMU, from the pid file libvirt's QEMU driver writes. */
+export function qemuPid(name: string): number {
+  const file = `/run/libvirt/qemu/${name}.pid`;
+  const text = readFileSync(file, 'utf8').trim();
+  if (!/^[0-9]+$/.test(text)) throw new Error(`${file} holds "${text.slice(0, 40)}", not a pid`);
+  return Number(text);
 }
 
 /** The live (or, when stopped, the persistent) definition as libvirt holds it. */

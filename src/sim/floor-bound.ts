@@ -40,7 +40,7 @@ export function floorBound(s: Scenario, n?: number, stepMs = 1_000): FloorBound 
       // A guest without memory stats cannot be ballooned (the agent does not take memory blind): it keeps what it touches.
       const blind = c.stats !== undefined && (c.stats.none || (c.stats.stopAfterMs !== undefined && t - c.startAtMs >= c.stats.stopAfterMs));
       const floor = blind ? touched : Math.min(c.memoryBytes, Math.max(c.guaranteedBytes, need + c.marginBytes), touched);
-      used += node.vmOverheadBytes + floor;
+      used += (c.overheadBytes ?? node.vmOverheadBytes) + floor;
     });
     pods.forEach((p, i) => {
       if (t < p.startAtMs || (p.runForMs !== undefined && t >= p.startAtMs + p.runForMs)) return;

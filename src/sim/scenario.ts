@@ -10,7 +10,7 @@ import type { NodeConfig } from './node-model.js';
 import type { PodConfig } from './pods.js';
 import type { GuestConfig } from './simulated-guest.js';
 import { DEFAULT_STATS, type StatsBehaviour } from './stats-feed.js';
-import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type WorkloadModel, type WorkloadSpec } from './workloads.js';
+import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type ScriptPoint, type WorkloadModel, type WorkloadSpec } from './workloads.js';
 import { MiB, GiB } from '../common/units.js';
 
 /** A group of identical guests (the `count` copies get their own random streams). */
@@ -28,6 +28,8 @@ export interface GuestGroup {
   /** Each next guest of the group boots this much later. */
   staggerMs: number;
   runForMs?: number;
+  /** The pod's overhead instead of node.vmOverhead. */
+  overheadBytes?: number;
   workload: WorkloadSpec;
   stats: StatsBehaviour;
 }
@@ -105,6 +107,24 @@ function bytesAt(v: unknown, field: string, def?: number): number {
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/;
 
+/** A script's `[seconds, need, cache]` points: at least one, times not decreasing, fractions in [0, 1]. */
+function scriptPointsAt(v: unknown, field: string): ScriptPoint[] {
+  if (!Array.isArray(v) || v.length === 0) throw new InputError(field, `is ${describe(v)}; accepted: a list of [seconds, need, cache] points, at least one`);
+  let previous = 0;
+  return v.map((p: unknown, i) => {
+    const f = `${field}[${i}]`;
+    if (!Array.isArray(p) || p.length !== 3 || !p.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw new InputError(f, `is ${describe(p)}; accepted: [seconds, need, cache], three numbers`);
+    }
+    const [t, need, cache] = p as number[];
+    if (t! < previous) throw new InputError(`${f}[0]`, `is ${t}; accepted: seconds, not before the previous point's (${previous})`);
+    if (need! < 0 || need! > 1) throw new InputError(`${f}[1]`, `is ${need}; accepted: a fraction of the guest memory (0 to 1)`);
+    if (cache! < 0 || cache! > 1) throw new InputError(`${f}[2]`, `is ${cache}; accepted: a fraction of the guest memory (0 to 1)`);
+    previous = t!;
+    return [t!, need!, cache!];
+  });
+}
+
 function workloadAt(v: unknown, field: string): WorkloadSpec {
   const w = objectAt(v, field);
   const model = w.model;
@@ -116,7 +136,8 @@ function workloadAt(v: unknown, field: string): WorkloadSpec {
   const spec: Record<string, unknown> = { model };
   for (const [key, def] of Object.entries(defaults)) {
     const f = `${field}.${key}`;
-    if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' || key === 'dutySeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
+    if (key === 'points') spec[key] = scriptPointsAt(w[key], f);
+    else if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' || key === 'dutySeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
     else if (key === 'phase') spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the period');
     else if (key === 'perHour') spec[key] = numberAt(w[key], f, def, 0, 10, 'a fraction of the guest memory per hour');
     else spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the guest memory');
@@ -128,7 +149,7 @@ function workloadAt(v: unknown, field: string): WorkloadSpec {
   return s;
 }
 
-const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'workload', 'stats'] as const;
+const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'overhead', 'workload', 'stats'] as const;
 const STATS_KEYS = ['jitter', 'delaySeconds', 'stopAfterSeconds', 'none'] as const;
 
 function statsAt(v: unknown, field: string): StatsBehaviour {
@@ -196,6 +217,8 @@ function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
     stats: statsAt(g.stats, `${field}.stats`),
   };
   if (g.runForSeconds !== undefined) group.runForMs = numberAt(g.runForSeconds, `${field}.runForSeconds`, undefined, 1, 7 * 86_400, 'seconds') * 1000;
+  // A pod that is not a VM (a noisy neighbour played as a guest that cannot be ballooned) holds less than a VM's overhead.
+  if (g.overhead !== undefined) group.overheadBytes = bytesAt(g.overhead, `${field}.overhead`);
   return group;
 }
 
@@ -315,6 +338,7 @@ export function expandGuests(s: Scenario, n = guestCount(s)): GuestConfig[] {
       stats: g.stats,
     };
     if (g.runForMs !== undefined) cfg.runForMs = g.runForMs;
+    if (g.overheadBytes !== undefined) cfg.overheadBytes = g.overheadBytes;
     out.push(cfg);
   }
   return out;

@@ -33,6 +33,8 @@ export interface GuestConfig {
   startAtMs: number;
   /** How long the guest runs, ms (undefined: to the end). */
   runForMs?: number;
+  /** What the pod holds besides the guest, bytes (undefined: the node's vmOverhead). */
+  overheadBytes?: number;
   workload: WorkloadSpec;
   /** How its balloon stats reach the policy (default: on time, a little jitter). */
   stats?: StatsBehaviour;

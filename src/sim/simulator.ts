@@ -195,7 +195,7 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
   let now = 0;
   const memNow = (): NodeMemory => {
     let held = 0;
-    for (const g of guests) held += g.alive ? node.vmOverheadBytes + g.hostResidentBytes : g.releasingBytes(now);
+    for (const g of guests) held += g.alive ? (g.config.overheadBytes ?? node.vmOverheadBytes) + g.hostResidentBytes : g.releasingBytes(now);
     let podBytes = options.systemExtraAt ? options.systemExtraAt(now) : 0;
     for (const p of pods) podBytes += p.heldBytes(now);
     return nodeMemory(node, held, podBytes);
@@ -248,7 +248,7 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
     // that has not released its memory yet).
     if (mem.availableBytes < 0 && !oomVictims.some((v) => v.heldBytes() > 0)) {
       const candidates = [
-        ...guests.filter((g) => g.alive).map((g) => ({ id: g.id, bytes: g.hostResidentBytes + node.vmOverheadBytes, kill: () => g.end('host-oom', t, node.vmOverheadBytes), heldBytes: () => g.releasingBytes(now) })),
+        ...guests.filter((g) => g.alive).map((g) => ({ id: g.id, bytes: g.hostResidentBytes + (g.config.overheadBytes ?? node.vmOverheadBytes), kill: () => g.end('host-oom', t, g.config.overheadBytes ?? node.vmOverheadBytes), heldBytes: () => g.releasingBytes(now) })),
         ...pods.filter((p) => p.alive).map((p) => ({ id: p.id, bytes: p.usedBytes, kill: () => p.end('host-oom', t), heldBytes: () => p.heldBytes(now) })),
       ].sort((a, b) => b.bytes - a.bytes);
       const victim = candidates[0];
@@ -268,7 +268,7 @@ export function simulate(scenario: Scenario, sp: SimPolicy, options: SimOptions 
     const cleaning = lastEvicted !== undefined && lastEvicted.heldBytes() > 0 && t - lastEvictionMs < KUBELET_POD_CLEANUP_TIMEOUT_MS;
     if (t % node.evictionCheckMs === 0 && !cleaning && (mem.kubeletAvailableBytes < node.evictionHardBytes || mem.allocatableAvailableBytes < node.evictionHardBytes)) {
       const candidates = [
-        ...guests.filter((g) => g.alive).map((g) => ({ id: g.id, over: false, priority: g.config.priority, aboveRequest: g.hostResidentBytes - g.config.memoryBytes, evict: () => g.end('evicted', t, node.vmOverheadBytes), heldBytes: () => g.releasingBytes(now) })),
+        ...guests.filter((g) => g.alive).map((g) => ({ id: g.id, over: false, priority: g.config.priority, aboveRequest: g.hostResidentBytes - g.config.memoryBytes, evict: () => g.end('evicted', t, g.config.overheadBytes ?? node.vmOverheadBytes), heldBytes: () => g.releasingBytes(now) })),
         ...pods.filter((p) => p.alive).map((p) => ({ id: p.id, over: p.usedBytes > p.config.requestBytes, priority: p.config.priority, aboveRequest: p.usedBytes - p.config.requestBytes, evict: () => p.end('evicted', t), heldBytes: () => p.heldBytes(now) })),
       ].sort((a, b) => Number(b.over) - Number(a.over) || a.priority - b.priority || b.aboveRequest - a.aboveRequest);
       const victim = candidates[0];

@@ -9,7 +9,7 @@
  */
 import { Prng, hash32, valueNoise } from './prng.js';
 
-export const WORKLOAD_MODELS = ['idle', 'steady', 'diurnal', 'bursty', 'leak', 'boot-storm', 'page-cache', 'periodic'] as const;
+export const WORKLOAD_MODELS = ['idle', 'steady', 'diurnal', 'bursty', 'leak', 'boot-storm', 'page-cache', 'periodic', 'script'] as const;
 export type WorkloadModel = (typeof WORKLOAD_MODELS)[number];
 
 /** Parameters common to all models (fractions of guest memory, seconds). */
@@ -40,7 +40,16 @@ export type WorkloadSpec =
   | (Common & { model: 'leak'; start: number; perHour: number; max: number })
   | (Common & { model: 'boot-storm'; peak: number; bootSeconds: number; settle: number })
   | (Common & { model: 'page-cache'; anon: number; cacheMax: number; fillSeconds: number })
-  | (Common & { model: 'periodic'; low: number; high: number; periodSeconds: number; dutySeconds: number; rampSeconds: number; phase: number });
+  | (Common & { model: 'periodic'; low: number; high: number; periodSeconds: number; dutySeconds: number; rampSeconds: number; phase: number })
+  /**
+   * A scripted run replayed: need and cache (fractions) at given seconds, straight lines
+   * between the points, the first point's values before it and the last one's after it.
+   * A step is two points a moment apart. Mirrors a real run (scenarios/real-node.yaml).
+   */
+  | (Common & { model: 'script'; points: ScriptPoint[] });
+
+/** `[seconds, need, cache]`: a scripted workload's demand at one moment. */
+export type ScriptPoint = [number, number, number];
 
 /** Defaults per model, merged under what a scenario gives. */
 export const WORKLOAD_DEFAULTS: { [M in WorkloadModel]: Omit<Extract<WorkloadSpec, { model: M }>, 'model'> } = {
@@ -52,6 +61,8 @@ export const WORKLOAD_DEFAULTS: { [M in WorkloadModel]: Omit<Extract<WorkloadSpe
   'boot-storm': { peak: 0.8, bootSeconds: 60, settle: 0.3, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
   'page-cache': { anon: 0.15, cacheMax: 1, fillSeconds: 600, cache: 0, noise: 0.02, shmem: 0.02, hot: 0.3 },
   periodic: { low: 0.15, high: 0.6, periodSeconds: 600, dutySeconds: 120, rampSeconds: 10, phase: 0, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  // A replay of a measured run: its points are what was measured, nothing is added to them.
+  script: { points: [[0, 0.1, 0]], cache: 0, noise: 0, shmem: 0, hot: 0 },
 };
 
 /** Memory a workload wants at one moment, bytes. */
@@ -132,7 +143,23 @@ function fraction(spec: WorkloadSpec, tMs: number, bursts: Burst[]): { need: num
       const level = into < duty ? Math.min(1, into / ramp, (duty - into) / ramp) : 0;
       return { need: spec.low + (spec.high - spec.low) * Math.max(0, level), cache: spec.cache };
     }
+    case 'script':
+      return scriptAt(spec.points, tMs / 1000);
   }
+}
+
+function scriptAt(points: ScriptPoint[], t: number): { need: number; cache: number } {
+  const first = points[0]!;
+  if (t <= first[0]) return { need: first[1], cache: first[2] };
+  for (let i = 1; i < points.length; i++) {
+    const [t1, n1, c1] = points[i]!;
+    if (t > t1) continue;
+    const [t0, n0, c0] = points[i - 1]!;
+    const k = t1 === t0 ? 1 : (t - t0) / (t1 - t0);
+    return { need: n0 + (n1 - n0) * k, cache: c0 + (c1 - c0) * k };
+  }
+  const last = points[points.length - 1]!;
+  return { need: last[1], cache: last[2] };
 }
 
 /**

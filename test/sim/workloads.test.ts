@@ -83,6 +83,19 @@ describe('workload models', () => {
     expect(w.at(900_000).needBytes / MEM).to.be.closeTo(0.1, 1e-6);
   });
 
+  it('script replays its points: held before the first and after the last, straight lines between, steps', () => {
+    const s = { model: 'script', points: [[10, 0.1, 0], [20, 0.5, 0.4], [30, 0.5, 0.4], [30, 0.2, 0]], cache: 0, noise: 0 } as WorkloadSpec;
+    const w = createWorkload(s, MEM, 1, 'g', 3_600_000);
+    // Rounded: the model rounds to whole bytes.
+    const at = (sec: number): [number, number] => [Number((w.at(sec * 1000).needBytes / MEM).toFixed(6)), Number((w.at(sec * 1000).cacheBytes / MEM).toFixed(6))];
+    expect(at(0)).to.deep.equal([0.1, 0]);
+    expect(at(15)[0]).to.be.closeTo(0.3, 1e-6);
+    expect(at(15)[1]).to.be.closeTo(0.2, 1e-6);
+    expect(at(30)[0]).to.be.closeTo(0.5, 1e-6);
+    expect(at(30.1)).to.deep.equal([0.2, 0]);
+    expect(at(1000)).to.deep.equal([0.2, 0]);
+  });
+
   it('never needs less than the guest floor nor more than the guest has', () => {
     for (const model of WORKLOAD_MODELS) {
       const s = spec(model, { noise: 0.5 });
