@@ -84,7 +84,7 @@ describe('workload models', () => {
   });
 
   it('script replays its points: held before the first and after the last, straight lines between, steps', () => {
-    const s = { model: 'script', points: [[10, 0.1, 0], [20, 0.5, 0.4], [30, 0.5, 0.4], [30, 0.2, 0]], cache: 0, noise: 0 } as WorkloadSpec;
+    const s = { model: 'script', points: [[10, 0.1, 0], [20, 0.5, 0.4], [30, 0.5, 0.4], [30, 0.2, 0]], cache: 0, noise: 0, shmem: 0, hot: 0 } as WorkloadSpec;
     const w = createWorkload(s, MEM, 1, 'g', 3_600_000);
     // Rounded: the model rounds to whole bytes.
     const at = (sec: number): [number, number] => [Number((w.at(sec * 1000).needBytes / MEM).toFixed(6)), Number((w.at(sec * 1000).cacheBytes / MEM).toFixed(6))];
