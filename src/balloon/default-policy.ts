@@ -1,17 +1,25 @@
 /**
  * KubeMom's default policy. Against MOM it:
- * - reads the host through MemAvailable and PSI (not MemFree + page cache);
- * - keeps a reserve above the kubelet's eviction thresholds and reclaims only what
- *   the node needs to get back over it, shared across guests by their spare memory
- *   and priority (lower priority gives first, like Proxmox's shares);
- * - never reclaims from a guest that swaps, faults or runs out of memory, and gives
- *   back to such a guest first;
- * - acts before the node reaches its reserve: reclaim starts a band above it and
- *   aims two bands above it, sized to the deficit (less what is already on its way),
- *   so one cycle closes the gap; under the reserve (critical) guests keep less free
- *   memory and even a guest in its start grace gives its unused memory;
- * - holds inside a hysteresis band when calm (grows guests back only well above the
- *   reserve);
+ * - reads the host through MemAvailable, the kubelet's own eviction signals and PSI
+ *   (not MemFree + page cache);
+ * - keeps a reserve above the kubelet's eviction thresholds (capped in absolute terms
+ *   on large nodes) and reclaims only what the node needs to get back over it, shared
+ *   across guests by their spare memory and priority (lower priority gives first);
+ * - sizes what each guest keeps from its own reports (guest-needs.ts): a decaying peak
+ *   of its use, so a periodic load keeps in its trough what it will need again, and
+ *   headroom from the largest jump it showed between reports, scaled by the report's
+ *   age, larger without swap or with autodeflate, and raised by priority;
+ * - takes nothing from a guest whose use rose in its recent reports or that is still
+ *   in its start grace, nor from one in distress, unless the node is critical (then a
+ *   guest gives what it holds above its need, the lowest priority first);
+ * - gives a guest in distress the shortfall its report measures, once per report, and
+ *   ends the distress when a report shows headroom again;
+ * - gives back slowly (asymmetric rates): only after the node has been calm a while,
+ *   one step per guest per interval, never a move inside the dead band;
+ * - gives a guest it can no longer see (no memory stats) its memory back, slowly, while
+ *   the node can afford it;
+ * - when losses are unavoidable keeps the node above the eviction line by taking from
+ *   the lowest priority first, down to what a guest uses plus its margin;
  * - runs KSM only when it pays (pressure and sharing potential), within a CPU budget,
  *   through the kernel's KSM advisor when present;
  * - follows the VM lifecycle (no inflation while starting, hold while migrating; in
@@ -22,6 +30,7 @@ import { InputError } from '../common/errors.js';
 import { guardTarget, inStartGrace, lifecycleGate } from './phase-rules.js';
 import { guestSignals } from './guest-signals.js';
 import { kubeletHeadroom, softThresholdClock } from './kubelet-headroom.js';
+import { assessGuest, headroomBytes, type GuestMemory, type GuestNeed } from './guest-needs.js';
 import { ksmWrites } from '../policy/mom/ksm.js';
 import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
 import { MiB } from '../common/units.js';
@@ -32,14 +41,17 @@ export const DEFAULT_PARAMETERS = {
   ksmEnabled: true,
   /** Reserve above the kubelet's eviction threshold: the larger of this fraction of MemTotal ... */
   reservePercent: 0.05,
-  /** ... and this many bytes. */
+  /** ... and this many bytes, but at most reserveMaxBytes (a large node does not idle 5 % of itself). */
   reserveMinBytes: 512 * MiB,
+  reserveMaxBytes: 2048 * MiB,
   /**
    * Hysteresis band as a fraction of MemTotal. Reclaim starts under reserve + band and
    * goes on until reserve + 2 bands; guests grow back above reserve + 3 bands, down to
    * reserve + 2.5 bands. Under the reserve the node is critical.
    */
   bandPercent: 0.03,
+  /** The band's cap in bytes. */
+  bandMaxBytes: 1024 * MiB,
   /** Free memory a guest keeps (fraction of its balloon), normally and under critical pressure. */
   guestFreePercent: 0.1,
   guestFreePercentCritical: 0.04,
@@ -71,13 +83,34 @@ export const DEFAULT_PARAMETERS = {
    * interval): the policy acts on the smallest of them.
    */
   kubeletCheckMs: 10_000,
-  /** Largest give-back per guest per cycle, fraction of its memory (at least growStepMinBytes). */
-  growStepPercent: 0.25,
-  growStepMinBytes: 256 * MiB,
-  /** Guest distress: major faults per second, available memory fraction; cooldown after distress. */
+  /**
+   * Give-back in calm, slow on purpose (reclaim is fast: asymmetric rates): a guest gets
+   * at most this fraction of its memory (at least growStepMinBytes) per growIntervalMs,
+   * and only after the node has been calm for calmHoldMs.
+   */
+  growStepPercent: 0.05,
+  growStepMinBytes: 128 * MiB,
+  growIntervalMs: 60_000,
+  calmHoldMs: 120_000,
+  /** Guest distress: major faults per second, available memory fraction; no reclaim for this long after distress. */
   majorFaultRate: 100,
   guestMinAvailablePercent: 0.03,
-  distressCooldownMs: 120_000,
+  distressCooldownMs: 30_000,
+  /** A guest's peak use and largest jump between reports decay with these half-lives. */
+  peakHalfLifeMs: 600_000,
+  jumpHalfLifeMs: 1_800_000,
+  /**
+   * Target moves smaller than this are not sent outside critical pressure, and a rise of
+   * use larger than this over the last riseReports reports makes a guest rising (no
+   * reclaim from it): wider than the reports' noise.
+   */
+  deadBandBytes: 64 * MiB,
+  riseReports: 4,
+  /** Trim (step 4): when the node is not calm, pool what guests hold above what they keep. */
+  trimEnabled: true,
+  /** Headroom multipliers for a guest without swap (or unknown) and for one with autodeflate. */
+  noSwapHeadroomFactor: 1.5,
+  autodeflateHeadroomFactor: 1.25,
   /** Host PSI (percent, avg10): `some` means pressure, `full` means critical. */
   psiSomePressure: 10,
   psiFullCritical: 5,
@@ -108,26 +141,38 @@ export interface DefaultPolicyState {
   distressUntil: Record<string, number>;
   /** Since when the kubelet's memory.available has been under its soft threshold, ms. */
   kubeletSoftSinceMs?: number;
+  /** What the policy remembers of each guest (peak, largest jump, last distress report served). */
+  guests?: Record<string, GuestMemory>;
+  /** Since when the node has been calm, ms. */
+  calmSinceMs?: number;
 }
 
 interface GuestPlan {
   guest: GuestState;
+  actual: number;
+  /** A reclaim target already sent and not yet reached, else the balloon's size. */
   cur: number;
-  spare: number;
+  need: GuestNeed;
+  /** What it keeps outside critical pressure: max(peak, use + growth) + max(headroom, free share), bytes. */
+  keep: number;
+  /** What it keeps under critical pressure: use + growth + headroom. */
+  keepCritical: number;
+  /** The least it keeps when losses are unavoidable: use + margin (the agent's own floor), its guarantee. */
+  keepLast: number;
   /**
-   * The part of `spare` that is free memory in the guest (MemFree above the floor, less
-   * what a move under way already takes). A balloon takes free pages first, and with
-   * free page reporting those are not resident on the host: taking them caps how much
-   * more the guest can touch, but gives the node nothing now. Only the rest (page cache)
-   * raises MemAvailable.
+   * Free memory in the guest above what a move under way already takes. A balloon takes
+   * free pages first, and with free page reporting those are not resident on the host:
+   * taking them caps how much more the guest can touch, but gives the node nothing now.
+   * Only the rest (page cache) raises MemAvailable.
    */
-  freeSpare: number;
-  /** Memory it will be short of within the growth horizon at its recent growth, bytes (0: none). */
-  shortfall: number;
+  freeAvail: number;
   /** Its free memory is being filled with page cache (free falls, used does not grow). */
   filling: boolean;
+  /** Showed distress within the cooldown: no reclaim outside critical pressure. */
   distressed: boolean;
   gate: ReturnType<typeof lifecycleGate>;
+  /** May give under critical pressure although its start grace runs. */
+  graceDonor: boolean;
   target?: number;
   reason?: string;
 }
@@ -174,7 +219,12 @@ export function availableTrend(history: readonly HostSample[]): number {
 
 /** The memory the default policy keeps available on a node: the kubelet's threshold plus a margin. */
 export function reserveBytes(memTotalBytes: number, evictionThresholdBytes: number, p: DefaultParameters = DEFAULT_PARAMETERS): number {
-  return evictionThresholdBytes + Math.max(p.reserveMinBytes, p.reservePercent * memTotalBytes);
+  return evictionThresholdBytes + Math.min(Math.max(p.reserveMinBytes, p.reservePercent * memTotalBytes), Math.max(p.reserveMinBytes, p.reserveMaxBytes));
+}
+
+/** The hysteresis band: a fraction of MemTotal, capped in bytes. */
+export function bandBytes(memTotalBytes: number, p: DefaultParameters = DEFAULT_PARAMETERS): number {
+  return Math.min(p.bandPercent * memTotalBytes, p.bandMaxBytes);
 }
 
 /**
@@ -228,11 +278,12 @@ function resolve(params: Record<string, boolean | number>): DefaultParameters {
 export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p: DefaultParameters): { decisions: PolicyDecisions; state: DefaultPolicyState } {
   const h = input.host.history[input.host.history.length - 1];
   if (!h) return { decisions: { balloons: [], ksm: {}, notRun: 'host monitor is not ready (no sample)' }, state };
+  const now = input.nowMs;
   const avail = h.memAvailableBytes;
   const hard = input.host.evictionHardBytes;
   const threshold = Math.max(hard, input.host.evictionSoftBytes ?? 0);
   const reserve = reserveBytes(h.memTotalBytes, threshold, p);
-  const band = p.bandPercent * h.memTotalBytes;
+  const band = bandBytes(h.memTotalBytes, p);
   // Nothing is given back, not even to a guest in distress, under this line.
   const floorLine = hard + (reserve - hard) / 2;
   const psiSome = h.psi?.someAvg10 ?? 0;
@@ -243,7 +294,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   // The kubelet's own signals, put on MemAvailable's scale: the same headroom above `threshold`.
   for (const k of kubeletHeadroom(input.host, p.kubeletCheckMs)) seen = Math.min(seen, threshold + k.headroomBytes);
   // Under the soft threshold the kubelet's grace period runs: no less urgent than the reserve.
-  const soft = softThresholdClock(input.host, input.nowMs, state.kubeletSoftSinceMs);
+  const soft = softThresholdClock(input.host, now, state.kubeletSoftSinceMs);
   let mode: HostMode;
   // Under the reserve is critical: the kubelet's threshold is near, act at full speed.
   if (seen < reserve || soft !== undefined || psiFull >= p.psiFullCritical) mode = 'critical';
@@ -253,9 +304,14 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   else if (reclaiming && seen < reserve + 2 * band) mode = 'reclaim';
   else if (seen > reserve + 3 * band && psiSome < p.psiSomePressure / 2) mode = 'calm';
   else mode = 'hold';
+  const critical = mode === 'critical';
+  const calmSinceMs = mode === 'calm' ? (state.mode === 'calm' ? (state.calmSinceMs ?? now) : now) : undefined;
 
   const distressUntil: Record<string, number> = {};
+  const memories: Record<string, GuestMemory> = {};
   const lifecycle = { startGraceMs: p.startGraceMs, holdDuringMigration: p.holdDuringMigration };
+  const needParams = { peakHalfLifeMs: p.peakHalfLifeMs, jumpHalfLifeMs: p.jumpHalfLifeMs, deadBandBytes: p.deadBandBytes, riseReports: p.riseReports, majorFaultRate: p.majorFaultRate, guestMinAvailablePercent: p.guestMinAvailablePercent };
+  const factors = { noSwap: p.noSwapHeadroomFactor, autodeflate: p.autodeflateHeadroomFactor };
   const plans: GuestPlan[] = [];
   const skipped: Array<{ guestId: string; reason: string }> = [];
   let inFlightRelief = 0; // page cache balloons are still taking toward targets already sent, bytes
@@ -265,126 +321,179 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       skipped.push({ guestId: guest.id, reason: 'no balloon data' });
       continue;
     }
+    const mem = Math.min(guest.guestMemoryBytes, guest.ceilingBytes ?? Infinity);
+    const cur = guest.targetBytes !== undefined && guest.targetBytes < actual ? guest.targetBytes : actual;
+    const keepFreeCritical = Math.min(p.guestFreePercentCritical * cur, band);
+    const need = assessGuest(guest, now, state.guests?.[guest.id], needParams, Math.max(guest.marginBytes, keepFreeCritical));
+    memories[guest.id] = need.next;
     const sig = guestSignals(guest, { majorFaultRate: p.majorFaultRate, minAvailableFraction: p.guestMinAvailablePercent });
     let until = state.distressUntil[guest.id] ?? -Infinity;
     if (sig.lastDistressMs !== undefined) until = Math.max(until, sig.lastDistressMs + p.distressCooldownMs);
-    if (until > input.nowMs) distressUntil[guest.id] = until;
-    const distressed = until > input.nowMs;
-    let gate = lifecycleGate(guest, input.nowMs, lifecycle);
+    if (until > now) distressUntil[guest.id] = until;
+    let gate = lifecycleGate(guest, now, lifecycle);
     // Under critical pressure a guest in its start grace gives what it does not use
     // (an eviction or host OOM would stop a whole VM), keeping a generous share free.
     // Only with a trend to go by (three reports): a guest that just booted may climb fast.
-    const graceDonor = gate === 'no-inflate' && mode === 'critical' && guest.history.length >= 3 && inStartGrace(guest, input.nowMs, lifecycle);
-    if (graceDonor) gate = 'free';
-    // A target already sent and not yet reached: reclaim from there (what it takes beyond
-    // the guest's free memory is counted as relief on its way, below).
-    const cur = guest.targetBytes !== undefined && guest.targetBytes < actual ? guest.targetBytes : actual;
-    const freeFraction = graceDonor ? p.startGraceFreePercent : mode === 'critical' ? p.guestFreePercentCritical : p.guestFreePercent;
-    let spare = 0;
-    if (sig.availableBytes !== undefined) {
-      const used = sig.usedBytes ?? actual - sig.availableBytes;
-      const keepFree = graceDonor ? freeFraction * guest.guestMemoryBytes : freeFraction * cur;
-      const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
-      const floor = floorBytes(guest.guaranteedMemoryBytes, used, guest.marginBytes, keepFree, growth);
-      spare = Math.max(0, cur - floor);
-    }
+    const graceDonor = gate === 'no-inflate' && critical && guest.history.length >= 3 && inStartGrace(guest, now, lifecycle);
     const free = guest.history[guest.history.length - 1]?.freeBytes;
-    const freeSpare = Math.min(spare, Math.max(0, (free ?? 0) - (actual - cur)));
     if (gate !== 'hold') inFlightRelief += Math.max(0, actual - cur - (free ?? 0));
-    const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
-    // A guest whose used memory climbs toward its balloon gets memory before it swaps.
-    let shortfall = 0;
-    if (sig.usedBytes !== undefined && (sig.usedGrowthRate ?? 0) > 0) {
-      const projected = sig.usedBytes + sig.usedGrowthRate! * (p.growthHorizonMs / 1000) + Math.max(guest.marginBytes, p.guestFreePercentCritical * cur);
-      shortfall = Math.max(0, Math.min(guest.guestMemoryBytes, projected) - cur);
+    const headroom = headroomBytes(guest, need, factors);
+    const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
+    const used = need.usedBytes;
+    const cap = (x: number) => Math.min(mem, Math.max(guest.guaranteedMemoryBytes, x));
+    let keep = mem;
+    let keepCritical = mem;
+    let keepLast = mem;
+    if (used !== undefined && !need.blind) {
+      const keepFree = graceDonor ? p.startGraceFreePercent * guest.guestMemoryBytes : Math.min(p.guestFreePercent * cur, band);
+      keep = cap(Math.max(Math.max(need.peakBytes ?? used, used + growth) + Math.max(headroom, keepFree), need.shortAtBytes));
+      keepCritical = cap(used + growth + Math.max(headroom, graceDonor ? keepFree : keepFreeCritical));
+      keepLast = cap(used + guest.marginBytes);
     }
-    plans.push({ guest, cur, spare, freeSpare, shortfall, filling, distressed, gate });
+    const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
+    plans.push({ guest, actual, cur, need, keep, keepCritical, keepLast, freeAvail: Math.max(0, (free ?? 0) - (actual - cur)), filling, distressed: until > now, gate: graceDonor ? 'free' : gate, graceDonor, reason: undefined });
   }
 
   // Host memory we may still hand out this cycle: moves under way counted, the trend's fall not.
   let budget = seen + inFlightRelief;
-  // 1. Guests in distress get memory back first, from anything above the floor line.
+  const budgetStart = budget;
   const giveBudget = (line: number): number => Math.max(0, budget - line);
-  for (const g of [...plans].filter((x) => x.distressed).sort((a, b) => b.guest.priority - a.guest.priority)) {
-    if (g.gate === 'hold' || g.cur >= g.guest.guestMemoryBytes) continue;
-    const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, giveBudget(floorLine));
-    if (give >= p.minChangeBytes || g.cur + give >= g.guest.guestMemoryBytes) {
-      if (give > 0) {
-        g.target = g.cur + give;
-        g.reason = 'guest-pressure';
-        budget -= give;
-      }
-    }
+  const give = (g: GuestPlan, to: number, line: number, reason: string, minMove: number): void => {
+    const from = Math.max(g.cur, g.actual);
+    const amount = Math.min(to, Math.min(g.guest.guestMemoryBytes, g.guest.ceilingBytes ?? Infinity)) - from;
+    const granted = Math.min(amount, giveBudget(line));
+    if (granted <= 0 || (granted < minMove && granted < amount)) return;
+    g.target = from + granted;
+    g.reason = reason;
+    budget -= granted;
+  };
+  const byPriorityDesc = (a: GuestPlan, b: GuestPlan) => b.guest.priority - a.guest.priority;
+  // 1. A guest in distress gets the shortfall its last report measures, from anything above
+  // the floor line. Sized from the report (its balloon then plus what it lacked), so every
+  // evaluation on the same report asks for the same target: given once per report. Under
+  // critical pressure only what it must have (swapped-in memory, available under its floor):
+  // page cache it reads back costs it time, an eviction would cost a VM.
+  for (const g of plans.filter((x) => x.need.shortfallBytes > 0 && x.gate !== 'hold').sort(byPriorityDesc)) {
+    const last = g.guest.history.filter((s) => s.atMs === g.need.reportMs).pop();
+    const base = last?.balloonActualBytes ?? g.actual;
+    // What it must have comes from above the floor line; the page cache it reads back only from
+    // above the reclaim line: a cost paid from surplus, never a reason to push the node into reclaim.
+    const must = g.need.shortfallBytes - g.need.cacheShortfallBytes;
+    if (must > 0) give(g, base + must, floorLine, 'guest-pressure', 0);
+    if (!critical && g.need.cacheShortfallBytes > 0) give(g, Math.max(g.target ?? 0, base + must) + g.need.cacheShortfallBytes, reserve + band, 'guest-pressure', 0);
   }
-  // 1b. Guests that climb toward their balloon get what they will need over the growth
-  // horizon, before they swap (priority first), from the same budget; under critical
-  // pressure only from above the reserve: an anticipated need does not deepen a crisis
-  // (a guest that swaps does get memory, step 1).
-  for (const g of [...plans].filter((x) => !x.distressed && x.shortfall > 0).sort((a, b) => b.guest.priority - a.guest.priority)) {
-    if (g.gate === 'hold' || g.target !== undefined) continue;
-    const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-    const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, g.shortfall, giveBudget(mode === 'critical' ? reserve : floorLine));
-    if (give >= p.minChangeBytes) {
-      g.target = g.cur + give;
-      g.reason = 'guest-growth';
-      budget -= give;
-    }
+  // 1b. A guest short of its critical floor (its use climbs toward its balloon) gets it back
+  // before it swaps; under critical pressure only from above the reserve.
+  for (const g of plans.filter((x) => x.target === undefined && x.gate !== 'hold' && !x.need.blind && x.keepCritical > Math.max(x.cur, x.actual) + p.minChangeBytes).sort(byPriorityDesc)) {
+    give(g, g.keepCritical, critical ? reserve : floorLine, 'guest-growth', p.minChangeBytes);
   }
   // 2. Reclaim the deficit: what takes the node (moves under way counted, and what step 1
-  // gave away) back to two bands above the reserve, shared by spare memory and priority.
-  if (p.balloonEnabled && (mode === 'reclaim' || mode === 'critical' || budget < reserve + band)) {
+  // gave away) back to two bands above the reserve.
+  if (p.balloonEnabled && (mode === 'reclaim' || critical || budget < reserve + band)) {
     // PSI can show stalls while MemAvailable looks fine (reclaim cannot keep up): take a band then.
     const psiPressure = psiSome >= p.psiSomePressure || psiFull >= p.psiFullCritical;
-    const need = Math.max(reserve + 2 * band - budget, psiPressure ? band : 0);
-    const donors = plans.filter((g) => !g.distressed && g.gate === 'free' && g.target === undefined && g.spare > 0);
-    // Relief comes from page cache; a donor gives its free memory first (the balloon
-    // takes free pages first). Outside critical pressure a guest gives at most a step.
-    const stepCap = (g: GuestPlan): number => (mode === 'critical' ? g.spare : Math.min(g.spare, p.reclaimStepPercent * g.guest.guestMemoryBytes));
-    const reliefCap = (g: GuestPlan): number => Math.max(0, stepCap(g) - g.freeSpare);
-    const reliefs = shareByWeight(Math.max(0, need), donors.map((g) => ({ weight: reliefCap(g) * priorityFactor(g.guest.priority), cap: reliefCap(g) })));
+    let deficit = Math.max(0, reserve + 2 * band - budget, psiPressure ? band : 0);
+    const initialDeficit = deficit;
+    const taken = new Map<GuestPlan, number>();
+    const take = (g: GuestPlan, amount: number, reason: string): number => {
+      if (amount <= 0) return 0;
+      const before = taken.get(g) ?? 0;
+      const total = before + amount;
+      taken.set(g, total);
+      g.target = g.cur - total;
+      g.reason = reason;
+      // Free pages the balloon takes first give the node nothing now.
+      return Math.max(0, total - g.freeAvail) - Math.max(0, before - g.freeAvail);
+    };
+    // 2a. Donors: free to inflate, not in distress, not rising, with memory above what they keep;
+    // shared by spare memory and priority (lower priority gives more). Outside critical
+    // pressure a guest gives at most a step.
+    const donors = plans.filter((g) => !g.distressed && g.gate === 'free' && g.target === undefined && !g.need.rising && g.cur - g.keep > 0);
+    const stepCap = (g: GuestPlan): number => (critical ? g.cur - g.keep : Math.min(g.cur - g.keep, p.reclaimStepPercent * g.guest.guestMemoryBytes));
+    const freeSpare = (g: GuestPlan): number => Math.min(stepCap(g), g.freeAvail);
+    const reliefCap = (g: GuestPlan): number => Math.max(0, stepCap(g) - freeSpare(g));
+    const reliefs = shareByWeight(deficit, donors.map((g) => ({ weight: reliefCap(g) * priorityFactor(g.guest.priority), cap: reliefCap(g) })));
     donors.forEach((g, i) => {
       const relief = reliefs[i]!;
       // A donor filling its free memory with page cache, or any donor under critical
-      // pressure, also gives its free memory above its floor: it costs the guest nothing
-      // now and stops it from touching what the node is short of (a fill the node cannot
-      // follow). A guest that only sits on free memory keeps it (its next burst needs it).
-      const take = relief > 0 || g.filling || mode === 'critical' ? Math.min(stepCap(g), g.freeSpare + relief) : 0;
-      if (take >= p.minChangeBytes) {
-        g.target = g.cur - take;
-        g.reason = mode === 'critical' ? 'host-critical' : 'host-pressure';
-      }
+      // pressure, also gives its free memory above what it keeps: it costs the guest
+      // nothing now and stops it from touching what the node is short of.
+      const amount = relief > 0 || g.filling || critical ? Math.min(stepCap(g), freeSpare(g) + relief) : 0;
+      if (amount >= (critical ? p.minChangeBytes : Math.max(p.minChangeBytes, p.deadBandBytes))) deficit -= take(g, amount, critical ? 'host-critical' : 'host-pressure');
     });
-  }
-  // 3. Calm: give memory back down to 2.5 bands above the reserve, the guests with the least room first.
-  if (mode === 'calm') {
-    const line = reserve + 2.5 * band;
-    const growers = plans
-      .filter((g) => g.target === undefined && g.gate !== 'hold' && g.cur < g.guest.guestMemoryBytes)
-      .sort((a, b) => a.spare / a.cur - b.spare / b.cur || b.guest.priority - a.guest.priority);
-    for (const g of growers) {
-      const step = Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-      const give = Math.min(g.guest.guestMemoryBytes - g.cur, step, giveBudget(line));
-      if (give >= p.minChangeBytes || (give > 0 && g.cur + give >= g.guest.guestMemoryBytes)) {
-        g.target = g.cur + give;
-        g.reason = 'grow';
-        budget -= give;
+    // 2b. Critical and still short of the reserve: every guest that may give (also one in
+    // distress, rising or in its start grace) gives what it holds above its use, growth and
+    // headroom, the lowest priority first.
+    const lowestFirst = (a: GuestPlan, b: GuestPlan) => a.guest.priority - b.guest.priority || (b.cur - b.keepCritical) - (a.cur - a.keepCritical);
+    // How far under `line` the node stays after what is taken so far.
+    const shortOf = (line: number) => Math.max(0, line - (budget + initialDeficit - deficit));
+    if (critical) {
+      for (const g of plans.filter((x) => x.gate === 'free').sort(lowestFirst)) {
+        const short = shortOf(reserve);
+        if (short <= 0) break;
+        const room = g.cur - (taken.get(g) ?? 0) - g.keepCritical;
+        if (room >= p.minChangeBytes) deficit -= take(g, Math.min(room, short + g.freeAvail), 'host-critical');
       }
+      // 2c. Losses unavoidable: the node is (now, not by a projection) under the floor line and
+      // stays there after 2a and 2b. The lowest priority gives down to its use plus margin
+      // (a swap-in risk for it, not an eviction for anyone).
+      const measured = Math.min(avail, ...kubeletHeadroom(input.host, 0).map((k) => threshold + k.headroomBytes));
+      const shortNow = (line: number) => Math.max(0, line - (measured + inFlightRelief - (budgetStart - budget) + initialDeficit - deficit));
+      for (const g of plans.filter((x) => x.gate === 'free').sort(lowestFirst)) {
+        const short = shortNow(floorLine);
+        if (short <= 0) break;
+        const room = g.cur - (taken.get(g) ?? 0) - g.keepLast;
+        if (room >= p.minChangeBytes) deficit -= take(g, Math.min(room, short + g.freeAvail), 'host-critical-lowest-priority');
+      }
+    }
+  }
+  // 3. Outside pressure, a guest under what it keeps gets it back (its headroom), from above a
+  // band over the reserve; in calm, a guest it cannot see (no memory stats) and then every
+  // guest get memory back slowly, down to 2.5 bands above the reserve.
+  if (mode === 'calm' || mode === 'hold') {
+    for (const g of plans.filter((x) => x.target === undefined && x.gate !== 'hold' && !x.need.blind && x.keep > Math.max(x.cur, x.actual) + p.deadBandBytes).sort(byPriorityDesc)) {
+      give(g, g.keep, reserve + band, 'guest-headroom', p.deadBandBytes);
+    }
+  }
+  const stepOf = (g: GuestPlan) => Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
+  // 4. Trim: when the node is not calm, a guest that holds more than two steps above what it
+  // keeps gives the excess back to the node's pool, a step at a time (deflating is fast, inflating is
+  // slow: memory the node holds can be handed back within a report, memory a guest filled with
+  // cache cannot be taken back as fast). Never from a guest rising, in distress or not free.
+  if (p.balloonEnabled && p.trimEnabled && (mode === 'reclaim' || mode === 'hold')) {
+    for (const g of plans.filter((x) => x.target === undefined && x.gate === 'free' && !x.distressed && !x.need.rising && !x.need.blind)) {
+      const excess = g.cur - (g.keep + 2 * stepOf(g));
+      if (excess < p.deadBandBytes) continue;
+      g.target = g.cur - Math.min(excess + stepOf(g), p.reclaimStepPercent * g.guest.guestMemoryBytes);
+      g.reason = 'trim';
+    }
+  }
+  if (mode === 'calm' && calmSinceMs !== undefined && now - calmSinceMs >= p.calmHoldMs) {
+    const line = reserve + 2.5 * band;
+    // Up to a step above what it keeps (a blind guest: to its full memory; it cannot be watched).
+    const growers = plans
+      .filter((g) => g.target === undefined && g.gate !== 'hold' && g.cur < g.guest.guestMemoryBytes && (g.need.blind || g.cur < g.keep + stepOf(g)) && now - (g.need.next.grownAtMs ?? -Infinity) >= p.growIntervalMs)
+      .sort((a, b) => Number(b.need.blind) - Number(a.need.blind) || (a.cur - a.keep) / a.guest.guestMemoryBytes - (b.cur - b.keep) / b.guest.guestMemoryBytes || b.guest.priority - a.guest.priority);
+    for (const g of growers) {
+      const to = g.need.blind ? Math.max(g.cur, g.actual) + stepOf(g) : Math.min(Math.max(g.cur, g.actual) + stepOf(g), g.keep + stepOf(g));
+      give(g, to, line, 'grow', p.deadBandBytes);
+      if (g.target !== undefined) g.need.next.grownAtMs = now;
     }
   }
   const balloons: BalloonDecision[] = [];
   for (const g of plans) {
     let target = g.target;
     let reason = g.reason;
-    const actual = g.guest.balloonActualBytes!;
+    const actual = g.actual;
     if (actual < g.guest.guaranteedMemoryBytes && (target === undefined || target < g.guest.guaranteedMemoryBytes)) {
       target = g.guest.guaranteedMemoryBytes;
       reason = 'guaranteed';
     }
     if (target === undefined) continue;
-    // Whole KiB, and never an inflation of a guest in distress.
-    let bytes = Math.trunc(target / 1024) * 1024;
-    if (g.distressed && bytes < actual) bytes = actual;
+    // Whole KiB, never over the pod's ceiling, and never an inflation of a guest in distress
+    // outside critical pressure (under it, never below what it uses plus its headroom).
+    let bytes = Math.trunc(Math.min(target, g.guest.ceilingBytes ?? Infinity) / 1024) * 1024;
+    if (g.distressed && bytes < actual) bytes = critical ? Math.max(bytes, Math.min(actual, g.keepLast)) : actual;
     const safe = guardTarget(g.guest, bytes, g.gate);
     if (safe !== undefined && safe !== actual && safe !== g.guest.targetBytes) balloons.push({ guestId: g.guest.id, targetBytes: safe, reason: reason ?? 'policy' });
   }
@@ -392,7 +501,8 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   decideKsm(input, p, mode, decisions);
   const io = decideIoPressure(h, input.guests, p);
   if (io.length > 0) decisions.io = io;
-  const next: DefaultPolicyState = { lastNowMs: input.nowMs, mode, distressUntil };
+  const next: DefaultPolicyState = { lastNowMs: now, mode, distressUntil, guests: memories };
+  if (calmSinceMs !== undefined) next.calmSinceMs = calmSinceMs;
   if (soft) next.kubeletSoftSinceMs = soft.sinceMs;
   return { decisions, state: next };
 }

@@ -47,12 +47,17 @@ export interface DemoResult {
   root: string;
 }
 
-/** The policy by name or file, from the policy registry as the shim runs it, with the demo's one override. */
+/** The policy by name or file, from the policy registry as the shim runs it, with the demo's time-scale overrides. */
 export function demoPolicy(spec: string): Policy<unknown> {
   const params: PolicyParameters = {};
+  const names = policyParameterNames(spec, readText);
   // The demo's guests have been running before the shim sees them: a one-minute start
   // grace would spend the whole demo waiting. Five seconds keeps the rule visible.
-  if (policyParameterNames(spec, readText).includes('startGraceMs')) params.startGraceMs = 5000;
+  if (names.includes('startGraceMs')) params.startGraceMs = 5000;
+  // Likewise the calm give-back: two minutes of calm, then a step a minute, is longer than
+  // a short demo's whole calm phase. Scaled like the start grace, so the give-back shows.
+  if (names.includes('calmHoldMs')) params.calmHoldMs = 5000;
+  if (names.includes('growIntervalMs')) params.growIntervalMs = 2000;
   return createPolicy(spec, params, readText, '--policy');
 }
 

@@ -113,7 +113,7 @@ export function demoWorkload(base: Workload, timeline: DemoTimeline, plan: { bur
       const demand = base.at(sinceBootMs);
       if (!plan.bursts) return demand;
       const extra = burstShareAt(timeline, sinceBootMs + plan.startAtMs) * plan.burstFraction * plan.memoryBytes;
-      return { needBytes: Math.round(Math.min(ceiling, demand.needBytes + extra)), cacheBytes: demand.cacheBytes };
+      return { ...demand, needBytes: Math.round(Math.min(ceiling, demand.needBytes + extra)) };
     },
   };
 }
@@ -173,7 +173,7 @@ export function demoPlan(options: DemoOptions): DemoPlan {
       startAtMs: -bootedBeforeMs,
       // Programs use 15 % of the guest; page cache grows into most of the rest (at the
       // simulator's 32 MiB/s), so the node fills up and the balloon has cache to take.
-      workload: { ...WORKLOAD_DEFAULTS['page-cache'], model: 'page-cache', anon: 0.15, cacheMax: 0.8, fillSeconds: 60 },
+      workload: { ...WORKLOAD_DEFAULTS['page-cache'], model: 'page-cache', anon: 0.15, cacheMax: 0.8, fillSeconds: 60, hot: 0.1 },
     };
     guests.push({ config, bursts, burstFraction: real ? 0.5 : 0.2 });
   }

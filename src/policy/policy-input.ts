@@ -90,6 +90,8 @@ const GUEST_FIELDS: Record<string, FieldSpec> = {
   vcpus: { kind: 'count', optional: true },
   cpuLimitMillicores: { kind: 'count', optional: true },
   ceilingBytes: { kind: 'size', optional: true },
+  swapBytes: { kind: 'size', optional: true },
+  autodeflate: { kind: 'boolean', optional: true },
 };
 
 /** What each kind accepts, for error messages. */

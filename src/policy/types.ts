@@ -67,6 +67,10 @@ export interface GuestState {
    * may exceed it.
    */
   ceilingBytes?: number;
+  /** The guest's swap space, bytes, when known (0: none). A policy keeps more headroom for a guest without swap. */
+  swapBytes?: number;
+  /** The balloon deflates itself when the guest runs out of memory (memballoon autodeflate), when known. */
+  autodeflate?: boolean;
 }
 
 /** The sustained IO rates a policy sets for every disk of a VM; an absent or 0 field is unlimited. */

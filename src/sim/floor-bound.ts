@@ -24,6 +24,8 @@ export function floorBound(s: Scenario, n?: number, stepMs = 1_000): FloorBound 
   const configs = expandGuests(s, n);
   const workloads = configs.map((c) => createWorkload(c.workload, c.memoryBytes, s.seed, c.name, s.durationMs));
   const node = s.node;
+  const pods = s.pods;
+  const podWorkloads = pods.map((p) => createWorkload(p.workload, p.memoryBytes, s.seed, `pod:${p.name}`, s.durationMs));
   let peak = 0;
   let under = 0;
   let run = 0;
@@ -34,8 +36,15 @@ export function floorBound(s: Scenario, n?: number, stepMs = 1_000): FloorBound 
       if (t < c.startAtMs || (c.runForMs !== undefined && t >= c.startAtMs + c.runForMs)) return;
       const demand = workloads[i]!.at(t - c.startAtMs);
       const need = warmedNeed(c.workload, demand.needBytes, t - c.startAtMs);
-      const floor = Math.min(c.memoryBytes, Math.max(c.guaranteedBytes, need + c.marginBytes), need + demand.cacheBytes);
+      const touched = Math.min(c.memoryBytes, need + demand.cacheBytes);
+      // A guest without memory stats cannot be ballooned (the agent does not take memory blind): it keeps what it touches.
+      const blind = c.stats !== undefined && (c.stats.none || (c.stats.stopAfterMs !== undefined && t - c.startAtMs >= c.stats.stopAfterMs));
+      const floor = blind ? touched : Math.min(c.memoryBytes, Math.max(c.guaranteedBytes, need + c.marginBytes), touched);
       used += (c.overheadBytes ?? node.vmOverheadBytes) + floor;
+    });
+    pods.forEach((p, i) => {
+      if (t < p.startAtMs || (p.runForMs !== undefined && t >= p.startAtMs + p.runForMs)) return;
+      used += warmedNeed(p.workload, podWorkloads[i]!.at(t - p.startAtMs).needBytes, t - p.startAtMs);
     });
     peak = Math.max(peak, used);
     if (node.memoryBytes - used < node.reserveBytes) {

@@ -7,7 +7,9 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { InputError } from '../common/errors.js';
 import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
 import type { NodeConfig } from './node-model.js';
+import type { PodConfig } from './pods.js';
 import type { GuestConfig } from './simulated-guest.js';
+import { DEFAULT_STATS, type StatsBehaviour } from './stats-feed.js';
 import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type ScriptPoint, type WorkloadModel, type WorkloadSpec } from './workloads.js';
 import { MiB, GiB } from '../common/units.js';
 
@@ -29,6 +31,7 @@ export interface GuestGroup {
   /** The pod's overhead instead of node.vmOverhead. */
   overheadBytes?: number;
   workload: WorkloadSpec;
+  stats: StatsBehaviour;
 }
 
 export interface Scenario {
@@ -41,6 +44,8 @@ export interface Scenario {
   statsPeriodMs: number;
   node: NodeConfig;
   groups: GuestGroup[];
+  /** Non-VM pods on the node. */
+  pods: PodConfig[];
 }
 
 type Obj = Record<string, unknown>;
@@ -132,17 +137,57 @@ function workloadAt(v: unknown, field: string): WorkloadSpec {
   for (const [key, def] of Object.entries(defaults)) {
     const f = `${field}.${key}`;
     if (key === 'points') spec[key] = scriptPointsAt(w[key], f);
-    else if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
+    else if (key.endsWith('Seconds')) spec[key] = numberAt(w[key], f, def, key === 'fillSeconds' || key === 'periodSeconds' || key === 'bootSeconds' || key === 'dutySeconds' ? 1 : 0.1, 7 * 86_400, 'seconds');
     else if (key === 'phase') spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the period');
     else if (key === 'perHour') spec[key] = numberAt(w[key], f, def, 0, 10, 'a fraction of the guest memory per hour');
     else spec[key] = numberAt(w[key], f, def, 0, 1, 'a fraction of the guest memory');
   }
   const s = spec as unknown as WorkloadSpec;
+  if (s.model === 'periodic' && s.low > s.high) throw new InputError(`${field}.low`, `is ${s.low}; accepted: at most high (${s.high})`);
+  if (s.model === 'periodic' && s.dutySeconds > s.periodSeconds) throw new InputError(`${field}.dutySeconds`, `is ${s.dutySeconds}; accepted: at most periodSeconds (${s.periodSeconds})`);
   if (s.model === 'diurnal' && s.low > s.high) throw new InputError(`${field}.low`, `is ${s.low}; accepted: at most high (${s.high})`);
   return s;
 }
 
-const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'overhead', 'workload'] as const;
+const GROUP_KEYS = ['name', 'count', 'memory', 'guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'overhead', 'workload', 'stats'] as const;
+const STATS_KEYS = ['jitter', 'delaySeconds', 'stopAfterSeconds', 'none'] as const;
+
+function statsAt(v: unknown, field: string): StatsBehaviour {
+  if (v === undefined) return { ...DEFAULT_STATS };
+  const o = objectAt(v, field);
+  checkKeys(o, field, STATS_KEYS);
+  const out: StatsBehaviour = {
+    jitter: numberAt(o.jitter, `${field}.jitter`, DEFAULT_STATS.jitter, 0, 1, 'a fraction of the stats period'),
+    delayMs: numberAt(o.delaySeconds, `${field}.delaySeconds`, DEFAULT_STATS.delayMs / 1000, 0, 600, 'seconds') * 1000,
+    none: boolAt(o.none, `${field}.none`, false),
+  };
+  if (o.stopAfterSeconds !== undefined) out.stopAfterMs = numberAt(o.stopAfterSeconds, `${field}.stopAfterSeconds`, undefined, 0, 7 * 86_400, 'seconds') * 1000;
+  return out;
+}
+
+const POD_KEYS = ['name', 'count', 'memory', 'request', 'priority', 'startAtSeconds', 'staggerSeconds', 'runForSeconds', 'workload'] as const;
+
+/** A `pods` entry: `count` pods named `<name>-<k>`. */
+function podsAt(v: unknown, field: string): PodConfig[] {
+  const o = objectAt(v, field);
+  checkKeys(o, field, POD_KEYS);
+  const name = stringAt(o.name, `${field}.name`);
+  if (!NAME.test(name)) throw new InputError(`${field}.name`, `is ${describe(name)}; accepted: lower-case letters, digits and '-', at most 52 characters`);
+  const memoryBytes = bytesAt(o.memory, `${field}.memory`);
+  if (memoryBytes < 16 * MiB) throw new InputError(`${field}.memory`, `is ${describe(o.memory)}; accepted: at least 16Mi`);
+  const requestBytes = bytesAt(o.request, `${field}.request`, memoryBytes);
+  const count = intAt(o.count, `${field}.count`, 1, 1, 1000);
+  const startAtMs = numberAt(o.startAtSeconds, `${field}.startAtSeconds`, 0, 0, 7 * 86_400, 'seconds') * 1000;
+  const staggerMs = numberAt(o.staggerSeconds, `${field}.staggerSeconds`, 0, 0, 86_400, 'seconds') * 1000;
+  const runForMs = o.runForSeconds === undefined ? undefined : numberAt(o.runForSeconds, `${field}.runForSeconds`, undefined, 1, 7 * 86_400, 'seconds') * 1000;
+  const workload = workloadAt(o.workload, `${field}.workload`);
+  const priority = intAt(o.priority, `${field}.priority`, 50, 0, 100);
+  return Array.from({ length: count }, (_, k) => {
+    const pod: PodConfig = { name: `${name}-${k}`, memoryBytes, requestBytes, priority, startAtMs: startAtMs + k * staggerMs, workload };
+    if (runForMs !== undefined) pod.runForMs = runForMs;
+    return pod;
+  });
+}
 
 function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
   const g = objectAt(v, field);
@@ -169,6 +214,7 @@ function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
     startAtMs: numberAt(g.startAtSeconds, `${field}.startAtSeconds`, 0, 0, 7 * 86_400, 'seconds') * 1000,
     staggerMs: numberAt(g.staggerSeconds, `${field}.staggerSeconds`, 0, 0, 86_400, 'seconds') * 1000,
     workload: workloadAt(g.workload, `${field}.workload`),
+    stats: statsAt(g.stats, `${field}.stats`),
   };
   if (g.runForSeconds !== undefined) group.runForMs = numberAt(g.runForSeconds, `${field}.runForSeconds`, undefined, 1, 7 * 86_400, 'seconds') * 1000;
   // A pod that is not a VM (a noisy neighbour played as a guest that cannot be ballooned) holds less than a VM's overhead.
@@ -176,8 +222,8 @@ function groupAt(v: unknown, field: string, defaults: Obj): GuestGroup {
   return group;
 }
 
-const TOP_KEYS = ['name', 'description', 'durationSeconds', 'tickMs', 'seed', 'statsPeriodSeconds', 'node', 'guestDefaults', 'guests'] as const;
-const NODE_KEYS = ['memory', 'system', 'vmOverhead', 'hostCache', 'evictionHard', 'evictionCheckSeconds', 'reserve', 'cpus'] as const;
+const TOP_KEYS = ['name', 'description', 'durationSeconds', 'tickMs', 'seed', 'statsPeriodSeconds', 'node', 'guestDefaults', 'guests', 'pods'] as const;
+const NODE_KEYS = ['memory', 'system', 'systemReserved', 'vmOverhead', 'hostCache', 'activeCache', 'evictionHard', 'evictionCheckSeconds', 'reserve', 'cpus'] as const;
 const DEFAULT_KEYS = ['guaranteed', 'margin', 'priority', 'swap', 'autodeflate', 'freePageReporting'] as const;
 
 /** Validates a parsed scenario document. */
@@ -194,12 +240,14 @@ export function scenarioFromObject(doc: unknown): Scenario {
     systemBytes: bytesAt(n.system, 'node.system', Math.min(GiB, Math.floor(memoryBytes / 16))),
     vmOverheadBytes: bytesAt(n.vmOverhead, 'node.vmOverhead', 200 * MiB),
     hostCacheBytes: bytesAt(n.hostCache, 'node.hostCache', 512 * MiB),
+    activeCacheFraction: numberAt(n.activeCache, 'node.activeCache', 0.5, 0, 1, 'a fraction of the node page cache'),
     evictionHardBytes,
     evictionCheckMs: numberAt(n.evictionCheckSeconds, 'node.evictionCheckSeconds', 10, 1, 600, 'seconds') * 1000,
-    // The default policy's own reserve: the eviction threshold plus the larger of 5 % and 512Mi.
-    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.max(512 * MiB, Math.floor(memoryBytes / 20))),
+    // The default policy's own reserve: the eviction threshold plus the larger of 5 % and 512Mi, at most 2Gi.
+    reserveBytes: bytesAt(n.reserve, 'node.reserve', evictionHardBytes + Math.min(2 * GiB, Math.max(512 * MiB, Math.floor(memoryBytes / 20)))),
     cpuCount: intAt(n.cpus, 'node.cpus', 8, 1, 1024),
   };
+  node.systemReservedBytes = bytesAt(n.systemReserved, 'node.systemReserved', node.systemBytes);
   if (node.systemBytes >= memoryBytes) throw new InputError('node.system', `is ${describe(n.system)}; accepted: less than node.memory`);
   if (node.reserveBytes < evictionHardBytes) throw new InputError('node.reserve', `is ${describe(n.reserve)}; accepted: at least node.evictionHard`);
   const defaults = d.guestDefaults === undefined ? {} : objectAt(d.guestDefaults, 'guestDefaults');
@@ -211,6 +259,13 @@ export function scenarioFromObject(doc: unknown): Scenario {
     if (names.has(g.name)) throw new InputError(`guests[${i}].name`, `is "${g.name}", already used by another group; accepted: a unique name`);
     names.add(g.name);
   });
+  if (d.pods !== undefined && !Array.isArray(d.pods)) throw new InputError('pods', `is ${describe(d.pods)}; accepted: a list of pods`);
+  const pods = ((d.pods as unknown[] | undefined) ?? []).flatMap((p, i) => podsAt(p, `pods[${i}]`));
+  const podNames = new Set<string>();
+  pods.forEach((p) => {
+    if (podNames.has(p.name)) throw new InputError('pods', `name "${p.name}" is used twice; accepted: unique pod names`);
+    podNames.add(p.name);
+  });
   return {
     name: stringAt(d.name, 'name'),
     description: d.description === undefined ? '' : stringAt(d.description, 'description'),
@@ -220,6 +275,7 @@ export function scenarioFromObject(doc: unknown): Scenario {
     statsPeriodMs: numberAt(d.statsPeriodSeconds, 'statsPeriodSeconds', 5, 1, 300, 'seconds') * 1000,
     node,
     groups,
+    pods,
   };
 }
 
@@ -279,6 +335,7 @@ export function expandGuests(s: Scenario, n = guestCount(s)): GuestConfig[] {
       // The stagger repeats every `count` guests so grown scenarios keep the same boot pattern.
       startAtMs: g.startAtMs + (k % g.count) * g.staggerMs,
       workload: g.workload,
+      stats: g.stats,
     };
     if (g.runForMs !== undefined) cfg.runForMs = g.runForMs;
     if (g.overheadBytes !== undefined) cfg.overheadBytes = g.overheadBytes;

@@ -19,20 +19,30 @@ export interface GuardLimits {
   marginBytes: number;
 }
 
+/** How many stats periods a report may lag before the agent counts it stale (src/agent/guest-stats.ts). */
+export const GUARD_STALE_PERIODS = 3;
+
+/** The report carries memory stats and is not stale at `nowMs` (the agent's rule, plus its 1 s rounding). */
+export function freshReport(last: GuestSample | undefined, nowMs: number, periodMs: number): boolean {
+  return last !== undefined && last.availableBytes !== undefined && nowMs - last.atMs <= GUARD_STALE_PERIODS * periodMs + 1000;
+}
+
 /** The lowest target the guard allows with this report. */
 export function guardFloor(limits: GuardLimits, last: GuestSample | undefined): number {
-  // No stats: the agent does not take memory blind.
-  if (!last || last.balloonActualBytes === undefined || last.availableBytes === undefined) return limits.memoryBytes;
+  // No stats: guardTarget refuses to inflate (the agent does not take memory blind).
+  if (!last || last.balloonActualBytes === undefined || last.availableBytes === undefined) return Math.min(limits.guaranteedBytes, limits.memoryBytes);
   return memoryFloor({ guestMemoryBytes: limits.memoryBytes, guaranteedBytes: limits.guaranteedBytes, marginBytes: limits.marginBytes }, last.balloonActualBytes, last.availableBytes).bytes;
 }
 
 /**
  * Clamps a requested target. `currentBytes` is the balloon's actual; inflation (a
- * target under it) is limited to one step of `periodMs` at the agent's speed.
+ * target under it) is limited to one step of `periodMs` at the agent's speed, and
+ * refused without a fresh report (the agent does not take memory blind).
  */
-export function guardTarget(limits: GuardLimits, requestedBytes: number, currentBytes: number, last: GuestSample | undefined, periodMs: number): number {
+export function guardTarget(limits: GuardLimits, requestedBytes: number, currentBytes: number, last: GuestSample | undefined, periodMs: number, nowMs = last?.atMs ?? 0): number {
   const floor = guardFloor(limits, last);
   let target = Math.min(limits.memoryBytes, Math.max(floor, Math.round(requestedBytes)));
+  if (!freshReport(last, nowMs, periodMs)) return Math.min(limits.memoryBytes, Math.max(Math.round(requestedBytes), Math.min(currentBytes, limits.memoryBytes), Math.min(limits.guaranteedBytes, limits.memoryBytes)));
   const step = (DEFAULT_MAX_INFLATE_BYTES_PER_SECOND * periodMs) / 1000;
   if (target < currentBytes - step) target = Math.ceil((currentBytes - step) / PAGE) * PAGE;
   return target;

@@ -12,6 +12,8 @@
 import type { GuestSample, GuestState, Phase } from '../policy/types.js';
 import { BalloonDynamics, type BalloonTimings } from './balloon-dynamics.js';
 import { Prng } from './prng.js';
+import type { StatsBehaviour } from './stats-feed.js';
+import { stillHeldBytes, type EndReason } from './release.js';
 import { createWorkload, type Workload, type WorkloadSpec } from './workloads.js';
 
 const PAGE = 4096;
@@ -34,10 +36,12 @@ export interface GuestConfig {
   /** What the pod holds besides the guest, bytes (undefined: the node's vmOverhead). */
   overheadBytes?: number;
   workload: WorkloadSpec;
+  /** How its balloon stats reach the policy (default: on time, a little jitter). */
+  stats?: StatsBehaviour;
 }
 
 /** Why a guest stopped before the end. */
-export type GuestEnd = 'guest-oom' | 'host-oom' | 'evicted' | 'stopped';
+export type GuestEnd = EndReason;
 
 /** Cumulative harm and incidents of one guest. */
 export interface GuestCounters {
@@ -49,6 +53,8 @@ export interface GuestCounters {
   guestOomKills: number;
   autodeflates: number;
   autodeflatedBytes: number;
+  /** Hot page cache read again from disk because it was taken, bytes. */
+  rereadBytes: number;
 }
 
 /** Fraction of swapped-out memory the guest touches again per second (thrash). */
@@ -61,6 +67,12 @@ const CACHE_FILL_BYTES_PER_SECOND = 32 * 2 ** 20;
 const WARM_UP_MS = 30_000;
 /** Free page reporting hands freed memory back with this time constant. */
 const FREE_PAGE_REPORTING_MS = 2_000;
+/**
+ * A hot page cache the guest lacks is read back at this share per second (the working
+ * set of a database or file server is touched within seconds): re-reads and major
+ * faults until the guest has it again.
+ */
+const HOT_REREAD_PER_SECOND = 0.2;
 
 /** A workload's need `ageMs` after boot, with the warm-up of a booting guest applied. */
 export function warmedNeed(spec: WorkloadSpec, needBytes: number, ageMs: number): number {
@@ -92,12 +104,17 @@ export class SimulatedGuest {
     guestOomKills: 0,
     autodeflates: 0,
     autodeflatedBytes: 0,
+    rereadBytes: 0,
   };
   /** The last target the guard sent. */
   targetBytes?: number;
   history: GuestSample[] = [];
   private oomUntilMs = -Infinity;
   private oomCapBytes = Infinity;
+  /** The shmem/tmpfs/slab part of the need now. */
+  private shmemBytes = 0;
+  /** What the ended VM still held when it stopped (overhead included), bytes. */
+  private heldAtEndBytes = 0;
 
   constructor(
     readonly config: GuestConfig,
@@ -136,6 +153,7 @@ export class SimulatedGuest {
     let need = warmedNeed(c.workload, demand.needBytes, nowMs - c.startAtMs);
     if (nowMs < this.oomUntilMs) need = Math.min(need, this.oomCapBytes);
     this.needBytes = need;
+    this.shmemBytes = Math.min(demand.shmemBytes, need);
 
     const reclaimable = Math.max(0, this.balloon.actualBytes - Math.min(need, this.balloon.actualBytes));
     this.balloon.step(dtMs, reclaimable);
@@ -173,6 +191,14 @@ export class SimulatedGuest {
     const cacheRoom = Math.max(0, Math.min(demand.cacheBytes, actual - this.residentAnonBytes));
     // Cache is dropped at once when memory is short, but refills only as files are read.
     this.cacheBytes = Math.min(cacheRoom, this.cacheBytes + CACHE_FILL_BYTES_PER_SECOND * dt);
+    // A hot cache it has no room for is read again and again, page by page (major
+    // faults); one still filling after boot is a first read, not a re-read.
+    const hotMissing = Math.max(0, demand.hotCacheBytes - cacheRoom);
+    if (hotMissing > 0) {
+      const reread = hotMissing * HOT_REREAD_PER_SECOND * dt;
+      this.counters.rereadBytes += reread;
+      this.counters.majorFaults += reread / PAGE;
+    }
     this.freeBytes = Math.max(0, actual - this.residentAnonBytes - this.cacheBytes);
 
     const touched = this.residentAnonBytes + this.cacheBytes;
@@ -187,12 +213,22 @@ export class SimulatedGuest {
     }
   }
 
-  /** The guest stops (killed, evicted or finished): it holds no more host memory. */
-  end(reason: GuestEnd, nowMs: number): void {
+  /**
+   * The guest stops (killed, evicted or finished). `overheadBytes` is its
+   * virt-launcher's share; what it held goes back to the node over time (releasedBytes).
+   */
+  end(reason: GuestEnd, nowMs: number, overheadBytes = 0): void {
     this.ended = { reason, atMs: nowMs };
     this.phase = 'gone';
     this.phaseSinceMs = nowMs;
+    this.heldAtEndBytes = this.hostResidentBytes + overheadBytes;
     this.hostResidentBytes = 0;
+  }
+
+  /** Memory an ended VM still holds on the node at `nowMs` (0 while it runs or once released). */
+  releasingBytes(nowMs: number): number {
+    if (!this.ended) return 0;
+    return stillHeldBytes(this.heldAtEndBytes, this.ended.reason, this.ended.atMs, nowMs);
   }
 
   /** A balloon stats report, as the virtio balloon driver gives it. */
@@ -202,8 +238,9 @@ export class SimulatedGuest {
       atMs: nowMs,
       totalBytes: Math.round(actual),
       freeBytes: Math.round(this.freeBytes),
+      // MemAvailable leaves out shmem/tmpfs/slab, Cached (disk caches) counts shmem.
       availableBytes: Math.round(this.freeBytes + this.cacheBytes),
-      diskCachesBytes: Math.round(this.cacheBytes),
+      diskCachesBytes: Math.round(this.cacheBytes + Math.min(this.shmemBytes, this.residentAnonBytes)),
       swapInBytes: Math.round(this.counters.swapInBytes),
       swapOutBytes: Math.round(this.counters.swapOutBytes),
       majorFaults: Math.round(this.counters.majorFaults),
@@ -212,9 +249,9 @@ export class SimulatedGuest {
     };
   }
 
-  /** Records a stats report, keeping the last `keep`. */
-  record(nowMs: number, keep: number): void {
-    this.history.push(this.sample(nowMs));
+  /** Records a stats report (taken now, or one that arrives late), keeping the last `keep`. */
+  record(nowMs: number, keep: number, report: GuestSample = this.sample(nowMs)): void {
+    this.history.push(report);
     if (this.history.length > keep) this.history.splice(0, this.history.length - keep);
   }
 
@@ -237,6 +274,8 @@ export class SimulatedGuest {
       phase: this.phase,
       phaseSinceMs: epochMs + this.phaseSinceMs,
       history: this.history.slice(),
+      swapBytes: c.swapBytes,
+      autodeflate: c.autodeflate,
     };
     if (this.phase === 'running') state.balloonActualBytes = Math.round(this.balloon.actualBytes);
     if (this.targetBytes !== undefined) state.targetBytes = this.targetBytes;

@@ -9,7 +9,7 @@
  */
 import { Prng, hash32, valueNoise } from './prng.js';
 
-export const WORKLOAD_MODELS = ['idle', 'steady', 'diurnal', 'bursty', 'leak', 'boot-storm', 'page-cache', 'script'] as const;
+export const WORKLOAD_MODELS = ['idle', 'steady', 'diurnal', 'bursty', 'leak', 'boot-storm', 'page-cache', 'periodic', 'script'] as const;
 export type WorkloadModel = (typeof WORKLOAD_MODELS)[number];
 
 /** Parameters common to all models (fractions of guest memory, seconds). */
@@ -18,6 +18,18 @@ interface Common {
   cache: number;
   /** Relative noise amplitude on the need. */
   noise: number;
+  /**
+   * Memory the guest cannot reclaim although it is not program memory: shmem, tmpfs and
+   * unreclaimable slab. The guest's MemAvailable does not count it, its Cached (the
+   * balloon's disk-caches stat) does; it stays resident or goes to swap like program
+   * memory. Fraction of the guest memory.
+   */
+  shmem: number;
+  /**
+   * The share of the wanted page cache that is hot (re-read within seconds): taking it
+   * costs major faults and re-reads until the guest has it back.
+   */
+  hot: number;
 }
 
 export type WorkloadSpec =
@@ -28,6 +40,7 @@ export type WorkloadSpec =
   | (Common & { model: 'leak'; start: number; perHour: number; max: number })
   | (Common & { model: 'boot-storm'; peak: number; bootSeconds: number; settle: number })
   | (Common & { model: 'page-cache'; anon: number; cacheMax: number; fillSeconds: number })
+  | (Common & { model: 'periodic'; low: number; high: number; periodSeconds: number; dutySeconds: number; rampSeconds: number; phase: number })
   /**
    * A scripted run replayed: need and cache (fractions) at given seconds, straight lines
    * between the points, the first point's values before it and the last one's after it.
@@ -40,20 +53,27 @@ export type ScriptPoint = [number, number, number];
 
 /** Defaults per model, merged under what a scenario gives. */
 export const WORKLOAD_DEFAULTS: { [M in WorkloadModel]: Omit<Extract<WorkloadSpec, { model: M }>, 'model'> } = {
-  idle: { level: 0.1, cache: 0.05, noise: 0.02 },
-  steady: { level: 0.5, cache: 0.1, noise: 0.03 },
-  diurnal: { low: 0.2, high: 0.7, periodSeconds: 1200, phase: 0, cache: 0.1, noise: 0.03 },
-  bursty: { base: 0.25, burst: 0.45, burstSeconds: 60, meanGapSeconds: 300, cache: 0.1, noise: 0.03 },
-  leak: { start: 0.2, perHour: 0.5, max: 0.95, cache: 0.05, noise: 0.01 },
-  'boot-storm': { peak: 0.8, bootSeconds: 60, settle: 0.3, cache: 0.1, noise: 0.03 },
-  'page-cache': { anon: 0.15, cacheMax: 1, fillSeconds: 600, cache: 0, noise: 0.02 },
-  script: { points: [[0, 0.1, 0]], cache: 0, noise: 0 },
+  idle: { level: 0.1, cache: 0.05, noise: 0.02, shmem: 0.02, hot: 0.3 },
+  steady: { level: 0.5, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  diurnal: { low: 0.2, high: 0.7, periodSeconds: 1200, phase: 0, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  bursty: { base: 0.25, burst: 0.45, burstSeconds: 60, meanGapSeconds: 300, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  leak: { start: 0.2, perHour: 0.5, max: 0.95, cache: 0.05, noise: 0.01, shmem: 0.02, hot: 0.3 },
+  'boot-storm': { peak: 0.8, bootSeconds: 60, settle: 0.3, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  'page-cache': { anon: 0.15, cacheMax: 1, fillSeconds: 600, cache: 0, noise: 0.02, shmem: 0.02, hot: 0.3 },
+  periodic: { low: 0.15, high: 0.6, periodSeconds: 600, dutySeconds: 120, rampSeconds: 10, phase: 0, cache: 0.1, noise: 0.03, shmem: 0.02, hot: 0.3 },
+  // A replay of a measured run: its points are what was measured, nothing is added to them.
+  script: { points: [[0, 0.1, 0]], cache: 0, noise: 0, shmem: 0, hot: 0 },
 };
 
 /** Memory a workload wants at one moment, bytes. */
 export interface WorkloadDemand {
+  /** Memory that must stay resident or go to swap: program memory plus shmem/tmpfs/slab. */
   needBytes: number;
+  /** The part of `needBytes` that is shmem/tmpfs/slab (in Cached, not in MemAvailable). */
+  shmemBytes: number;
   cacheBytes: number;
+  /** The part of `cacheBytes` the guest re-reads within seconds. */
+  hotCacheBytes: number;
 }
 
 export interface Workload {
@@ -113,6 +133,16 @@ function fraction(spec: WorkloadSpec, tMs: number, bursts: Burst[]): { need: num
     }
     case 'page-cache':
       return { need: spec.anon, cache: Math.min(spec.cacheMax, (spec.cacheMax * tMs) / (spec.fillSeconds * 1000)) };
+    case 'periodic': {
+      // A job on a clock (cron, a batch window): `high` for `dutySeconds` of every period,
+      // ramping over `rampSeconds`; the same for every guest with the same phase (a herd).
+      const period = spec.periodSeconds * 1000;
+      const into = (((tMs + spec.phase * period) % period) + period) % period;
+      const ramp = Math.max(1, spec.rampSeconds * 1000);
+      const duty = spec.dutySeconds * 1000;
+      const level = into < duty ? Math.min(1, into / ramp, (duty - into) / ramp) : 0;
+      return { need: spec.low + (spec.high - spec.low) * Math.max(0, level), cache: spec.cache };
+    }
     case 'script':
       return scriptAt(spec.points, tMs / 1000);
   }
@@ -147,9 +177,10 @@ export function createWorkload(spec: WorkloadSpec, guestMemoryBytes: number, see
     at(tMs: number): WorkloadDemand {
       const f = fraction(spec, Math.max(0, tMs), bursts);
       const noisy = f.need * (1 + spec.noise * valueNoise(noiseSeed, tMs, 10_000));
-      const needBytes = Math.round(Math.min(ceiling, Math.max(floor, noisy * guestMemoryBytes)));
+      const shmemBytes = Math.round(spec.shmem * guestMemoryBytes);
+      const needBytes = Math.round(Math.min(ceiling, Math.max(floor, noisy * guestMemoryBytes) + shmemBytes));
       const cacheBytes = Math.round(Math.max(0, Math.min(1, f.cache) * guestMemoryBytes));
-      return { needBytes, cacheBytes };
+      return { needBytes, shmemBytes: Math.min(shmemBytes, needBytes), cacheBytes, hotCacheBytes: Math.round(spec.hot * cacheBytes) };
     },
   };
 }

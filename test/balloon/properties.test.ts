@@ -67,7 +67,7 @@ describe('properties', () => {
     expect(migrating).to.be.greaterThan(0);
   });
 
-  it('default: never inflates a guest that shows pressure', () => {
+  it('default: never inflates a guest that shows pressure, except under critical pressure and never below its use plus margin', () => {
     let seen = 0;
     fc.assert(
       fc.property(policyInput, (input) => {
@@ -77,10 +77,11 @@ describe('properties', () => {
           const g = input.guests.find((x) => x.id === b.guestId)!;
           const sig = guestSignals(g, { majorFaultRate: DEFAULT_PARAMETERS.majorFaultRate, minAvailableFraction: DEFAULT_PARAMETERS.guestMinAvailablePercent });
           const distressed = sig.lastDistressMs !== undefined && sig.lastDistressMs + DEFAULT_PARAMETERS.distressCooldownMs > input.nowMs;
-          if (distressed) {
-            seen++;
-            expect(b.targetBytes, b.reason).to.be.at.least(g.balloonActualBytes!);
-          }
+          if (!distressed) continue;
+          seen++;
+          if (b.targetBytes >= g.balloonActualBytes!) continue;
+          expect(b.reason, `${g.id} inflated while in distress`).to.match(/^host-critical/);
+          expect(b.targetBytes).to.be.at.least(Math.min(g.balloonActualBytes!, g.guaranteedMemoryBytes + 0, (sig.usedBytes ?? Infinity) + g.marginBytes) - 1024);
         }
       }),
       { numRuns: 500 },

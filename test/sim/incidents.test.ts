@@ -69,7 +69,7 @@ describe('simulator incidents', () => {
     const s = testScenario({ guests: [{ name: 'vm', count: 2, memory: '2Gi', guaranteed: '1Gi', workload: { model: 'idle', level: 0.1 } }] });
     const r = simulate(s, fixedTargetPolicy(0));
     for (const g of r.timeline!.guests) expect(Math.min(...g.actualBytes.filter((v) => v > 0))).to.be.at.least(1 * GiB);
-    const s2 = testScenario({ guests: [{ name: 'vm', count: 1, memory: '2Gi', guaranteed: '0', margin: '64Mi', workload: { model: 'steady', level: 0.5, noise: 0 } }] });
+    const s2 = testScenario({ guests: [{ name: 'vm', count: 1, memory: '2Gi', guaranteed: '0', margin: '64Mi', workload: { model: 'steady', level: 0.5, noise: 0, shmem: 0 } }] });
     const r2 = simulate(s2, fixedTargetPolicy(0));
     const g = r2.timeline!.guests[0]!;
     expect(g.actualBytes[g.actualBytes.length - 1]!).to.be.closeTo(1 * GiB + 64 * 2 ** 20, 4096 * 2);

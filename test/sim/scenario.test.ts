@@ -44,7 +44,7 @@ describe('scenario files', () => {
     ['a missing node memory', (d) => delete (d.node as Record<string, unknown>).memory, 'node.memory', /Kubernetes quantity/],
     ['a bad quantity', (d) => (d.node.memory = '8GB'), 'node.memory', /"8GB".*Kubernetes quantity/],
     ['an unknown top-level field', (d) => Object.assign(d, { duration: 5 }), 'duration', /accepted: name, description, durationSeconds/],
-    ['an unknown workload model', (d) => (d.guests[0]!.workload = { model: 'spiky' }), 'guests[0].workload.model', /accepted: idle, steady, diurnal, bursty, leak, boot-storm, page-cache, script/],
+    ['an unknown workload model', (d) => (d.guests[0]!.workload = { model: 'spiky' }), 'guests[0].workload.model', /accepted: idle, steady, diurnal, bursty, leak, boot-storm, page-cache, periodic, script/],
     ['a script without points', (d) => (d.guests[0]!.workload = { model: 'script', points: [] }), 'guests[0].workload.points', /at least one/],
     ['a script point going back in time', (d) => (d.guests[0]!.workload = { model: 'script', points: [[5, 0.1, 0], [4, 0.1, 0]] }), 'guests[0].workload.points[1][0]', /not before the previous point's \(5\)/],
     ['a script point that is not three numbers', (d) => (d.guests[0]!.workload = { model: 'script', points: [[5, 0.1]] }), 'guests[0].workload.points[0]', /three numbers/],

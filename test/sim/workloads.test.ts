@@ -8,11 +8,29 @@ function spec(model: WorkloadSpec['model'], over: Record<string, number> = {}): 
   return { model, ...WORKLOAD_DEFAULTS[model], noise: 0, ...over } as WorkloadSpec;
 }
 
+/** The programs' need (without the shmem/tmpfs/slab share), fraction of the guest memory. */
 function needAt(s: WorkloadSpec, seconds: number, seed = 1): number {
-  return createWorkload(s, MEM, seed, 'g', 7_200_000).at(seconds * 1000).needBytes / MEM;
+  const d = createWorkload(s, MEM, seed, 'g', 7_200_000).at(seconds * 1000);
+  return (d.needBytes - d.shmemBytes) / MEM;
 }
 
 describe('workload models', () => {
+  it('adds unreclaimable shmem/tmpfs/slab to the need, and marks a hot share of the page cache', () => {
+    const d = createWorkload(spec('steady', { level: 0.4, cache: 0.2, shmem: 0.05, hot: 0.5 }), MEM, 1, 'g', 3_600_000).at(60_000);
+    expect(d.shmemBytes).to.equal(Math.round(0.05 * MEM));
+    expect(d.needBytes).to.equal(Math.round(0.4 * MEM) + d.shmemBytes);
+    expect(d.hotCacheBytes).to.equal(Math.round(0.5 * d.cacheBytes));
+  });
+
+  it('periodic: high for its duty of every period, ramping, the same for every guest on one phase', () => {
+    const s = spec('periodic', { low: 0.1, high: 0.6, periodSeconds: 600, dutySeconds: 120, rampSeconds: 10, phase: 0 });
+    expect(needAt(s, 60)).to.be.closeTo(0.6, 1e-6);
+    expect(needAt(s, 5)).to.be.closeTo(0.35, 1e-6);
+    expect(needAt(s, 300)).to.be.closeTo(0.1, 1e-6);
+    expect(needAt(s, 660)).to.be.closeTo(0.6, 1e-6);
+    expect(needAt(s, 60, 1)).to.equal(needAt(s, 60, 2));
+  });
+
   it('idle stays at its low level', () => {
     for (const t of [0, 100, 1000, 3000]) expect(needAt(spec('idle'), t)).to.be.closeTo(0.1, 1e-6);
   });
@@ -57,7 +75,7 @@ describe('workload models', () => {
   });
 
   it('page-cache keeps little anonymous memory and fills its cache over time', () => {
-    const s = spec('page-cache', { anon: 0.1, cacheMax: 1, fillSeconds: 600 });
+    const s = spec('page-cache', { anon: 0.1, cacheMax: 1, fillSeconds: 600, shmem: 0 });
     const w = createWorkload(s, MEM, 1, 'g', 3_600_000);
     expect(w.at(0).cacheBytes).to.equal(0);
     expect(w.at(300_000).cacheBytes / MEM).to.be.closeTo(0.5, 1e-6);
@@ -66,7 +84,7 @@ describe('workload models', () => {
   });
 
   it('script replays its points: held before the first and after the last, straight lines between, steps', () => {
-    const s = { model: 'script', points: [[10, 0.1, 0], [20, 0.5, 0.4], [30, 0.5, 0.4], [30, 0.2, 0]], cache: 0, noise: 0 } as WorkloadSpec;
+    const s = { model: 'script', points: [[10, 0.1, 0], [20, 0.5, 0.4], [30, 0.5, 0.4], [30, 0.2, 0]], cache: 0, noise: 0, shmem: 0, hot: 0 } as WorkloadSpec;
     const w = createWorkload(s, MEM, 1, 'g', 3_600_000);
     // Rounded: the model rounds to whole bytes.
     const at = (sec: number): [number, number] => [Number((w.at(sec * 1000).needBytes / MEM).toFixed(6)), Number((w.at(sec * 1000).cacheBytes / MEM).toFixed(6))];
