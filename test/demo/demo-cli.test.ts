@@ -5,7 +5,7 @@
  * SIGHUP (the terminal closed) stops it as cleanly as Ctrl-C and the report says so.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,9 @@ interface Run {
  * Runs the demo; `interrupt` is called with the child once stdout shows `when`.
  * Resolves when the child has exited.
  */
+/** Demo processes still running: a test that gives up (its deadline) must not leave one behind. */
+const running = new Set<ChildProcess>();
+
 function demo(args: string[], tmp: string, interrupt?: { when: RegExp; send: (pid: number) => void }): Promise<Run> {
   return new Promise((resolve, reject) => {
     // KUBEMOM_LOG_LEVEL unset: the command's own default (warn) is what a user gets. Its own
@@ -32,6 +35,8 @@ function demo(args: string[], tmp: string, interrupt?: { when: RegExp; send: (pi
     const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
     delete env.KUBEMOM_LOG_LEVEL;
     const child = spawn(process.execPath, [main, 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    running.add(child);
+    child.on('exit', () => running.delete(child));
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -63,7 +68,10 @@ describe('kubemom demo (the command, piped, simulated guests)', function () {
     // Short: the demo's socket paths under it must fit a unix socket address.
     dir = mkdtempSync('/tmp/kmd-');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    for (const child of running) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   describe('a normal run', () => {
     let run: Run;
