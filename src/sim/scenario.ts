@@ -13,24 +13,14 @@ import { DEFAULT_STATS, type StatsBehaviour } from './stats-feed.js';
 import { WORKLOAD_DEFAULTS, WORKLOAD_MODELS, type ScriptPoint, type WorkloadModel, type WorkloadSpec } from './workloads.js';
 import { MiB, GiB } from '../common/units.js';
 
-/** A group of identical guests (the `count` copies get their own random streams). */
-export interface GuestGroup {
-  name: string;
+/**
+ * A group of identical guests (the `count` copies get their own random streams): one guest's configuration
+ * without the per-copy name and namespace, plus how many and how far apart they boot.
+ */
+export interface GuestGroup extends Omit<GuestConfig, 'namespace' | 'stats'> {
   count: number;
-  memoryBytes: number;
-  guaranteedBytes: number;
-  marginBytes: number;
-  priority: number;
-  swapBytes: number;
-  autodeflate: boolean;
-  freePageReporting: boolean;
-  startAtMs: number;
   /** Each next guest of the group boots this much later. */
   staggerMs: number;
-  runForMs?: number;
-  /** The pod's overhead instead of node.vmOverhead. */
-  overheadBytes?: number;
-  workload: WorkloadSpec;
   stats: StatsBehaviour;
 }
 
