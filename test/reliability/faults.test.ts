@@ -21,18 +21,9 @@ import { packageRoot } from '../../src/common/paths.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { cliPath } from '../support/sidecar-process.js';
 import { GI, KubeletTree, MI, waitFor } from '../shim/kubelet-tree.js';
-import { AgentHostProcess, freePort, TestSqueezePolicy, testShimOptions } from '../shim/support.js';
+import { AgentHostProcess, freePort, metricValue, shimMetrics as metrics, TestSqueezePolicy, testShimOptions } from '../shim/support.js';
 import { ModelledHost } from '../shim/modelled-host.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
-
-async function metrics(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('reliability: fault matrix', function () {
   let kubelet: KubeletTree;

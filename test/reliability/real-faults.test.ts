@@ -10,16 +10,7 @@ import path from 'node:path';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import type { Policy, PolicyInput } from '../../src/policy/types.js';
 import { KubeletTree, waitFor } from '../shim/kubelet-tree.js';
-import { testShimOptions } from '../shim/support.js';
-
-async function metrics(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
+import { metricValue, shimMetrics as metrics, testShimOptions } from '../shim/support.js';
 
 describe('reliability: faults on real mounts', function () {
   let kubelet: KubeletTree;

@@ -9,21 +9,11 @@ import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import type { CycleResult } from '../../src/shim/loop.js';
 import { SimulatedAgent, type SimulatedAgentOptions } from '../../testbed/simulated-agent.js';
 import { GI, KubeletTree, MI, waitFor } from './kubelet-tree.js';
-import { AgentHostProcess, TestSqueezePolicy, testShimOptions, testThrowingPolicy } from './support.js';
+import { AgentHostProcess, metricValue, shimGet as get, TestSqueezePolicy, testShimOptions, testThrowingPolicy } from './support.js';
 import type { Policy } from '../../src/policy/types.js';
 
 function options(root: string, overrides: Partial<ShimOptions> = {}): ShimOptions {
   return testShimOptions(root, { rescanMs: 500, ...overrides });
-}
-
-async function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: res.status, text: await res.text() };
-}
-
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 describe('shim loop with simulated sidecars', function () {

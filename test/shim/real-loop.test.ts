@@ -7,17 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Policy } from '../../src/policy/types.js';
 import { Shim, type ShimOptions } from '../../src/shim/shim.js';
 import { KubeletTree, waitFor } from './kubelet-tree.js';
-import { freePort, NodeExporterProcess, TestSqueezePolicy, testShimOptions } from './support.js';
-
-async function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: res.status, text: await res.text() };
-}
-
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
+import { freePort, metricValue, NodeExporterProcess, shimGet as get, TestSqueezePolicy, testShimOptions } from './support.js';
 
 describe('shim loop on the real KSM sysfs and a real node-exporter', function () {
   let tree: KubeletTree;

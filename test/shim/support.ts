@@ -193,3 +193,20 @@ export const testThrowingPolicy: Policy<null> = {
     throw new Error('test policy failure');
   },
 };
+
+/** GET `path` from a shim's HTTP server on loopback. */
+export async function shimGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, text: await res.text() };
+}
+
+/** A shim's /metrics text. */
+export async function shimMetrics(port: number): Promise<string> {
+  return (await shimGet(port, '/metrics')).text;
+}
+
+/** The value of one series (`name{labels}` exactly as exposed) in a /metrics text, undefined when absent. */
+export function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
