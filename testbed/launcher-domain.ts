@@ -216,3 +216,14 @@ export function vmiMaxGuestBytes(vmi: Record<string, unknown>): number | undefin
   if ('error' in parsed) throw new InputError('vmi.spec.domain.memory.maxGuest', parsed.error);
   return parsed.value;
 }
+
+/**
+ * The domain as this machine's libvirt can define it, from the domain the sidecar returned. Debian 12's libvirt 9.0
+ * takes `<maxMemory>` only with at least one slot ("both maximum memory size and memory slot count must be
+ * specified"), while KubeVirt's converter writes `slots="0"` (virtio-mem needs no DIMM slot) for the libvirt of its
+ * virt-launcher image, which accepts it. So one slot is given here, after the sidecar has seen KubeVirt's XML;
+ * everything else is defined as returned.
+ */
+export function definableHere(domainXml: string): string {
+  return domainXml.replace(/(<maxMemory\b[^>]*\bslots=)(["'])0\2/, '$1$21$2');
+}
