@@ -216,3 +216,24 @@ export function vmiMaxGuestBytes(vmi: Record<string, unknown>): number | undefin
   if ('error' in parsed) throw new InputError('vmi.spec.domain.memory.maxGuest', parsed.error);
   return parsed.value;
 }
+
+/**
+ * The domain as this machine's libvirt can define it, from the domain the sidecar returned. KubeVirt's converter
+ * writes `<maxMemory slots="0">` without a NUMA cell and leaves the rest to the libvirt of its virt-launcher image,
+ * which takes zero slots and, defining a domain with memory hotplug and no NUMA cell, adds one cell holding all the
+ * memory and vCPUs (src/qemu/qemu_domain.c, `qemuDomainDefNumaAutoAdd`). Debian 12's libvirt 9.0 does neither: it
+ * wants at least one slot ("both maximum memory size and memory slot count must be specified") and a NUMA cell ("At
+ * least one numa node has to be configured when enabling memory hotplug"). So here the slot and the cell are given
+ * after the sidecar has seen KubeVirt's XML; a domain without `<maxMemory>` is defined as returned.
+ */
+export function definableHere(domainXml: string): string {
+  if (!/<maxMemory\b/.test(domainXml)) return domainXml;
+  let xml = domainXml.replace(/(<maxMemory\b[^>]*\bslots=)(["'])0\2/, '$1$21$2');
+  if (/<numa\b/.test(xml)) return xml;
+  const memory = /<memory unit="b">(\d+)<\/memory>/.exec(xml)?.[1];
+  const vcpus = Number(/<vcpu\b[^>]*>(\d+)<\/vcpu>/.exec(xml)?.[1] ?? '1');
+  if (memory === undefined) throw new Error('definableHere: the domain has <maxMemory> but no <memory unit="b">');
+  const numa = `<numa><cell id="0" cpus="0-${vcpus - 1}" memory="${memory}" unit="b"></cell></numa>`;
+  xml = xml.includes('</cpu>') ? xml.replace('</cpu>', `${numa}</cpu>`) : xml.replace('</domain>', `\t<cpu>${numa}</cpu>\n</domain>`);
+  return xml;
+}

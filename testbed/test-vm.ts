@@ -18,7 +18,7 @@ import { GuestConsole } from './guest-console.js';
 import { discoverHooks, onDefineDomain, shutdownHooks, type DiscoveredHook } from '../src/kubevirt-sim/hook-manager.js';
 import { hookLayoutOf, type KubevirtRelease } from './kubevirt-release.js';
 import { startRemarshallingSidecar, type RemarshallingSidecar } from './remarshalling-sidecar.js';
-import { launcherDomainName, launcherDomainXml, testVmi, vmiMaxGuestBytes } from './launcher-domain.js';
+import { definableHere, launcherDomainName, launcherDomainXml, testVmi, vmiMaxGuestBytes } from './launcher-domain.js';
 import { qemuUser } from './users.js';
 import * as virsh from './virsh.js';
 
@@ -242,7 +242,7 @@ export async function startTestVm(
       disks,
     });
     const domainXml = await onDefineDomain(hooks, launcherXml, vmiJson);
-    await virsh.defineDomain(domainXml, path.join(dir, 'domain.xml'));
+    await virsh.defineDomain(definableHere(domainXml), path.join(dir, 'domain.xml'));
     defined = true;
     const started = Date.now();
     if (options.beforeResume) {

@@ -10,7 +10,7 @@ import { packageRoot } from '../../src/common/paths.js';
 import { defineDomain } from '../../src/hook-sidecar/callbacks.js';
 import { parseVmi } from '../../src/hook-sidecar/vmi.js';
 import { parseMeminfo } from '../../testbed/guest-console.js';
-import { launcherDomainName, launcherDomainXml, testVmi, vmiMaxGuestBytes } from '../../testbed/launcher-domain.js';
+import { definableHere, launcherDomainName, launcherDomainXml, testVmi, vmiMaxGuestBytes } from '../../testbed/launcher-domain.js';
 import { binarySiQuantity, defaultMaxGuestBytes } from '../../testbed/kubevirt-release.js';
 import { TESTBED_PACKAGES } from '../../testbed/packages.js';
 import { qmpSocketInDomain } from '../../src/kubevirt-sim/launcher.js';
@@ -79,6 +79,11 @@ describe('test bed: the VMI and domain of each KubeVirt release', () => {
     expect(out).to.contain(`<maxMemory unit="b" slots="0">${4 * GiB}</maxMemory>`);
     expect(config.guestMemoryBytes).to.equal(GiB);
     expect(config.settings.guaranteedMemoryBytes).to.equal(GiB);
+    // What this machine's libvirt 9.0 can define: one slot instead of none, and the NUMA cell a newer libvirt adds.
+    expect(definableHere(out)).to.equal(
+      out.replace('slots="0"', 'slots="1"').replace('</domain>', `\t<cpu><numa><cell id="0" cpus="0-0" memory="${GiB}" unit="b"></cell></numa></cpu>\n</domain>`),
+    );
+    expect(definableHere(tinyDomain(JSON.stringify(testVmi({ name: 's', uid: UID, memoryMiB: 512 }))))).to.not.contain('maxMemory');
   });
 
   it('v1.9: no hotplug below 1 GiB or off the 2 MiB block, and none in v1.5 at all', () => {
