@@ -62,6 +62,8 @@ export interface SimulatedAgentOptions {
   phaseSinceMs?: number;
   /** Report the phase as begun at or before phaseSinceMs (a restarted sidecar); default false. */
   phaseBeganEarlier?: boolean;
+  /** Describe.guaranteed_memory_source (annotation, vmi-request, guest-memory); default: not reported. */
+  guaranteedMemorySource?: string;
 }
 
 /** One SetTarget call as the agent received it. */
@@ -70,6 +72,9 @@ export interface ReceivedSetTarget {
   targetBytes: number;
   reason: string;
   appliedBytes: number;
+  /** The pod bounds the shim sent with the target (0: none). */
+  ceilingBytes: number;
+  floorBytes: number;
 }
 
 /** Misbehaviours a test can switch on, to play a broken sidecar. */
@@ -110,6 +115,8 @@ export class SimulatedAgent extends EventEmitter {
       cacheBytes: -1,
       phaseSinceMs: Date.now(),
       phaseBeganEarlier: false,
+      // "" plays a sidecar from before guaranteed_memory_source (nothing reported).
+      guaranteedMemorySource: '',
       ...options,
     };
     this.actualBytes = options.guestMemoryBytes;
@@ -141,7 +148,8 @@ export class SimulatedAgent extends EventEmitter {
       SetTarget: (call, callback) => {
         if (this.faults.hangSetTarget) return;
         const request = decodeTargetRequest(call.request);
-        callback(null, encodeTargetReply(this.setTarget(Number(request.targetBytes), request.reason, Date.now())));
+        const bounds = { ceilingBytes: Number(request.ceilingBytes ?? 0), floorBytes: Number(request.floorBytes ?? 0) };
+        callback(null, encodeTargetReply(this.setTarget(Number(request.targetBytes), request.reason, Date.now(), bounds)));
       },
     };
     server.addService(agentServiceDefinition(), implementation);
@@ -233,6 +241,7 @@ export class SimulatedAgent extends EventEmitter {
       phaseSinceMs: o.phaseSinceMs,
       phaseBeganEarlier: o.phaseBeganEarlier,
       unmanaged: undefined,
+      guaranteedMemorySource: o.guaranteedMemorySource,
     });
     // Before OnDefineDomain a sidecar knows no VM.
     return this.faults.noVmYet ? { ...described, vm: null } : described;
@@ -245,7 +254,7 @@ export class SimulatedAgent extends EventEmitter {
     return memoryFloor({ guestMemoryBytes: o.guestMemoryBytes, guaranteedBytes: o.guaranteedMemoryBytes, marginBytes: o.marginBytes }, this.actualBytes, available);
   }
 
-  private setTarget(targetBytes: number, reason: string, nowMs: number): TargetReply {
+  private setTarget(targetBytes: number, reason: string, nowMs: number, bounds: { ceilingBytes: number; floorBytes: number } = { ceilingBytes: 0, floorBytes: 0 }): TargetReply {
     this.step(nowMs);
     const o = this.options;
     let applied = targetBytes;
@@ -262,7 +271,7 @@ export class SimulatedAgent extends EventEmitter {
       detail = `raised to ${floor.bytes}`;
     }
     this.targetBytes = applied;
-    const received = { atMs: nowMs, targetBytes, reason, appliedBytes: applied };
+    const received = { atMs: nowMs, targetBytes, reason, appliedBytes: applied, ceilingBytes: bounds.ceilingBytes, floorBytes: bounds.floorBytes };
     this.received.push(received);
     if (this.received.length > 1000) this.received.shift();
     this.emit('set-target', received);

@@ -48,6 +48,11 @@ export interface GuardConfig {
   protectCooldownMs: number;
   /** Set when the VM is observed only (passthrough devices): no memory is ever taken, this says why. */
   observeOnlyReason?: string;
+  /**
+   * The VM has no guarantee of its own (guaranteed = guest memory by default): the shim's floor (the pod's
+   * memory request, or the cluster's memory overcommit) stands in for it.
+   */
+  acceptsNodeFloor?: boolean;
 }
 
 /** A TCG guest gave 256 MiB in 0.3 to 0.9 s (at least ~280 MiB/s): the agent takes under half that. */
@@ -108,6 +113,10 @@ export interface GuardState {
   selfProtectionReason: string;
   /** The shim is silent: the target holds. */
   holding: boolean;
+  /** The pod ceiling from the last SetTarget (pod limit - overhead - margin); undefined: none. */
+  ceilingBytes?: number;
+  /** The node's floor from the last SetTarget (used only with acceptsNodeFloor); undefined: none. */
+  nodeFloorBytes?: number;
 }
 
 export const INITIAL_GUARD_STATE: GuardState = Object.freeze({ selfProtectionReason: '', holding: false });
@@ -131,8 +140,23 @@ function roundUpToPage(bytes: number): number {
   return Math.ceil(bytes / PAGE) * PAGE;
 }
 
+function roundDownToPage(bytes: number): number {
+  return Math.floor(bytes / PAGE) * PAGE;
+}
+
 function fmt(bytes: number): string {
   return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** The most the guest may have: its memory, or the pod ceiling when lower. */
+export function upperOf(config: GuardConfig, state: GuardState): number {
+  return Math.min(config.guestMemoryBytes, state.ceilingBytes ?? Infinity);
+}
+
+/** The guaranteed memory in force: the VM's own, or the node's floor for a VM that has none. */
+export function guaranteedOf(config: GuardConfig, state: GuardState): number {
+  const own = Math.min(config.guaranteedBytes, config.guestMemoryBytes);
+  return config.acceptsNodeFloor && state.nodeFloorBytes !== undefined ? Math.min(state.nodeFloorBytes, own) : own;
 }
 
 /** The target QEMU holds now, as far as the agent knows. */
@@ -163,9 +187,14 @@ export function memoryFloor(limits: FloorLimits, actualBytes: number | undefined
   return needFloor > guaranteed ? { bytes: needFloor, reason: 'guest-need', needBytes } : { bytes: guaranteed, reason: 'guaranteed', needBytes };
 }
 
-/** The lowest safe target with the stats at hand, and which floor binds. */
-export function floorOf(config: GuardConfig, obs: Observation): { bytes: number; reason: 'guaranteed' | 'guest-need'; needBytes?: number } {
-  return memoryFloor(config, obs.actualBytes, obs.stats?.availableBytes);
+/**
+ * The lowest safe target with the stats at hand, and which floor binds. Never above the pod ceiling: past it
+ * the whole VM is OOM-killed by its cgroup, which no floor is worth. The node's floor stands in for a VM
+ * without a guarantee of its own.
+ */
+export function floorOf(config: GuardConfig, obs: Observation, state: GuardState = INITIAL_GUARD_STATE): { bytes: number; reason: 'guaranteed' | 'guest-need'; needBytes?: number } {
+  const upper = upperOf(config, state);
+  return memoryFloor({ guestMemoryBytes: upper, guaranteedBytes: Math.min(guaranteedOf(config, state), upper), marginBytes: config.marginBytes }, obs.actualBytes, obs.stats?.availableBytes);
 }
 
 /** Pressure signs in the latest report, or undefined when there are none. */
@@ -196,14 +225,16 @@ function stepAllowance(config: GuardConfig, state: GuardState, obs: Observation)
 
 /**
  * The last line of defence, applied to every target that goes to QEMU whatever
- * computed it: never under the guaranteed memory, never over the guest memory.
+ * computed it: never under the guaranteed memory, never over the guest memory nor the pod ceiling (the
+ * ceiling wins over the floor: above it the cgroup kills the VM).
  */
-export function safeTarget(config: GuardConfig, bytes: number): number {
-  return Math.min(config.guestMemoryBytes, Math.max(Math.min(config.guaranteedBytes, config.guestMemoryBytes), bytes));
+export function safeTarget(config: GuardConfig, bytes: number, state: GuardState = INITIAL_GUARD_STATE): number {
+  const upper = upperOf(config, state);
+  return Math.min(upper, Math.max(Math.min(guaranteedOf(config, state), upper), bytes));
 }
 
 function emit(config: GuardConfig, state: GuardState, target: number, nowMs: number): { state: GuardState; send: number } {
-  const send = safeTarget(config, target);
+  const send = safeTarget(config, target, state);
   return { state: { ...state, appliedBytes: send, appliedAtMs: nowMs, reachedAtMs: undefined }, send };
 }
 
@@ -212,8 +243,10 @@ function emit(config: GuardConfig, state: GuardState, target: number, nowMs: num
  * need floors). Deflating (giving memory back) goes out at once; inflating goes in
  * steps, only when allowed.
  */
-function move(config: GuardConfig, state: GuardState, obs: Observation, goal: number): { state: GuardState; send?: number; limited?: string } {
+function move(config: GuardConfig, state: GuardState, obs: Observation, wanted: number): { state: GuardState; send?: number; limited?: string } {
   const current = currentOf(state, obs, config);
+  // A goal above the pod ceiling (set before the ceiling fell) is an inflation to the ceiling, in steps.
+  const goal = Math.min(wanted, upperOf(config, state));
   if (goal >= current) {
     if (goal === state.appliedBytes) return { state };
     return emit(config, state, goal, obs.nowMs);
@@ -223,7 +256,7 @@ function move(config: GuardConfig, state: GuardState, obs: Observation, goal: nu
   const allowance = stepAllowance(config, state, obs);
   if (!allowance.ok) return { state, limited: allowance.detail };
   // The floor is re-measured for every step: what the guest needs may have grown.
-  const floor = floorOf(config, obs).bytes;
+  const floor = floorOf(config, obs, state).bytes;
   const stepTarget = Math.max(goal, floor, roundUpToPage(current - allowance.maxStep));
   if (stepTarget >= current) return { state, limited: 'the guest needs what it has now' };
   return { ...emit(config, state, stepTarget, obs.nowMs), ...(stepTarget > goal ? { limited: `at most ${fmt(allowance.maxStep)} per step` } : {}) };
@@ -238,8 +271,19 @@ function describe(parts: string[]): string {
  * SetTarget: the shim asks for `requestedBytes` of guest memory. The answer says what
  * went to QEMU, the goal the agent keeps moving toward, and the clamp with its reason.
  */
-export function requestTarget(config: GuardConfig, state: GuardState, obs: Observation, requestedBytes: number): TargetDecision {
+export function requestTarget(
+  config: GuardConfig,
+  state: GuardState,
+  obs: Observation,
+  requestedBytes: number,
+  bounds: { ceilingBytes?: number; floorBytes?: number } = {},
+): TargetDecision {
   let next: GuardState = { ...state, lastShimContactMs: obs.nowMs, holding: false };
+  // The shim's bounds hold until its next SetTarget (0 / absent: none).
+  delete next.ceilingBytes;
+  delete next.nodeFloorBytes;
+  if (bounds.ceilingBytes !== undefined && bounds.ceilingBytes > 0) next.ceilingBytes = roundDownToPage(bounds.ceilingBytes);
+  if (bounds.floorBytes !== undefined && bounds.floorBytes > 0) next.nodeFloorBytes = roundUpToPage(bounds.floorBytes);
   const current = currentOf(next, obs, config);
   let goal = requestedBytes;
   let clamp: ClampReason = 'none';
@@ -248,6 +292,11 @@ export function requestTarget(config: GuardConfig, state: GuardState, obs: Obser
     goal = config.guestMemoryBytes;
     clamp = 'guest-memory';
     details.push(`lowered to the guest memory ${fmt(goal)}`);
+  }
+  if (next.ceilingBytes !== undefined && goal > next.ceilingBytes) {
+    goal = next.ceilingBytes;
+    clamp = 'pod-ceiling';
+    details.push(`lowered to the pod ceiling ${fmt(goal)} (pod memory limit less overhead and margin)`);
   }
   goal = roundUpToPage(goal);
   if (obs.migrating) {
@@ -272,7 +321,7 @@ export function requestTarget(config: GuardConfig, state: GuardState, obs: Obser
         detail: `refused: ${next.selfProtectionReason || 'the guest showed pressure'}; no memory is taken before ${new Date(next.protectUntilMs).toISOString()}`,
       };
     }
-    const floor = floorOf(config, obs);
+    const floor = floorOf(config, obs, next);
     if (goal < floor.bytes) {
       goal = floor.bytes;
       clamp = floor.reason;
@@ -284,9 +333,9 @@ export function requestTarget(config: GuardConfig, state: GuardState, obs: Obser
     }
     // Never inflate past where we are only to come back: the goal is at most current.
     goal = Math.min(goal, current);
-  } else if (goal < config.guaranteedBytes) {
+  } else if (goal < guaranteedOf(config, next) && guaranteedOf(config, next) <= upperOf(config, next)) {
     // Already at or under the guaranteed memory (someone else moved the balloon): raise.
-    goal = roundUpToPage(Math.min(config.guaranteedBytes, config.guestMemoryBytes));
+    goal = roundUpToPage(guaranteedOf(config, next));
     clamp = 'guaranteed';
     details.push(`raised to the guaranteed memory ${fmt(goal)}`);
   }
@@ -336,8 +385,12 @@ export function tick(config: GuardConfig, state: GuardState, obs: Observation): 
     const current = Math.max(currentOf(next, obs, config), obs.actualBytes);
     const shortfall = Math.max(0, config.marginBytes - (obs.stats?.availableBytes ?? 0));
     const boost = Math.max(config.marginBytes, Math.floor(config.guestMemoryBytes / 8)) + shortfall;
-    const target = safeTarget(config, roundUpToPage(current + boost));
-    const reason = `guest pressure (${pressure}): gave back ${fmt(target - obs.actualBytes)}`;
+    const target = safeTarget(config, roundUpToPage(current + boost), next);
+    const capped = next.ceilingBytes !== undefined && target < roundUpToPage(current + boost) && target === next.ceilingBytes;
+    const reason =
+      target > obs.actualBytes
+        ? `guest pressure (${pressure}): gave back ${fmt(target - obs.actualBytes)}${capped ? ', up to the pod ceiling' : ''}`
+        : `guest pressure (${pressure}): nothing given back, the guest is at the pod ceiling ${fmt(target)}`;
     next = {
       ...next,
       protectedReportSeconds: report,

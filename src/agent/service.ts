@@ -102,6 +102,7 @@ export class AgentService {
       qmpSocketPath: config.qmpSocketPath,
       guestMemoryBytes: config.guestMemoryBytes,
       guaranteedBytes: config.settings.guaranteedMemoryBytes,
+      ...(config.settings.guaranteedSource === 'guest-memory' ? { acceptsNodeFloor: true } : {}),
       marginBytes: config.settings.memoryMarginBytes,
       statsPeriodSeconds: config.settings.statsPeriodSeconds,
       disks: config.disks ?? [],
@@ -136,6 +137,7 @@ export class AgentService {
       // After a memory hotplug: boot + plugged, as QEMU reports it.
       guestMemoryBytes: this.agent?.memory?.guestBytes ?? c?.guestMemoryBytes ?? 0,
       guaranteedMemoryBytes: c?.settings.guaranteedMemoryBytes ?? 0,
+      guaranteedMemorySource: c?.settings.guaranteedSource ?? '',
       priority: c?.settings.priority ?? 0,
       policy: c?.settings.policy ?? '',
       phase: since?.phase,
@@ -175,7 +177,7 @@ export class AgentService {
       },
       SetTarget: (call, callback) => {
         const agent = this.agent;
-        const { targetBytes: target, reason } = decodeTargetRequest(call.request);
+        const { targetBytes: target, reason, ceilingBytes: ceiling, floorBytes: floor } = decodeTargetRequest(call.request);
         if (!agent) {
           callback({ code: grpc.status.FAILED_PRECONDITION, details: 'the sidecar does not know its VM yet (OnDefineDomain has not run)' });
           return;
@@ -184,7 +186,14 @@ export class AgentService {
           callback({ code: grpc.status.INVALID_ARGUMENT, details: `target_bytes: ${String(target)} is not accepted; use a positive number of bytes` });
           return;
         }
-        agent.setTarget(target, reason.slice(0, MAX_REASON)).then(
+        for (const [name, value] of [['ceiling_bytes', ceiling], ['floor_bytes', floor]] as const) {
+          if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: `${name}: ${String(value)} is not accepted; use a number of bytes, 0 for none` });
+            return;
+          }
+        }
+        const bounds = { ...((ceiling as number) > 0 ? { ceilingBytes: ceiling as number } : {}), ...((floor as number) > 0 ? { floorBytes: floor as number } : {}) };
+        agent.setTarget(target, reason.slice(0, MAX_REASON), bounds).then(
           (r) => callback(null, encodeTargetReply(r)),
           (err: unknown) => callback({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) }),
         );

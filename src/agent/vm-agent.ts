@@ -48,6 +48,8 @@ export interface VmAgentOptions {
   qmpSocketPath: string;
   guestMemoryBytes: number;
   guaranteedBytes: number;
+  /** The VM has no guarantee of its own: the shim's floor (pod memory request) stands in for it. */
+  acceptsNodeFloor?: boolean;
   marginBytes: number;
   statsPeriodSeconds: number;
   /** The VMI's disks (their `ua-` aliases are QEMU's qdev ids); none: no IO tune. */
@@ -157,6 +159,7 @@ export class VmAgent {
       }),
       ...options.guard,
       ...(options.observeOnlyReason !== undefined ? { observeOnlyReason: options.observeOnlyReason } : {}),
+      ...(options.acceptsNodeFloor ? { acceptsNodeFloor: true } : {}),
     };
     this.log = options.log ?? logger('agent');
     this.now = options.now ?? Date.now;
@@ -257,13 +260,13 @@ export class VmAgent {
   }
 
   /** SetTarget: clamps through the guard, sends what it decides, answers with the result. */
-  setTarget(requestedBytes: number, reason: string): Promise<TargetResult> {
+  setTarget(requestedBytes: number, reason: string, bounds: { ceilingBytes?: number; floorBytes?: number } = {}): Promise<TargetResult> {
     return this.serial(async () => {
       const obs = this.observation();
       if (obs.actualBytes !== undefined) this.guardState = observeActual(this.guardConfig, this.guardState, obs.nowMs, obs.actualBytes).state;
-      const decision = requestTarget(this.guardConfig, this.guardState, obs, requestedBytes);
+      const decision = requestTarget(this.guardConfig, this.guardState, obs, requestedBytes, bounds);
       this.log.info(
-        { requested: requestedBytes, reason, applied: decision.appliedBytes, goal: decision.goalBytes, clamp: decision.clamp, detail: decision.detail },
+        { requested: requestedBytes, reason, ...bounds, applied: decision.appliedBytes, goal: decision.goalBytes, clamp: decision.clamp, detail: decision.detail },
         'SetTarget',
       );
       await this.apply(decision);

@@ -23,7 +23,7 @@ export const SOCKET_NAME = 'kubemom.sock';
 export const API_REVISION = 1;
 
 /** Optional capabilities a sidecar lists in Describe; a shim relies on one only when it is listed. */
-export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration', 'memory-hotplug'] as const;
+export const FEATURES = ['stats-stream', 'set-target', 'goal-bytes', 'self-protection', 'io-limits', 'cpu-limits', 'unmanaged', 'migration', 'memory-hotplug', 'pod-bounds'] as const;
 export type Feature = (typeof FEATURES)[number];
 
 /** Why the agent changed a requested target (src/agent/guard.ts decides). */
@@ -37,7 +37,8 @@ export type ClampReason =
   | 'no-fresh-stats'
   | 'not-running'
   | 'observe-only'
-  | 'migrating';
+  | 'migrating'
+  | 'pod-ceiling';
 
 // ---- The wire shapes ----
 
@@ -53,7 +54,8 @@ export type WireClampReason =
   | 'CLAMP_NO_FRESH_STATS'
   | 'CLAMP_NOT_RUNNING'
   | 'CLAMP_OBSERVE_ONLY'
-  | 'CLAMP_MIGRATING';
+  | 'CLAMP_MIGRATING'
+  | 'CLAMP_POD_CEILING';
 
 export interface WireDescribeRequest {
   client_api_revision?: number;
@@ -92,6 +94,8 @@ export interface WireDescribeResponse {
   phase_began_earlier?: boolean;
   unmanaged_kind?: string;
   unmanaged_reason?: string;
+  /** annotation, vmi-request or guest-memory; empty or absent from older sidecars. */
+  guaranteed_memory_source?: string;
 }
 
 /** IoLimits: libvirt's iotune names, 0 unlimited. */
@@ -170,6 +174,10 @@ export interface WireStatsSample {
 export interface WireSetTargetRequest {
   target_bytes: number;
   reason: string;
+  /** The pod ceiling, bytes (0: none; absent from older shims). */
+  ceiling_bytes?: number;
+  /** The node's floor for a VM without a guarantee of its own, bytes (0: none). */
+  floor_bytes?: number;
 }
 
 export interface WireSetTargetResponse {
@@ -230,6 +238,11 @@ export interface Description {
   phaseSinceMs: number;
   phaseBeganEarlier: boolean;
   unmanaged: UnmanagedView | undefined;
+  /**
+   * Where guaranteedMemoryBytes comes from: the annotation, the VMI's requests.memory, or neither ("guest-memory":
+   * the node's floor stands in). "" from older sidecars (treated as explicit).
+   */
+  guaranteedMemorySource: string;
 }
 
 /** One guest report, in bytes and event counts (cumulative counters since guest boot). */
@@ -343,6 +356,7 @@ export const CLAMP_TO_WIRE: Readonly<Record<ClampReason, WireClampReason>> = {
   'not-running': 'CLAMP_NOT_RUNNING',
   'observe-only': 'CLAMP_OBSERVE_ONLY',
   migrating: 'CLAMP_MIGRATING',
+  'pod-ceiling': 'CLAMP_POD_CEILING',
 };
 
 export const CLAMP_FROM_WIRE: Readonly<Record<WireClampReason, ClampReason>> = Object.fromEntries(
@@ -386,6 +400,7 @@ export function encodeDescription(d: DescriptionInput): WireDescribeResponse {
     phase_since_unix_ms: d.phaseSinceMs,
     phase_began_earlier: d.phaseBeganEarlier,
     ...encodeUnmanaged(d.unmanaged),
+    guaranteed_memory_source: d.guaranteedMemorySource,
   };
 }
 
@@ -497,6 +512,7 @@ export function decodeDescription(w: WireDescribeResponse): Description {
     phaseSinceMs: w.phase_since_unix_ms ?? 0,
     phaseBeganEarlier: w.phase_began_earlier === true,
     unmanaged: decodeUnmanaged(w.unmanaged_kind, w.unmanaged_reason),
+    guaranteedMemorySource: w.guaranteed_memory_source ?? '',
   };
 }
 
@@ -597,13 +613,19 @@ export const AGENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_retries': 0,
 };
 
-/** SetTarget's request as the agent reads it. */
-export function decodeTargetRequest(w: Partial<WireSetTargetRequest>): { targetBytes: unknown; reason: string } {
-  return { targetBytes: w.target_bytes, reason: String(w.reason ?? '') };
+/** SetTarget's request as the agent reads it (the bounds unchecked: the agent checks them). */
+export function decodeTargetRequest(w: Partial<WireSetTargetRequest>): { targetBytes: unknown; reason: string; ceilingBytes: unknown; floorBytes: unknown } {
+  return { targetBytes: w.target_bytes, reason: String(w.reason ?? ''), ceilingBytes: w.ceiling_bytes ?? 0, floorBytes: w.floor_bytes ?? 0 };
 }
 
-export function encodeTargetRequest(targetBytes: number, reason: string): WireSetTargetRequest {
-  return { target_bytes: targetBytes, reason };
+/** A SetTarget request; the pod bounds travel with it (0: none). */
+export function encodeTargetRequest(targetBytes: number, reason: string, bounds: { ceilingBytes?: number | undefined; floorBytes?: number | undefined } = {}): WireSetTargetRequest {
+  return {
+    target_bytes: targetBytes,
+    reason,
+    ceiling_bytes: Math.max(0, Math.floor(bounds.ceilingBytes ?? 0)),
+    floor_bytes: Math.max(0, Math.ceil(bounds.floorBytes ?? 0)),
+  };
 }
 
 /** SetIoLimits' request as the agent reads it: the limits are checked by the agent (libvirt's iotune names). */

@@ -9,6 +9,8 @@ import { CGROUP_DRIVERS, type CgroupDriver } from '../shim/host/cgroup-memory.js
 import { parseEnforceNodeAllocatable, parseGracePeriods } from '../shim/host/kubelet-thresholds.js';
 import { type KubeletConfigValues, parseKubeletConfig } from '../shim/host/kubelet-config.js';
 import { readInputText } from '../common/read-input.js';
+import { parseMemoryQuantity, QUANTITY_ACCEPTED } from '../common/quantity.js';
+import { inClusterConfig, type KubeApiConfig, SERVICE_ACCOUNT_DIR } from '../shim/kube/api-client.js';
 import { psiTriggerSpec } from '../shim/host/psi-trigger.js';
 import { parseListenAddress } from '../shim/http.js';
 import { POLICY_NAMES } from '../policy/registry.js';
@@ -70,6 +72,10 @@ interface ShimFlags {
   cgroupRoot?: string;
   kubepodsCgroup?: string;
   cgroupDriver?: string;
+  podCeilingMargin?: string;
+  kubernetesApi?: string;
+  nodeName?: string;
+  memoryOvercommit?: string;
   describeDeadline: string;
   setTargetDeadline: string;
 }
@@ -86,6 +92,28 @@ export function loadKubeletConfig(flags: Pick<ShimFlags, 'kubeletConfig' | 'kube
     if (!existsSync(file)) return undefined;
   }
   return { file, values: parseKubeletConfig(file, readInputText(file, '--kubelet-config', 1024 * 1024)) };
+}
+
+/**
+ * --kubernetes-api: `auto` (the in-cluster config when the pod has a service account token, else off, with
+ * why), `off`, or an http(s) URL (for instance `kubectl proxy` on loopback; the service account token is sent
+ * when there is one).
+ */
+export function kubernetesApiFromFlag(text: string, env: NodeJS.ProcessEnv = process.env, saDir: string = SERVICE_ACCOUNT_DIR): { config?: KubeApiConfig; off?: string } {
+  if (text === 'off') return { off: '--kubernetes-api off' };
+  if (text === 'auto') {
+    const c = inClusterConfig(env, saDir);
+    return 'missing' in c ? { off: c.missing } : { config: c };
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw new InputError('--kubernetes-api', `"${text}" is not accepted; accepted: auto, off, or an http(s) URL of the API server`);
+  }
+  const inCluster = inClusterConfig({ KUBERNETES_SERVICE_HOST: 'x' }, saDir);
+  return { config: { server: url, ...('missing' in inCluster ? {} : { tokenFile: inCluster.tokenFile!, ...(url.protocol === 'https:' ? { caFile: inCluster.caFile! } : {}) }) } };
 }
 
 /** Turns the flags (and the kubelet's config, under them) into shim options; every error names its flag or field. */
@@ -135,6 +163,31 @@ export function shimOptionsFromFlags(flags: ShimFlags, kubelet?: KubeletConfigVa
   } else if (kubelet?.enforcePodsAllocatable !== undefined) {
     options.enforcePodsAllocatable = kubelet.enforcePodsAllocatable;
   }
+  if (flags.podCeilingMargin !== undefined) {
+    const margin = parseMemoryQuantity(flags.podCeilingMargin);
+    if ('error' in margin) throw new InputError('--pod-ceiling-margin', `"${flags.podCeilingMargin}" is not accepted; use ${QUANTITY_ACCEPTED}`);
+    options.podCeilingMarginBytes = margin.value;
+  }
+  if (flags.memoryOvercommit !== undefined && flags.memoryOvercommit !== '') {
+    const percent = Number(flags.memoryOvercommit.trim().replace(/%$/, ''));
+    if (!Number.isInteger(percent) || percent < 10 || percent > 10_000) {
+      throw new InputError('--memory-overcommit', `"${flags.memoryOvercommit}" is not accepted; use the KubeVirt CR's memoryOvercommit, a whole percentage from 10 to 10000 (150: guests get 100/150 of their memory requested)`);
+    }
+    options.memoryOvercommitPercent = percent;
+  }
+  if (flags.kubernetesApi !== undefined) {
+    const api = kubernetesApiFromFlag(flags.kubernetesApi);
+    if (api.config) {
+      const nodeName = flags.nodeName ?? '';
+      if (nodeName === '') throw new InputError('--node-name', 'is empty; the Kubernetes API needs this node\'s name (the DaemonSet sets NODE_NAME from spec.nodeName), or use --kubernetes-api off');
+      options.kubernetes = { api: api.config, nodeName };
+    } else {
+      options.kubernetesApiOff = api.off!;
+    }
+  }
+  if (kubelet?.systemReservedMemoryBytes !== undefined || kubelet?.kubeReservedMemoryBytes !== undefined) {
+    options.kubeletReservedBytes = (kubelet.systemReservedMemoryBytes ?? 0) + (kubelet.kubeReservedMemoryBytes ?? 0);
+  }
   if (flags.cgroupRoot) options.cgroupRoot = flags.cgroupRoot;
   if (flags.kubepodsCgroup) options.kubepodsCgroup = flags.kubepodsCgroup;
   else if (kubelet?.kubepodsCgroup !== undefined) options.kubepodsCgroup = kubelet.kubepodsCgroup;
@@ -174,6 +227,10 @@ export function registerShimCommand(program: Command): void {
     .option('--cgroup-root <dir>', 'cgroup mount the kubelet\'s eviction signals are computed from, "" for MemAvailable only (env KUBEMOM_CGROUP_ROOT)', env.KUBEMOM_CGROUP_ROOT ?? '/sys/fs/cgroup')
     .option('--kubepods-cgroup <path>', 'the pods cgroup under the memory hierarchy (default kubepods.slice for systemd, kubepods for cgroupfs; env KUBEMOM_KUBEPODS_CGROUP)', env.KUBEMOM_KUBEPODS_CGROUP)
     .option('--cgroup-driver <driver>', `the kubelet's cgroup driver: ${CGROUP_DRIVERS.join(', ')} (auto: whichever pods cgroup exists; env KUBEMOM_CGROUP_DRIVER)`, env.KUBEMOM_CGROUP_DRIVER)
+    .option('--pod-ceiling-margin <quantity>', "memory kept free under a VM pod's memory limit above its measured overhead: no target goes above limit - overhead - margin (env KUBEMOM_POD_CEILING_MARGIN)", env.KUBEMOM_POD_CEILING_MARGIN ?? '64Mi')
+    .option('--kubernetes-api <mode>', "auto (the in-cluster service account, if the pod has one), off, or an API server URL: this node's pods, for floors from pod memory requests and proof of each sidecar's pod (env KUBEMOM_KUBERNETES_API)", env.KUBEMOM_KUBERNETES_API ?? 'auto')
+    .option('--node-name <name>', "this node's name, for the pods' spec.nodeName field selector (env NODE_NAME)", env.NODE_NAME)
+    .option('--memory-overcommit <percent>', "the KubeVirt CR's memoryOvercommit: floor = guest x 100 / PERCENT for VMs without a memory request, where the API gives none (env KUBEMOM_MEMORY_OVERCOMMIT)", env.KUBEMOM_MEMORY_OVERCOMMIT)
     .option('--describe-deadline <duration>', 'deadline for a sidecar Describe (env KUBEMOM_DESCRIBE_DEADLINE)', env.KUBEMOM_DESCRIBE_DEADLINE ?? '2s')
     .option('--set-target-deadline <duration>', 'deadline for a sidecar SetTarget (env KUBEMOM_SET_TARGET_DEADLINE)', env.KUBEMOM_SET_TARGET_DEADLINE ?? '1s')
     .action(async (flags: ShimFlags) => {

@@ -21,6 +21,11 @@ export function defaultMemoryMarginBytes(guestMemoryBytes: number): number {
 export interface VmSettings {
   /** Memory the balloon never takes away, bytes. */
   guaranteedMemoryBytes: number;
+  /**
+   * Where it comes from: the annotation, the VMI's requests.memory, or neither (the guest memory: nothing
+   * reclaimed unless the node shim supplies a floor). Absent in states saved by older sidecars: explicit.
+   */
+  guaranteedSource?: 'annotation' | 'vmi-request' | 'guest-memory';
   /** 0..100; a lower priority gives memory back first and gets it back last. */
   priority: number;
   /** Guest stats polling period, seconds. */
@@ -206,6 +211,7 @@ export function readSettings(
   const throttleText = get('kubemom.io/io-throttle');
   return {
     guaranteedMemoryBytes: guaranteed,
+    guaranteedSource: guaranteedText !== undefined ? 'annotation' : requestedMemoryBytes !== undefined ? 'vmi-request' : 'guest-memory',
     priority: priorityText === undefined ? 50 : parseIntIn('kubemom.io/priority', priorityText, 0, 100),
     statsPeriodSeconds: periodText === undefined ? 5 : parseIntIn('kubemom.io/stats-period', periodText, 1, 300, 's'),
     autodeflate: autodeflateText === undefined ? true : parseBool('kubemom.io/autodeflate', autodeflateText),

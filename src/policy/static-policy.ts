@@ -10,6 +10,7 @@ export type StaticState = Record<string, never>;
 export function staticPolicy(name: 'static' | 'observe' = 'static'): Policy<StaticState> {
   return {
     name,
+    passive: true,
     initialState: () => ({}),
     evaluate: (_input, state) => ({ decisions: { balloons: [], ksm: {} }, state }),
   };

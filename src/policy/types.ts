@@ -185,6 +185,8 @@ export interface PolicyDecisions {
  */
 export interface Policy<S = unknown> {
   readonly name: string;
+  /** Never moves a balloon by design (static, observe): the shim then sends no target of its own either. */
+  readonly passive?: boolean;
   initialState(): S;
   evaluate(input: PolicyInput, state: S): { decisions: PolicyDecisions; state: S };
 }

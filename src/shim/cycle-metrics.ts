@@ -6,6 +6,8 @@ import type { HostSource } from './host/host-monitor.js';
 import { ShimMetrics } from './metrics.js';
 import { committedMemory } from './committed-memory.js';
 import { SESSION_STATES, type SidecarSession } from './session.js';
+import type { PodBoundsState } from './pod-bounds.js';
+import type { PodFacts } from './kube/pod-watch.js';
 
 const PAGE_SIZE = 4096;
 
@@ -68,8 +70,13 @@ export function updateCycleMetrics(
   for (const state of SESSION_STATES) m.sidecars.set({ state }, counts.get(state) ?? 0);
 }
 
-/** Makes the per-VM gauges read the sessions at scrape time. */
-export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSession[]): void {
+/** Makes the per-VM gauges read the sessions (and their pods' bounds) at scrape time. */
+export function bindVmGauges(
+  m: ShimMetrics,
+  sessions: () => readonly SidecarSession[],
+  pod: (podUid: string) => PodBoundsState | undefined = () => undefined,
+  apiPod: (podUid: string) => PodFacts | undefined = () => undefined,
+): void {
   m.bindVms((set) => {
     // One session per VM series: the first claimant, as in the loop, and refused sessions
     // last, so a sidecar lying about its identity can never overwrite another VM's series.
@@ -91,6 +98,14 @@ export function bindVmGauges(m: ShimMetrics, sessions: () => readonly SidecarSes
       set(m.vmGuestMemory, labels, guestMemory);
       set(m.vmGuaranteed, labels, d.guaranteedMemoryBytes);
       set(m.vmPriority, labels, d.priority);
+      const b = pod(session.found.podUid);
+      if (b?.limitBytes !== undefined) set(m.vmPodLimit, labels, b.limitBytes);
+      if (b?.overheadBytes !== undefined) set(m.vmPodOverhead, labels, b.overheadBytes);
+      if (b?.ceilingBytes !== undefined) set(m.vmPodCeiling, labels, b.ceilingBytes);
+      if (b?.floorBytes !== undefined) set(m.vmNodeFloor, { ...labels, source: b.floorSource ?? 'unknown' }, b.floorBytes);
+      if (b) set(m.vmAutodeflatePastCeiling, labels, b.autodeflateCanCross ? 1 : 0);
+      const facts = apiPod(session.found.podUid);
+      if (facts) set(m.vmPodInfo, { ...labels, pod: facts.name, vmi_uid: facts.vmiUid ?? '' }, 1);
       if (d.vcpus) {
         const t = vmCpuTune('', d.vcpus, d.cpuLimitMillicores || undefined, os.availableParallelism());
         if (t.kubernetesLimitCores !== undefined) set(m.vmCpuLimit, { ...labels, source: 'kubernetes' }, t.kubernetesLimitCores);

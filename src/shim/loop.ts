@@ -21,9 +21,11 @@ import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import type { KsmController } from './ksm.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
+import { boundDecisions, type BoundedDecision } from './pod-bounds.js';
 
 export type { DecisionRecord, LoopTrigger };
 export { dispatchOrder } from './controllers/balloon.js';
+import { boundsKey } from './controllers/balloon.js';
 
 export interface CycleResult {
   trigger: LoopTrigger;
@@ -47,6 +49,10 @@ export interface LoopObserver {
   onIdentityConflict?(ignored: SidecarSession, owner: SidecarSession): void;
   onPressure?(atMs: number, sendLatencyMs: number | undefined): void;
   onIoDecision?(guestId: string, outcome: 'applied' | 'skipped' | 'error'): void;
+  /** A sidecar whose claim the Kubernetes API contradicts (reported once per session). */
+  onImpostor?(session: SidecarSession, why: string): void;
+  /** A decision the pod bounds changed (or made: a guest above its ceiling the policy left alone). */
+  onBound?(bounded: BoundedDecision): void;
 }
 
 
@@ -56,6 +62,13 @@ export interface LoopDependencies<S> {
   sessions: () => SidecarSession[];
   ksm?: KsmController;
   ksmdCpu?: KsmdCpuMeter;
+  /**
+   * The Kubernetes API's word on a sidecar's claim (its pod's namespace and VMI): a mismatch is an impostor,
+   * left out of the cycle; unknown (no API, pod not seen yet) lets the session through.
+   */
+  vouch?: (session: SidecarSession) => { kind: 'ok' } | { kind: 'unknown' } | { kind: 'mismatch'; why: string };
+  /** Measures each VM pod's bounds (ceiling, node floor) before the policy runs. */
+  bounds?: { refresh(sessions: readonly SidecarSession[]): void };
   log: Logger;
   observer?: LoopObserver;
   now?: () => number;
@@ -85,6 +98,8 @@ export class ShimLoop<S> {
   private readonly balloons: BalloonController;
   /** Sessions already reported for claiming a VM another session owns. */
   private readonly conflicted = new WeakSet<SidecarSession>();
+  /** Sessions already reported as impostors by the Kubernetes API. */
+  private readonly impostors = new WeakSet<SidecarSession>();
   private readonly now: () => number;
 
   constructor(
@@ -209,8 +224,13 @@ export class ShimLoop<S> {
     const started = performance.now();
     const nowMs = this.now();
     const gathered = this.gather(nowMs, trigger);
-    const decisions = this.evaluate(gathered.input);
+    const evaluated = this.evaluate(gathered.input);
+    const { decisions, boundBy } = this.bound(evaluated, gathered);
     const actuated = this.actuate(decisions, gathered.byGuest, nowMs, trigger);
+    for (const record of actuated.records) {
+      const bound = boundBy.get(record.guestId);
+      if (bound !== undefined) record.bound = bound;
+    }
     return this.finish({ trigger, nowMs, input: gathered.input, decisions, durationMs: performance.now() - started, ...actuated }, gathered);
   }
 
@@ -220,7 +240,8 @@ export class ShimLoop<S> {
     host.sample(nowMs, trigger === 'pressure');
     const ksmValues = ksm?.available() ? ksm.read() : undefined;
     const ksmdFraction = ksmdCpu?.sample(nowMs);
-    const sessions = this.deps.sessions();
+    const sessions = this.vouched(this.deps.sessions());
+    this.deps.bounds?.refresh(sessions);
     const owners = this.claimOwners(sessions);
     const byGuest = new Map<string, SidecarSession>();
     const guests: GuestState[] = [];
@@ -261,6 +282,44 @@ export class ShimLoop<S> {
       return undefined;
     }
     return decisions;
+  }
+
+  /**
+   * The one clamp after the policy, whatever policy ran: every target within its pod's [floor, ceiling], a guest
+   * left above its ceiling brought down, and changed bounds sent even to a guest the policy holds (its goal
+   * again, with them). A passive policy (observe, static) moves nothing, and neither does the shim for it.
+   */
+  private bound(decisions: PolicyDecisions | undefined, gathered: Gathered): { decisions: PolicyDecisions | undefined; boundBy: Map<string, string> } {
+    const boundBy = new Map<string, string>();
+    if (!decisions || this.deps.policy.passive) return { decisions, boundBy };
+    const b = boundDecisions(decisions.balloons, gathered.input.guests);
+    for (const x of b.bounded) {
+      boundBy.set(x.guestId, x.bound);
+      this.deps.observer?.onBound?.(x);
+    }
+    const decided = new Set(b.balloons.map((d) => d.guestId));
+    for (const [id, session] of gathered.byGuest) {
+      const goal = session.latest?.balloonGoalBytes || session.latest?.balloonTargetBytes || 0;
+      if (decided.has(id) || goal <= 0 || this.balloons.boundsSent(session) === boundsKey(session)) continue;
+      b.balloons.push({ guestId: id, targetBytes: goal, reason: 'pod-bounds' });
+    }
+    return { decisions: { ...decisions, balloons: b.balloons }, boundBy };
+  }
+
+  /** The sessions the Kubernetes API does not contradict (all of them without the API). */
+  private vouched(sessions: SidecarSession[]): SidecarSession[] {
+    const vouch = this.deps.vouch;
+    if (!vouch) return sessions;
+    return sessions.filter((session) => {
+      const verdict = vouch(session);
+      if (verdict.kind !== 'mismatch') return true;
+      if (!this.impostors.has(session)) {
+        this.impostors.add(session);
+        this.deps.log.warn({ vm: session.id, socket: session.found.socketPath, why: verdict.why }, "the Kubernetes API contradicts a sidecar's claim; it gets no target");
+        this.deps.observer?.onImpostor?.(session, verdict.why);
+      }
+      return false;
+    });
   }
 
   /** Actuate: the balloon, IO and KSM controllers. */

@@ -45,6 +45,13 @@ export class ShimMetrics {
   readonly vmMigrationIteration = this.gauge('kubemom_vm_migration_iteration', 'Pre-copy iterations (dirty-sync-count) of the current or last migration.', VM);
   readonly vmMigrationDowntime = this.gauge('kubemom_vm_migration_downtime_seconds', 'Switch-over downtime of the last migration (QEMU\'s expected downtime while one runs).', VM);
   readonly vmSessionState = this.gauge('kubemom_vm_session_state', '1 for the current state of the shim session with the VM sidecar.', [...VM, 'state']);
+  readonly vmPodLimit = this.gauge('kubemom_vm_pod_memory_limit_bytes', "The VM pod's cgroup memory limit (memory.max / memory.limit_in_bytes). No series: no limit, or the pod cgroup was not found.", VM);
+  readonly vmPodOverhead = this.gauge('kubemom_vm_pod_overhead_bytes', "The VM pod's memory beyond the guest's: pod working set minus balloon actual, the largest seen.", VM);
+  readonly vmPodCeiling = this.gauge('kubemom_vm_pod_ceiling_bytes', 'The most the guest may be given: pod limit minus overhead minus the margin. No series: no ceiling.', VM);
+  readonly vmNodeFloor = this.gauge('kubemom_vm_node_floor_bytes', "The node's floor for a VM without a guarantee of its own, by source (pod-request: the virt-launcher pod's memory request; memory-overcommit: guest x 100 / --memory-overcommit).", [...VM, 'source']);
+  readonly vmAutodeflatePastCeiling = this.gauge('kubemom_vm_autodeflate_past_ceiling', '1 when the guest may deflate its balloon itself (autodeflate) past its pod ceiling: an OOM in the guest can then get QEMU OOM-killed.', VM);
+  readonly vmCeilingCrossings = new VmCounter(this.registry, 'kubemom_vm_pod_ceiling_crossings_total', 'Times the guest was seen holding more than its pod ceiling, by cause (autodeflate: it deflated its balloon itself).', 'cause');
+  readonly vmBounded = new VmCounter(this.registry, 'kubemom_vm_bounded_decisions_total', "Policy targets the shim moved into the pod's bounds, by bound (pod-ceiling, floor).", 'bound');
   readonly vmDecisions = new VmCounter(this.registry, 'kubemom_vm_decisions_total', 'Balloon decisions the policy made, by reason.', 'reason');
   readonly vmSetTargets = new VmCounter(this.registry, 'kubemom_vm_set_target_total', 'SetTarget calls by outcome (applied, deadline, error, skipped-in-flight, skipped-not-live).', 'outcome');
   readonly vmClamps = new VmCounter(this.registry, 'kubemom_vm_clamps_total', 'Targets the sidecar clamped, by clamp reason.', 'clamp');
@@ -109,6 +116,14 @@ export class ShimMetrics {
   readonly sidecars = this.gauge('kubemom_shim_sidecars', 'Sidecar sessions by state.', ['state']);
   readonly identityMismatches = this.counter('kubemom_shim_sidecar_identity_mismatches_total', 'Sidecars refused because Describe named another pod than the socket path.');
   readonly identityConflicts = this.counter('kubemom_shim_sidecar_identity_conflicts_total', 'Sidecars ignored because another sidecar already serves the VM they name.');
+  readonly floorSource = this.gauge('kubemom_shim_floor_source', "1 for where floors of VMs without a guarantee of their own come from: kubernetes-api (the virt-launcher pod's memory request), memory-overcommit (guest x 100 / --memory-overcommit), none (the guest memory: nothing reclaimed from them).", ['source']);
+  readonly kubeApiSynced = this.gauge('kubemom_shim_kubernetes_api_synced', "1 once the list of this node's pods succeeded (the watch keeps it current).");
+  readonly kubeApiLists = this.counter('kubemom_shim_kubernetes_api_lists_total', "Lists of this node's pods: the first, and one after each 410 Gone or failed list.");
+  readonly kubeApiErrors = this.counter('kubemom_shim_kubernetes_api_errors_total', 'Kubernetes API problems, by problem: list-error, watch-error, dropped (connection lost), gone (410, relisted), bad-event.', ['problem']);
+  readonly kubePods = this.gauge('kubemom_shim_kubernetes_pods', "This node's pods the watch knows.");
+  readonly impostors = this.counter('kubemom_shim_sidecar_impostors_total', "Sidecars the Kubernetes API contradicts (their pod runs another namespace or VMI than they claim): no target.");
+  readonly vmPodInfo = this.gauge('kubemom_vm_pod_info', "1 per VM with its virt-launcher pod from the Kubernetes API: pod name and the VMI's UID (label kubevirt.io/created-by).", [...VM, 'pod', 'vmi_uid']);
+  readonly podCgroupErrors = this.counter('kubemom_shim_pod_cgroup_read_errors_total', "VM pod cgroups that could not be read (no pod ceiling that cycle), by reason (no-pod-cgroup, missing, unparsable).", ['reason']);
   readonly deadlineMisses = this.counter('kubemom_shim_sidecar_deadline_misses_total', 'Sidecar calls that missed their deadline, by call.', ['call']);
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -117,7 +132,7 @@ export class ShimMetrics {
 
   /** Forgets a VM's counters (its sidecar is gone); its gauges go with its session. */
   removeVm(namespace: string, name: string): void {
-    for (const counter of [this.vmDecisions, this.vmSetTargets, this.vmClamps]) counter.removeVm(namespace, name);
+    for (const counter of [this.vmDecisions, this.vmSetTargets, this.vmClamps, this.vmCeilingCrossings, this.vmBounded]) counter.removeVm(namespace, name);
   }
 
   private fillVms: ((set: (gauge: Gauge<string>, labels: Record<string, string>, value: number) => void) => void) | undefined;
@@ -134,7 +149,8 @@ export class ShimMetrics {
         this.vmGuestMemory, this.vmGuaranteed, this.vmTarget, this.vmActual, this.vmReclaimed, this.vmGuestTotal, this.vmGuestFree,
         this.vmGuestAvailable, this.vmGuestCaches, this.vmGuestSwapIn, this.vmGuestSwapOut, this.vmGuestMajorFaults, this.vmPriority,
         this.vmSessionState, this.vmUnmanaged, this.vmMigrationTotal, this.vmMigrationProcessed, this.vmMigrationRemaining,
-        this.vmMigrationDirtyRate, this.vmMigrationIteration, this.vmMigrationDowntime,
+        this.vmMigrationDirtyRate, this.vmMigrationIteration, this.vmMigrationDowntime, this.vmPodLimit, this.vmPodOverhead, this.vmPodCeiling,
+        this.vmNodeFloor, this.vmAutodeflatePastCeiling, this.vmPodInfo,
       ];
       for (const g of gauges) g.reset();
       this.fillVms((g, labels, value) => g.set(labels, value));

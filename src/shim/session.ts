@@ -87,6 +87,11 @@ export class SidecarSession {
   /** The last SetTarget the sidecar acknowledged. */
   lastApplied: TargetReply | undefined;
   phaseSinceMs: number;
+  /**
+   * The pod's bounds on the guest's memory as the shim last measured them (pod-bounds.ts): the ceiling from
+   * the pod's cgroup limit, and the node's floor for a VM without a guarantee of its own. Sent with every target.
+   */
+  bounds: { ceilingBytes?: number; floorBytes?: number } = {};
   private client: AgentClient;
   private stream: grpc.ClientReadableStream<WireStatsSample> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -153,7 +158,14 @@ export class SidecarSession {
   /** The VM as the policy sees it (src/shim/wire-to-policy.ts); only for a session that has described itself. */
   guestState(): GuestState | undefined {
     if (!this.describe) return undefined;
-    return guestStateOf(this.describe, this.latest, { phaseSinceMs: this.phaseSinceMs, history: this.history, ioLimitsSent: this.ioLimitsSent, nowMs: this.now() });
+    const state = guestStateOf(this.describe, this.latest, { phaseSinceMs: this.phaseSinceMs, history: this.history, ioLimitsSent: this.ioLimitsSent, nowMs: this.now() });
+    if (!state) return undefined;
+    if (this.bounds.ceilingBytes !== undefined) state.ceilingBytes = this.bounds.ceilingBytes;
+    // A VM without a guarantee of its own (KubeVirt v1.7+ under memory overcommit): the node's floor stands in.
+    if (this.bounds.floorBytes !== undefined && this.describe.guaranteedMemorySource === 'guest-memory' && !this.unmanaged) {
+      state.guaranteedMemoryBytes = Math.min(this.bounds.floorBytes, state.guestMemoryBytes);
+    }
+    return state;
   }
 
   /** The policy IO limits the sidecar last accepted ({}: none). */
@@ -188,7 +200,8 @@ export class SidecarSession {
     if (this.setTargetInFlight) return Promise.resolve({ kind: 'skipped', why: 'in-flight' });
     this.setTargetInFlight = true;
     const started = this.now();
-    return this.client.setTarget(encodeTargetRequest(Math.max(0, Math.round(targetBytes)), reason), this.options.setTargetDeadlineMs).then(
+    const request = encodeTargetRequest(Math.max(0, Math.round(targetBytes)), reason, { ceilingBytes: this.bounds.ceilingBytes, floorBytes: this.bounds.floorBytes });
+    return this.client.setTarget(request, this.options.setTargetDeadlineMs).then(
       (wire): SetTargetOutcome => {
         this.setTargetInFlight = false;
         const response = decodeTargetReply(wire);

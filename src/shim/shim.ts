@@ -11,6 +11,7 @@ import { EVICTION_SIGNALS, EvictionSignalReader } from './host/eviction-signals.
 import { HostMonitor } from './host/host-monitor.js';
 import { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import { LowMemoryWatch } from './host/low-memory-watch.js';
+import { readMeminfo } from './host/meminfo.js';
 import { PsiTrigger, type PsiTriggerMode } from './host/psi-trigger.js';
 import { startHttpServer } from './http.js';
 import { KsmController } from './ksm.js';
@@ -19,6 +20,10 @@ import { CLAMP_TO_WIRE } from '../api/kubemom-v1.js';
 import { ShimMetrics } from './metrics.js';
 import { bindVmGauges, updateCycleMetrics, vmLabels } from './cycle-metrics.js';
 import { SidecarRegistry } from './registry.js';
+import { PodBounds } from './pod-bounds.js';
+import { KubeApiClient, type KubeApiConfig } from './kube/api-client.js';
+import { PodWatch } from './kube/pod-watch.js';
+import { FLOOR_MODES, NodeFloors } from './kube/pod-floors.js';
 import { DEFAULT_SESSION_OPTIONS, SESSION_STATES, type SessionOptions } from './session.js';
 
 export interface ShimOptions {
@@ -49,6 +54,16 @@ export interface ShimOptions {
   evictionSoftGracePeriodMs?: number;
   /** enforceNodeAllocatable contains pods (default true). */
   enforcePodsAllocatable?: boolean;
+  /** Kept free under a VM pod's memory limit above its measured overhead (default 64 MiB). */
+  podCeilingMarginBytes?: number;
+  /** The Kubernetes API for this node's pods (floors from pod requests, sidecar identities); none: off. */
+  kubernetes?: { api: KubeApiConfig; nodeName: string; watchTimeoutSeconds?: number; initialBackoffMs?: number };
+  /** systemReserved + kubeReserved memory from the kubelet's config: the pods cgroup's limit is MemTotal less it. */
+  kubeletReservedBytes?: number;
+  /** Why the Kubernetes API is off, for the start log (set by the CLI). */
+  kubernetesApiOff?: string;
+  /** The KubeVirt CR's memoryOvercommit: floor = guest x 100 / PERCENT where the API gives none. */
+  memoryOvercommitPercent?: number;
   /** The cgroup mount the kubelet's eviction signals are read from; none: MemAvailable only. */
   cgroupRoot?: string;
   /** The pods cgroup under the memory root; default by driver. */
@@ -70,6 +85,11 @@ export class Shim<S = unknown> {
   readonly lowMemory: LowMemoryWatch;
   /** The kubelet's eviction signals from the cgroup files, when --cgroup-root is set. */
   readonly kubeletSignals: EvictionSignalReader | undefined;
+  /** Each VM pod's ceiling and floor. */
+  readonly podBounds: PodBounds;
+  /** This node's pods from the Kubernetes API, when it is on. */
+  readonly pods: PodWatch | undefined;
+  readonly floors: NodeFloors;
   httpPort: number | undefined;
   private closeHttp: (() => Promise<void>) | undefined;
   private startedAtMs = Date.now();
@@ -151,7 +171,33 @@ export class Shim<S = unknown> {
       ...(watchSignals ? { kubeletSignals: (memTotal: number) => watchSignals.read(memTotal) } : {}),
       enforcePodsAllocatable: options.enforcePodsAllocatable ?? true,
     });
-    bindVmGauges(m, () => this.registry.all());
+    if (options.kubernetes) {
+      const k = options.kubernetes;
+      this.pods = new PodWatch(
+        new KubeApiClient(k.api),
+        { nodeName: k.nodeName, ...(k.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: k.watchTimeoutSeconds } : {}), ...(k.initialBackoffMs !== undefined ? { initialBackoffMs: k.initialBackoffMs } : {}) },
+        log,
+        {
+          onProblem: (problem) => m.kubeApiErrors.inc({ problem }),
+          onList: (pods) => {
+            m.kubeApiLists.inc();
+            m.kubePods.set(pods);
+          },
+        },
+      );
+      this.pods.on('synced', () => m.kubeApiSynced.set(1));
+      this.pods.on('change', () => m.kubePods.set(this.pods!.pods.size));
+    }
+    this.floors = new NodeFloors(this.pods, options.memoryOvercommitPercent);
+    for (const source of FLOOR_MODES) m.floorSource.set({ source }, source === this.floors.mode ? 1 : 0);
+    this.podBounds = new PodBounds(this.kubeletSignals, this.floors, { ...(options.podCeilingMarginBytes !== undefined ? { ceilingMarginBytes: options.podCeilingMarginBytes } : {}) }, log, {
+      onCgroupProblem: (reason) => m.podCgroupErrors.inc({ reason }),
+      onCrossing: (session, cause) => {
+        const labels = vmLabels(session);
+        if (labels) m.vmCeilingCrossings.inc(labels.namespace, labels.name, cause);
+      },
+    });
+    bindVmGauges(m, () => this.registry.all(), (uid) => this.podBounds.get(uid), (uid) => this.pods?.get(uid));
     this.loop = new ShimLoop<S>(
       {
         policy,
@@ -159,6 +205,8 @@ export class Shim<S = unknown> {
         sessions: () => this.registry.all(),
         ...(this.ksm ? { ksm: this.ksm } : {}),
         ksmdCpu: new KsmdCpuMeter(options.procRoot),
+        bounds: this.podBounds,
+        ...(this.pods ? { vouch: (session: Parameters<NodeFloors['vouch']>[0]) => this.floors.vouch(session) } : {}),
         log,
         observer: {
           onCycle: (result, sessions, extra) => {
@@ -191,6 +239,11 @@ export class Shim<S = unknown> {
             }
           },
           onPolicyError: () => m.policyErrors.inc(),
+          onImpostor: () => m.impostors.inc(),
+          onBound: (bounded) => {
+            const [namespace, name] = bounded.guestId.split('/', 2);
+            if (namespace !== undefined && name !== undefined) m.vmBounded.inc(namespace, name, bounded.bound);
+          },
           onIdentityConflict: () => m.identityConflicts.inc(),
           onPressure: (_at, latencyMs) => {
             if (latencyMs !== undefined) m.pressureToLastSend.observe(latencyMs / 1000);
@@ -238,6 +291,8 @@ export class Shim<S = unknown> {
       this.loop.wake(performance.now());
     });
     this.lowMemory.start();
+    this.checkPodsLimit();
+    this.pods?.start();
     this.loop.start();
     this.log.info(
       {
@@ -249,9 +304,20 @@ export class Shim<S = unknown> {
         http: this.httpPort ?? null,
         symlinks: this.registry.symlinkDirectory,
         cgroups: this.kubeletSignalsSummary(),
+        floors: this.floors.mode,
+        kubernetesApi: this.options.kubernetes ? this.options.kubernetes.api.server.origin : `off: ${this.options.kubernetesApiOff ?? 'not configured'}`,
+        memoryOvercommit: this.options.memoryOvercommitPercent ?? null,
       },
       'shim started',
     );
+    if (!this.options.kubernetes && this.options.kubernetesApiOff !== undefined) {
+      const floors = this.floors.mode === 'memory-overcommit'
+        ? `floors of VMs without a memory request are guest x 100 / ${this.options.memoryOvercommitPercent} (--memory-overcommit)`
+        : 'VMs without a memory request keep their whole guest memory (set --memory-overcommit to the KubeVirt CR\'s memoryOvercommit)';
+      // In a pod without its service account token it is a deployment mistake; off on purpose or outside a cluster, a choice.
+      const level = this.options.kubernetesApiOff.startsWith('no service account token') ? 'warn' : 'info';
+      this.log[level]({ why: this.options.kubernetesApiOff, floors: this.floors.mode }, `no Kubernetes API: ${floors}; sidecar identities rest on their socket paths alone`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -259,6 +325,7 @@ export class Shim<S = unknown> {
     this.loop.stop();
     this.psi?.stop();
     this.lowMemory.stop();
+    this.pods?.stop();
     this.host.stop();
     this.registry.stop();
     this.ksm?.stop();
@@ -334,6 +401,30 @@ export class Shim<S = unknown> {
     const counts = new Map<string, number>();
     for (const s of this.registry.all()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
     return { ok: true, detail: `ready; sidecars ${SESSION_STATES.map((s) => `${s}=${counts.get(s) ?? 0}`).join(' ')}` };
+  }
+
+  /**
+   * With node allocatable enforced, the kubelet sets the pods cgroup's limit to MemTotal - systemReserved -
+   * kubeReserved (pkg/kubelet/cm/node_container_manager_linux.go): a limit far from that means the shim reads
+   * another cgroup than the kubelet's pods cgroup.
+   */
+  private checkPodsLimit(): void {
+    const reserved = this.options.kubeletReservedBytes;
+    if (reserved === undefined || !this.kubeletSignals) return;
+    let memTotal: number;
+    try {
+      memTotal = readMeminfo(this.options.meminfoFile, Date.now()).memTotalBytes;
+    } catch {
+      return;
+    }
+    const limit = this.kubeletSignals.read(memTotal).allocatableCapacityBytes;
+    const expected = memTotal - reserved;
+    if (limit !== undefined && Math.abs(limit - expected) > 0.02 * memTotal) {
+      this.log.warn(
+        { podsCgroup: this.kubeletSignals.kubepods()?.relative, limitBytes: limit, expectedBytes: expected },
+        "the pods cgroup's memory limit is not MemTotal - systemReserved - kubeReserved from the kubelet's config: check --kubepods-cgroup and --cgroup-driver",
+      );
+    }
   }
 
   /** Where the kubelet's signals are read from, for the start log. */

@@ -53,8 +53,8 @@ function parseShimFlags(args: string[], env: Record<string, string>): Record<str
     shim.action((opts: Record<string, any>) => {
       flags = opts;
     });
-    // $(HOST_IP) is expanded by the kubelet from the pod's env.
-    program.parse(['node', 'kubemom', ...args.map((a) => a.replace('$(HOST_IP)', '192.0.2.10'))]);
+    // $(HOST_IP) and $(NODE_NAME) are expanded by the kubelet from the pod's env.
+    program.parse(['node', 'kubemom', ...args.map((a) => a.replace('$(HOST_IP)', '192.0.2.10').replace('$(NODE_NAME)', 'node-a'))]);
     return flags;
   } finally {
     process.env = saved;
@@ -85,6 +85,8 @@ describe('manifests', function () {
   it('kustomize builds the base into exactly the expected objects, all namespaced ones in kubemom-system', () => {
     const names = base.map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`).sort();
     expect(names).to.deep.equal([
+      'ClusterRole/kubemom-shim',
+      'ClusterRoleBinding/kubemom-shim',
       'ConfigMap/kubemom-grafana-dashboard',
       'ConfigMap/kubemom-policy-<hash>',
       'DaemonSet/kubemom-shim',
@@ -95,11 +97,15 @@ describe('manifests', function () {
       'ServiceMonitor/kubemom-shim',
     ]);
     for (const object of base) {
-      if (object.kind === 'Namespace') continue;
+      if (object.kind === 'Namespace' || object.kind.startsWith('ClusterRole')) continue;
       expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).to.equal(NAMESPACE);
     }
-    // No RBAC: the shim uses no Kubernetes API.
-    expect(base.filter((o) => /Role/.test(o.kind))).to.deep.equal([]);
+    // RBAC: read-only pods (the pod watch), nothing else, bound to the shim's service account alone.
+    expect(base.filter((o) => /Role/.test(o.kind)).map((o) => o.kind).sort()).to.deep.equal(['ClusterRole', 'ClusterRoleBinding']);
+    expect(find(base, 'ClusterRole', 'kubemom-shim').rules).to.deep.equal([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+    const binding = find(base, 'ClusterRoleBinding', 'kubemom-shim');
+    expect(binding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kubemom-shim' });
+    expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: 'kubemom-shim', namespace: NAMESPACE }]);
   });
 
   it('wires the DaemonSet, Service, ServiceMonitor and ConfigMaps to each other', () => {
@@ -141,7 +147,8 @@ describe('manifests', function () {
     expect(spec.hostPID ?? false).to.equal(false);
     expect(spec.hostNetwork ?? false).to.equal(false);
     expect(spec.hostIPC ?? false).to.equal(false);
-    expect(spec.automountServiceAccountToken).to.equal(false);
+    // The pod asks for its token (the pod watch); the service account does not hand it to anything else.
+    expect(spec.automountServiceAccountToken).to.equal(true);
     expect(find(base, 'ServiceAccount', 'kubemom-shim').automountServiceAccountToken).to.equal(false);
     expect(spec.securityContext.supplementalGroups).to.deep.equal([107]);
     expect(spec.securityContext.seccompProfile.type).to.equal('RuntimeDefault');

@@ -72,6 +72,12 @@ const MODELS: Record<string, ApiModel> = {
   'v1/ServiceAccount': { module: 'kubernetes-models/v1/ServiceAccount', className: 'ServiceAccount', typeName: 'IServiceAccount' },
   'v1/ConfigMap': { module: 'kubernetes-models/v1/ConfigMap', className: 'ConfigMap', typeName: 'IConfigMap' },
   'v1/Service': { module: 'kubernetes-models/v1/Service', className: 'Service', typeName: 'IService' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', className: 'ClusterRole', typeName: 'IClusterRole' },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': {
+    module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+    className: 'ClusterRoleBinding',
+    typeName: 'IClusterRoleBinding',
+  },
   'apps/v1/DaemonSet': { module: 'kubernetes-models/apps/v1/DaemonSet', className: 'DaemonSet', typeName: 'IDaemonSet' },
   'monitoring.coreos.com/v1/ServiceMonitor': {
     module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',

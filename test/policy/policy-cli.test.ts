@@ -14,12 +14,6 @@ function kubemom(args: string[], input?: string): { code: number | null; out: st
 }
 
 describe('kubemom policy (CLI)', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kubemom-policy-cli-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
   it('replay reads stdin and prints one JSON object per step', () => {
     const doc = { parameters: { balloonEnabled: 1, ksmEnabled: 0 }, host: { mem_available: 1000000, mem_free: 100000 }, guests: { vm: { balloon_cur: 100000, balloon_max: 200000, balloon_min: 10000, mem_unused: 50000 } } };
     const r = kubemom(['policy', 'replay', '--policy', 'mom', '-'], JSON.stringify(doc));
@@ -42,17 +36,22 @@ describe('kubemom policy (CLI)', () => {
   });
 
   it('check passes valid files and lists every error of invalid ones as file:line:col, exit 1', () => {
-    const bad = path.join(dir, 'bad.yaml');
-    writeFileSync(bad, 'scope: VM\nrules:\n  - output: memory.balloon\n    target: guest.balloon *\n  - output: ksm.run\n    target: 1\n');
-    const ok = kubemom(['policy', 'check', 'policies/mom.yaml', 'examples/lifecycle.yaml']);
-    expect(ok.code).to.equal(0);
-    expect(ok.out).to.contain('policies/mom.yaml: ok');
-    const r = kubemom(['policy', 'check', 'policies/mom.yaml', bad]);
-    expect(r.code).to.equal(1);
-    expect(r.err.trim().split('\n')).to.deep.equal([
-      `${bad}:4:28: rules[0].target: expression ends too early; expected a value`,
-      `${bad}:5:13: rules[1].output: is "ksm.run"; accepted in scope VM: memory.balloon, io.total_bytes_sec, io.read_bytes_sec, io.write_bytes_sec, io.total_iops_sec, io.read_iops_sec, io.write_iops_sec`,
-    ]);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kubemom-policy-cli-'));
+    try {
+      const bad = path.join(dir, 'bad.yaml');
+      writeFileSync(bad, 'scope: VM\nrules:\n  - output: memory.balloon\n    target: guest.balloon *\n  - output: ksm.run\n    target: 1\n');
+      const ok = kubemom(['policy', 'check', 'policies/mom.yaml', 'examples/lifecycle.yaml']);
+      expect(ok.code).to.equal(0);
+      expect(ok.out).to.contain('policies/mom.yaml: ok');
+      const r = kubemom(['policy', 'check', 'policies/mom.yaml', bad]);
+      expect(r.code).to.equal(1);
+      expect(r.err.trim().split('\n')).to.deep.equal([
+        `${bad}:4:28: rules[0].target: expression ends too early; expected a value`,
+        `${bad}:5:13: rules[1].output: is "ksm.run"; accepted in scope VM: memory.balloon, io.total_bytes_sec, io.read_bytes_sec, io.write_bytes_sec, io.total_iops_sec, io.read_iops_sec, io.write_iops_sec`,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('eval prints the decisions for a PolicyInput', () => {

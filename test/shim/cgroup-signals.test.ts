@@ -19,6 +19,7 @@ import { EvictionSignalReader } from '../../src/shim/host/eviction-signals.js';
 import { HostMonitor } from '../../src/shim/host/host-monitor.js';
 import { allocatableThresholdBytes, parseEnforceNodeAllocatable, parseGoDuration, parseGracePeriods } from '../../src/shim/host/kubelet-thresholds.js';
 import { LowMemoryWatch } from '../../src/shim/host/low-memory-watch.js';
+import { MINIMAL_SHIM_FLAGS } from './support.js';
 import { CgroupTree, meminfoText } from '../support/cgroup-tree.js';
 
 const MiB = 2 ** 20;
@@ -173,10 +174,7 @@ describe('kubelet thresholds and flags', () => {
   });
 
   it('takes the cgroup flags and refuses an unknown driver by name', () => {
-    const flags = {
-      kubeletRoot: '/k', nodeExporterUrl: '', scrapeTimeout: '1s', ksmDir: '', procRoot: '/proc', psiTrigger: 'off', metricsAddress: '', policy: 'observe',
-      period: '5s', rescan: '5s', evictionHard: 'memory.available<100Mi', describeDeadline: '2s', setTargetDeadline: '1s',
-    };
+    const flags = { ...MINIMAL_SHIM_FLAGS, evictionHard: 'memory.available<100Mi' };
     const o = shimOptionsFromFlags({ ...flags, cgroupRoot: '/c', kubepodsCgroup: 'kubepods', cgroupDriver: 'cgroupfs', evictionSoftGracePeriod: 'memory.available=2m', enforceNodeAllocatable: 'none' });
     expect(o).to.include({ cgroupRoot: '/c', kubepodsCgroup: 'kubepods', cgroupDriver: 'cgroupfs', evictionSoftGracePeriodMs: 120_000, enforcePodsAllocatable: false });
     expect(shimOptionsFromFlags({ ...flags, cgroupRoot: '' }).cgroupRoot).to.equal(undefined);

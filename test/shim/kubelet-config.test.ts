@@ -11,6 +11,7 @@ import path from 'node:path';
 import { loadKubeletConfig, shimOptionsFromFlags } from '../../src/cli/shim-command.js';
 import { InputError } from '../../src/common/errors.js';
 import { packageRoot } from '../../src/common/paths.js';
+import { MINIMAL_SHIM_FLAGS } from './support.js';
 import { kubepodsUnder, parseKubeletConfig } from '../../src/shim/host/kubelet-config.js';
 
 const MiB = 2 ** 20;
@@ -120,10 +121,7 @@ describe("the kubelet's config file", () => {
   });
 
   it('is overridden by every flag given explicitly', () => {
-    const flags = {
-      kubeletRoot: '/k', nodeExporterUrl: '', scrapeTimeout: '1s', ksmDir: '', procRoot: '/proc', psiTrigger: 'off', metricsAddress: '', policy: 'observe',
-      period: '5s', rescan: '5s', describeDeadline: '2s', setTargetDeadline: '1s', cgroupRoot: '/sys/fs/cgroup',
-    };
+    const flags = { ...MINIMAL_SHIM_FLAGS, cgroupRoot: '/sys/fs/cgroup' };
     const config = parseKubeletConfig('c', `${KUBEADM}cgroupRoot: /kubelet.slice\n`);
     const fromFile = shimOptionsFromFlags(flags, config);
     expect(fromFile).to.deep.include({
@@ -133,6 +131,8 @@ describe("the kubelet's config file", () => {
       enforcePodsAllocatable: true,
       cgroupDriver: 'systemd',
       kubepodsCgroup: 'kubelet.slice/kubelet-kubepods.slice',
+      // What the pods cgroup's limit is checked against at start: MemTotal less both reservations.
+      kubeletReservedBytes: GiB + 512 * MiB,
     });
     const overridden = shimOptionsFromFlags(
       { ...flags, evictionHard: 'memory.available<1Gi', evictionSoft: 'memory.available<2Gi', evictionSoftGracePeriod: 'memory.available=10s', enforceNodeAllocatable: 'none', cgroupDriver: 'cgroupfs', kubepodsCgroup: 'kp' },

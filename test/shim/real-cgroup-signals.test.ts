@@ -14,6 +14,18 @@ import { detectCgroupLayout, readCgroupMemory, type CgroupLayout } from '../../s
 import { EvictionSignalReader } from '../../src/shim/host/eviction-signals.js';
 import { readMeminfo } from '../../src/shim/host/meminfo.js';
 import { EVENT_DEADLINE_MS } from '../support/deadline.js';
+import type { CycleResult } from '../../src/shim/loop.js';
+import { Shim } from '../../src/shim/shim.js';
+import type { Policy, PolicyInput } from '../../src/policy/types.js';
+import { KubeletTree, waitFor } from './kubelet-tree.js';
+import { testShimOptions } from './support.js';
+
+/** Asks every guest for all its memory: the ceiling must stop it. */
+const growAll: Policy<null> = {
+  name: 'test-grow-all',
+  initialState: () => null,
+  evaluate: (input: PolicyInput) => ({ decisions: { balloons: input.guests.map((g) => ({ guestId: g.id, targetBytes: g.guestMemoryBytes, reason: 'test-grow' })), ksm: {} }, state: null }),
+};
 
 const MiB = 2 ** 20;
 const CGROUP_ROOT = process.env.KUBEMOM_CGROUP_ROOT ?? '/sys/fs/cgroup';
@@ -105,6 +117,32 @@ describe('real cgroup fs: the kubelet eviction signals', function () {
       // The 48 MiB the process touched are in the pods cgroup's working set.
       expect(s1.podsWorkingSetBytes).to.be.at.least(48 * MiB);
       expect(s1.allocatableAvailableBytes).to.be.at.most(256 * MiB - 48 * MiB);
+    });
+
+    it('gives the shim the signals and the pod ceiling from the real cgroups: the loop sends no target above the ceiling', async () => {
+      const tree = new KubeletTree();
+      const shim = new Shim(testShimOptions(tree.root, { cgroupRoot: CGROUP_ROOT, kubepodsCgroup: kubepods, periodMs: 60_000 }), growAll);
+      try {
+        await tree.addVm('real-pod', { guestMemoryBytes: 256 * MiB, guaranteedMemoryBytes: 64 * MiB }, uid);
+        await shim.start();
+        expect(await waitFor(() => shim.registry.all().some((x) => x.state === 'live' && x.latest !== undefined))).to.equal(true);
+        const result = (await shim.loop.runOnce()) as CycleResult;
+        await result.settled;
+        const sample = result.input.host.history.at(-1)!;
+        expect(sample.kubeletMemoryAvailableBytes).to.be.within(0, sample.memTotalBytes);
+        expect(sample.kubeletAllocatableAvailableBytes).to.be.at.most(256 * MiB - 48 * MiB);
+        // The simulated guest holds all its 256 MiB as far as its balloon says; the pod cgroup (192 MiB) holds
+        // the real process: overhead 0 (working set under actual), ceiling = 192 MiB - 0 - 64 MiB.
+        const guest = result.input.guests[0]!;
+        expect(guest.ceilingBytes).to.equal(128 * MiB);
+        expect(result.records[0]).to.include({ targetBytes: 128 * MiB, bound: 'pod-ceiling' });
+        const metrics = await shim.metrics.scrape();
+        expect(metrics).to.match(/kubemom_host_eviction_signal_available_bytes\{signal="memory.available"\} \d+/);
+        expect(metrics).to.match(/kubemom_host_eviction_signal_available_bytes\{signal="allocatableMemory.available"\} \d+/);
+      } finally {
+        await shim.stop();
+        await tree.close();
+      }
     });
 
     it("finds the pod's cgroup by UID and reads its limit and usage", () => {

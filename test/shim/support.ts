@@ -30,6 +30,12 @@ export function testShimOptions(kubeletRoot: string, overrides: Partial<ShimOpti
   };
 }
 
+/** The least `kubemom shim` flags for shimOptionsFromFlags: no node-exporter, KSM, metrics or PSI trigger. */
+export const MINIMAL_SHIM_FLAGS = {
+  kubeletRoot: '/k', nodeExporterUrl: '', scrapeTimeout: '1s', ksmDir: '', procRoot: '/proc', psiTrigger: 'off', metricsAddress: '', policy: 'observe',
+  period: '5s', rescan: '5s', describeDeadline: '2s', setTargetDeadline: '1s',
+};
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

@@ -19,13 +19,18 @@ export interface BalloonActuation {
 
 export class BalloonController {
   /** What each sidecar was last asked and when, to avoid resending an unchanged target. */
-  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number }>();
+  private readonly lastRequested = new WeakMap<SidecarSession, { target: number; atMs: number; bounds: string }>();
 
   constructor(
     /** An unchanged target is sent again after this long. */
     private readonly heartbeatMs: number,
     private readonly onOutcome: (record: DecisionRecord, outcome: SetTargetOutcome | undefined, session: SidecarSession | undefined) => void,
   ) {}
+
+  /** The pod bounds last sent to a sidecar ("0/0": none, or nothing sent yet). */
+  boundsSent(session: SidecarSession): string {
+    return this.lastRequested.get(session)?.bounds ?? '0/0';
+  }
 
   actuate(balloons: readonly BalloonDecision[], byGuest: ReadonlyMap<string, SidecarSession>, nowMs: number, trigger: LoopTrigger): BalloonActuation {
     const out: BalloonActuation = { records: [], pending: [], lastSendAt: undefined };
@@ -42,12 +47,14 @@ export class BalloonController {
       const applied = session.lastApplied?.appliedBytes;
       const previous = this.lastRequested.get(session);
       const heartbeatDue = previous !== undefined && nowMs - previous.atMs >= this.heartbeatMs;
-      if (previous?.target === target && !heartbeatDue && applied !== undefined && session.latest?.balloonTargetBytes === applied) {
+      // New pod bounds go out at once: the agent's own give-back must stop at the new ceiling.
+      const bounds = boundsKey(session);
+      if (previous?.target === target && previous.bounds === bounds && !heartbeatDue && applied !== undefined && session.latest?.balloonTargetBytes === applied) {
         record.outcome = 'unchanged';
         this.onOutcome(record, undefined, session);
         continue;
       }
-      this.lastRequested.set(session, { target, atMs: nowMs });
+      this.lastRequested.set(session, { target, atMs: nowMs, bounds });
       const call = session.setTarget(target, decision.reason);
       out.lastSendAt = performance.now();
       out.pending.push(
@@ -66,6 +73,11 @@ export class BalloonController {
     }
     return out;
   }
+}
+
+/** The pod bounds a session would send, as a comparable key. */
+export function boundsKey(session: SidecarSession): string {
+  return `${session.bounds.ceilingBytes ?? 0}/${session.bounds.floorBytes ?? 0}`;
 }
 
 /**

@@ -13,4 +13,6 @@ export interface DecisionRecord {
   outcome?: string;
   appliedBytes?: number;
   clamp?: string;
+  /** The pod bound the shim applied after the policy (pod-ceiling, floor), when one did. */
+  bound?: string;
 }

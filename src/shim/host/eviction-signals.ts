@@ -10,6 +10,8 @@
  * A problem (no memory controller, a missing pods cgroup, a garbled file) leaves that signal out, is logged
  * once when it starts and once when it clears, and counted by the observer; it is never thrown.
  */
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import {
   type CgroupDriver,
@@ -86,6 +88,18 @@ export class EvictionSignalReader {
     return this.kubepodsCache;
   }
 
+  /** The pods cgroup exists (when it does not, read() has already said so). */
+  kubepodsExists(): boolean {
+    const layout = this.layout();
+    const kubepods = this.kubepods();
+    if ('reason' in layout || !kubepods) return false;
+    try {
+      return statSync(path.join(layout.memoryRoot, kubepods.relative)).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
   /** A pod's cgroup under the pods cgroup, by pod UID; undefined when not found. */
   podCgroup(podUid: string): { layout: CgroupLayout; relative: string } | undefined {
     const layout = this.layout();
@@ -143,9 +157,14 @@ export class EvictionSignalReader {
     if (this.logged.get(signal) === key) return;
     this.logged.set(signal, key);
     const line = { signal, file: problem.file, reason: problem.reason, detail: problem.detail };
-    // An unlimited pods cgroup is a configuration, not a fault.
-    if (problem.reason === 'no-limit') this.log.info(line, `the kubelet's ${signal} signal is not computed`);
-    else this.log.warn(line, `cannot compute the kubelet's ${signal} signal; the policy goes on without it`);
+    // An unlimited pods cgroup is a configuration, not a fault; so is no pods cgroup at all where none was named
+    // (not a Kubernetes node: a test bed, a demo).
+    const unnamed = this.options.kubepodsCgroup === undefined && this.options.cgroupDriver === 'auto';
+    if (problem.reason === 'no-limit' || (problem.reason === 'missing' && signal === 'allocatableMemory.available' && unnamed)) {
+      this.log.info(line, `the kubelet's ${signal} signal is not computed`);
+    } else {
+      this.log.warn(line, `cannot compute the kubelet's ${signal} signal; the policy goes on without it`);
+    }
   }
 
   private clear(signal: EvictionSignalName): void {
