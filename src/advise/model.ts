@@ -81,7 +81,7 @@ export interface VmAdvice {
 export interface NodeAdvice {
   node: string;
   memTotalBytes: number;
-  /** The default policy's reserve: eviction threshold + max(512Mi, 5 % of MemTotal). */
+  /** The default policy's reserve: eviction threshold + max(512Mi, 5 % of MemTotal), that part capped at 2 GiB. */
   reserveBytes: number;
   /** VMs on the node at the window's end, and their guest memory. */
   vms: number;

@@ -142,7 +142,8 @@ describe('kubemom advise against a real Prometheus (backfilled by promtool)', fu
       const mine = VMS.filter((v) => v.node === node.name && v.balloon && !v.hugepages && v.requestBytes !== undefined && v.requestBytes < v.domainBytes);
       const perVm = mine.map(expectedReclaim);
       const sums = times.map((_, i) => perVm.reduce((s, r) => s + r[i]!, 0));
-      const reserve = 200 * MiB + Math.max(512 * MiB, 0.05 * node.memTotalBytes);
+      // The default policy's reserve: the threshold + max(512Mi, 5 % of MemTotal), at most 2 GiB on a large node.
+      const reserve = 200 * MiB + Math.min(Math.max(512 * MiB, 0.05 * node.memTotalBytes), 2048 * MiB);
       const lowestWith = Math.min(...times.map((t, i) => Math.round(node.available(t)) + sums[i]!));
       const lowest = Math.min(...times.map((t) => Math.round(node.available(t))));
       const got = report.nodes.find((n: { node: string }) => n.node === node.name);
