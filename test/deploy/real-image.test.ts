@@ -4,7 +4,7 @@
  * the host exactly as virt-launcher calls it.
  */
 import { expect } from 'chai';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -165,6 +165,11 @@ describe('container image (buildah, local Debian bases)', function () {
     const container = ds.spec.template.spec.containers[0];
     const kubeletRoot = path.join(root, 'kubelet');
     mkdirSync(path.join(kubeletRoot, 'pods'), { recursive: true });
+    // The DaemonSet mounts the kubelet's config file and the cgroup fs read-only: here a small config of our own
+    // and this machine's cgroup fs.
+    const kubeletConfigDir = path.join(root, 'kubelet-config');
+    mkdirSync(kubeletConfigDir, { recursive: true });
+    writeFileSync(path.join(kubeletConfigDir, 'config.yaml'), 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nevictionHard:\n  memory.available: 100Mi\n');
     const port = await freePort();
     const run = runInImage(
       store,
@@ -176,12 +181,12 @@ describe('container image (buildah, local Debian bases)', function () {
         '--node-exporter-url=',
         '--ksm-dir=',
         `--metrics-address=127.0.0.1:${port}`,
-      ].map((arg: string) => arg.replace('$(HOST_IP)', '127.0.0.1')),
+      ].map((arg: string) => arg.replace('$(HOST_IP)', '127.0.0.1').replace('$(NODE_NAME)', 'node-a')),
       {
         user: `${ds.spec.template.spec.securityContext.runAsUser}:${ds.spec.template.spec.securityContext.runAsGroup}`,
         dropAllCapabilities: container.securityContext.capabilities.drop.includes('ALL'),
         env: policyEnv(),
-        mounts: { [kubeletRoot]: '/var/lib/kubelet', '/proc': '/host/proc', '/proc/pressure': '/host/proc/pressure' },
+        mounts: { [kubeletRoot]: '/var/lib/kubelet', '/proc': '/host/proc', '/proc/pressure': '/host/proc/pressure', [kubeletConfigDir]: '/host/kubelet', '/sys/fs/cgroup': '/host/sys/fs/cgroup' },
       },
     );
     runs.push(run);
