@@ -71,7 +71,9 @@ export async function startShimOverPods(vms: readonly PodVm[]): Promise<ShimOver
   writeNodeMeminfo(meminfo, 4 * GiB, 3 * GiB);
   const shim = new Shim(
     { kubeletRoot: root, meminfoFile: meminfo, psiFile: '/proc/pressure/memory', vmstatFile: '/proc/vmstat', procRoot: '/proc', periodMs: 500, rescanMs: 500 },
-    createPolicy('default', {}, () => ''),
+    // The default policy gives memory back only after two minutes of calm, a step a minute: scaled down as the
+    // demo scales it, so a give-back shows within a real guest's event deadline.
+    createPolicy('default', { calmHoldMs: 5000, growIntervalMs: 2000 }, () => ''),
   );
   await shim.start();
   return {

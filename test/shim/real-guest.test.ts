@@ -63,7 +63,9 @@ describe('shim with a real sidecar and a real TCG guest', function () {
         periodMs: 500,
         rescanMs: 500,
       },
-      createPolicy('default', {}, () => ''),
+      // Give-back after two minutes of calm, a step a minute, scaled down (as the demo does) to show within a
+      // real guest's event deadline.
+      createPolicy('default', { calmHoldMs: 5000, growIntervalMs: 2000 }, () => ''),
     );
     await shim.start();
     const session = () => shim!.registry.all()[0];
