@@ -5,9 +5,7 @@
  * nothing plugged) and moves the balloon relative to it.
  */
 import { expect } from 'chai';
-import { AgentClient } from '../../src/api/client.js';
 import * as virsh from '../../testbed/virsh.js';
-import { MiB } from '../agent/support.js';
 import { GiB, startPodVm, type PodVm } from './support.js';
 
 describe('real-kubevirt-v19-guest: a hotplug-eligible guest as KubeVirt v1.9 starts it', function () {
@@ -36,28 +34,5 @@ describe('real-kubevirt-v19-guest: a hotplug-eligible guest as KubeVirt v1.9 sta
     expect(live).to.match(new RegExp(`<memory unit='KiB'>${GiB / 1024}</memory>`));
     // KubeMom's side monitor is still there.
     expect(live).to.contain(vm.qmpSocketPath);
-  });
-
-  it('the agent reports 1 GiB of boot memory and nothing plugged, and the balloon moves relative to it', async () => {
-    const { watcher, vm } = pod!;
-    const first = await watcher.waitFor('a sample with the memory layout', (s) => s['memory'] != null && s['balloon_actual_bytes'] != null, true);
-    const memory = first.memory!;
-    expect(Number(memory.boot_memory_bytes)).to.equal(GiB);
-    expect(Number(memory.guest_memory_bytes)).to.equal(GiB);
-    expect(Number(memory.plugged_memory_bytes ?? 0)).to.equal(0);
-    expect(memory.virtio_mem ?? []).to.deep.equal([]);
-    expect(Number(first['balloon_actual_bytes'])).to.equal(GiB);
-
-    const agent = new AgentClient(vm.sidecar.server.socketPath);
-    try {
-      const before = (await vm.console.meminfo()).MemTotal!;
-      await agent.setTarget({ target_bytes: 768 * MiB, reason: 'test inflate' });
-      await watcher.waitFor('actual 768 MiB', (s) => Number(s['balloon_actual_bytes']) === 768 * MiB);
-      expect(Math.abs(before - (await vm.console.meminfo()).MemTotal! - 256 * MiB)).to.be.at.most(4 * MiB);
-      await agent.setTarget({ target_bytes: GiB, reason: 'test deflate' });
-      await watcher.waitFor('actual 1 GiB', (s) => Number(s['balloon_actual_bytes']) === GiB);
-    } finally {
-      agent.close();
-    }
   });
 });
