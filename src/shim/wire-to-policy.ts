@@ -80,6 +80,9 @@ export function guestStateOf(d: Description, latest: StatsSample | undefined, fa
     // Before the first sample, Describe's report (if any) dates the phase.
     phaseSinceMs: latest || !d.phaseSinceMs ? facts.phaseSinceMs : Math.min(d.phaseSinceMs, facts.nowMs),
     history: facts.history,
+    // The balloon undoes itself when the guest runs out of memory: the policy keeps more headroom for it. The
+    // guest's swap size is not in QEMU's balloon stats, so swapBytes stays unknown (the policy takes it as none).
+    autodeflate: d.autodeflate,
   };
   if (d.features.includes('io-limits')) {
     state.ioThrottle = d.ioThrottle;
