@@ -12,6 +12,7 @@ import { HostMonitor } from './host/host-monitor.js';
 import { KsmdCpuMeter } from './host/ksmd-cpu.js';
 import { LowMemoryWatch } from './host/low-memory-watch.js';
 import { readMeminfo } from './host/meminfo.js';
+import { podsLimitMismatch } from './host/pods-limit.js';
 import { PsiTrigger, type PsiTriggerMode } from './host/psi-trigger.js';
 import { startHttpServer } from './http.js';
 import { KsmController } from './ksm.js';
@@ -403,11 +404,7 @@ export class Shim<S = unknown> {
     return { ok: true, detail: `ready; sidecars ${SESSION_STATES.map((s) => `${s}=${counts.get(s) ?? 0}`).join(' ')}` };
   }
 
-  /**
-   * With node allocatable enforced, the kubelet sets the pods cgroup's limit to MemTotal - systemReserved -
-   * kubeReserved (pkg/kubelet/cm/node_container_manager_linux.go): a limit far from that means the shim reads
-   * another cgroup than the kubelet's pods cgroup.
-   */
+  /** Warns when the cgroup read as the kubelet's pods cgroup does not carry the kubelet's limit (host/pods-limit.ts). */
   private checkPodsLimit(): void {
     const reserved = this.options.kubeletReservedBytes;
     if (reserved === undefined || !this.kubeletSignals) return;
@@ -417,11 +414,10 @@ export class Shim<S = unknown> {
     } catch {
       return;
     }
-    const limit = this.kubeletSignals.read(memTotal).allocatableCapacityBytes;
-    const expected = memTotal - reserved;
-    if (limit !== undefined && Math.abs(limit - expected) > 0.02 * memTotal) {
+    const mismatch = podsLimitMismatch(memTotal, reserved, this.kubeletSignals.read(memTotal).allocatableCapacityBytes);
+    if (mismatch) {
       this.log.warn(
-        { podsCgroup: this.kubeletSignals.kubepods()?.relative, limitBytes: limit, expectedBytes: expected },
+        { podsCgroup: this.kubeletSignals.kubepods()?.relative, ...mismatch },
         "the pods cgroup's memory limit is not MemTotal - systemReserved - kubeReserved from the kubelet's config: check --kubepods-cgroup and --cgroup-driver",
       );
     }
