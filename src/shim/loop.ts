@@ -19,6 +19,7 @@ import { actuateKsm } from './controllers/ksm.js';
 import type { DecisionRecord, LoopTrigger } from './controllers/records.js';
 import type { HostMonitor } from './host/host-monitor.js';
 import type { KsmdCpuMeter } from './host/ksmd-cpu.js';
+import type { Verdict } from './kube/pod-floors.js';
 import type { KsmController } from './ksm.js';
 import type { SetTargetOutcome, SidecarSession } from './session.js';
 import { boundDecisions, type BoundedDecision } from './pod-bounds.js';
@@ -64,9 +65,10 @@ export interface LoopDependencies<S> {
   ksmdCpu?: KsmdCpuMeter;
   /**
    * The Kubernetes API's word on a sidecar's claim (its pod's namespace and VMI): a mismatch is an impostor,
-   * left out of the cycle; unknown (no API, pod not seen yet) lets the session through.
+   * left out of the cycle; unseen (a synced watch without its pod) is left out until the pod shows; unknown
+   * (no API, watch not synced) lets the session through.
    */
-  vouch?: (session: SidecarSession) => { kind: 'ok' } | { kind: 'unknown' } | { kind: 'mismatch'; why: string };
+  vouch?: (session: SidecarSession) => Verdict;
   /** Measures each VM pod's bounds (ceiling, node floor) before the policy runs. */
   bounds?: { refresh(sessions: readonly SidecarSession[]): void };
   log: Logger;
@@ -100,6 +102,8 @@ export class ShimLoop<S> {
   private readonly conflicted = new WeakSet<SidecarSession>();
   /** Sessions already reported as impostors by the Kubernetes API. */
   private readonly impostors = new WeakSet<SidecarSession>();
+  /** Sessions whose pod the synced watch has not listed, already logged. */
+  private readonly unseen = new WeakSet<SidecarSession>();
   private readonly now: () => number;
 
   constructor(
@@ -312,7 +316,17 @@ export class ShimLoop<S> {
     if (!vouch) return sessions;
     return sessions.filter((session) => {
       const verdict = vouch(session);
-      if (verdict.kind !== 'mismatch') return true;
+      if (verdict.kind === 'ok' || verdict.kind === 'unknown') {
+        this.unseen.delete(session);
+        return true;
+      }
+      if (verdict.kind === 'unseen') {
+        if (!this.unseen.has(session)) {
+          this.unseen.add(session);
+          this.deps.log.warn({ vm: session.id, socket: session.found.socketPath, why: verdict.why }, "a sidecar's pod is not in the Kubernetes API's view of this node; it gets no target until the pod shows (check --node-name if this lasts)");
+        }
+        return false;
+      }
       if (!this.impostors.has(session)) {
         this.impostors.add(session);
         this.deps.log.warn({ vm: session.id, socket: session.found.socketPath, why: verdict.why }, "the Kubernetes API contradicts a sidecar's claim; it gets no target");

@@ -212,6 +212,28 @@ describe('pod requests are floors: the shim end to end', function () {
     expect(metrics).to.contain(`kubemom_vm_pod_info{namespace="default",name="web",pod="virt-launcher-web-abcde",vmi_uid="${vmiUid}"} 1`);
   });
 
+  it('gives no target to a sidecar whose pod the synced watch has not listed, until the pod shows', async () => {
+    const podUid = randomUUID();
+    const vmiUid = randomUUID();
+    const agent = await tree.addVm('late', { uid: vmiUid, guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 512 * MI }, podUid);
+    shim = new Shim(testShimOptions(tree.root, { periodMs: 60_000, kubernetes: { api: { server: new URL(api.url) }, nodeName: 'node-a', initialBackoffMs: 20 } }), squeezeAll);
+    await shim.start();
+    const s = shim;
+    expect(await waitFor(() => s.pods!.synced && s.registry.all().some((x) => x.state === 'live' && x.latest !== undefined))).to.equal(true);
+    const before = (await s.loop.runOnce()) as CycleResult;
+    await before.settled;
+    expect(before.input.guests).to.deep.equal([]);
+    expect(agent.received).to.deep.equal([]);
+    // A pod exists in the API before its containers start: here its event only arrives now.
+    api.add(launcherPod({ uid: podUid, vmiUid, vmiName: 'late' }));
+    expect(await waitFor(() => s.pods!.get(podUid) !== undefined)).to.equal(true);
+    const after = (await s.loop.runOnce()) as CycleResult;
+    await after.settled;
+    expect(after.input.guests.map((g) => g.name)).to.deep.equal(['late']);
+    expect(agent.received.at(-1)).to.include({ targetBytes: 512 * MI });
+    expect(await s.metrics.scrape()).to.contain('kubemom_shim_sidecar_impostors_total 0');
+  });
+
   it('falls back to --memory-overcommit without the API, and says so in a metric', async () => {
     const agent = await tree.addVm('web', { guestMemoryBytes: 3 * GI, guaranteedMemoryBytes: 3 * GI, guaranteedMemorySource: 'guest-memory' });
     const explicit = await tree.addVm('owned', { guestMemoryBytes: 2 * GI, guaranteedMemoryBytes: 1536 * MI, guaranteedMemorySource: 'annotation' });

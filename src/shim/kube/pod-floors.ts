@@ -22,8 +22,12 @@ import type { SidecarSession } from '../session.js';
 export type FloorMode = 'kubernetes-api' | 'memory-overcommit' | 'none';
 export const FLOOR_MODES: readonly FloorMode[] = ['kubernetes-api', 'memory-overcommit', 'none'];
 
-/** What the API says of a sidecar's claim: ok, unknown (no synced watch, or the pod not seen yet), or why not. */
-export type Verdict = { kind: 'ok' } | { kind: 'unknown' } | { kind: 'mismatch'; why: string };
+/**
+ * What the API says of a sidecar's claim: ok; unknown (no pod facts to judge by); unseen (the watch is synced and
+ * has no such pod on this node: a pod exists in the API before its containers start, so a sidecar ahead of the
+ * watch is either a watch event in flight or an impostor, and gets no target until its pod shows); or why not.
+ */
+export type Verdict = { kind: 'ok' } | { kind: 'unknown' } | { kind: 'unseen'; why: string } | { kind: 'mismatch'; why: string };
 
 /** A sidecar's claim against its pod's facts. Pure. */
 export function vouchFor(claim: { namespace: string; name: string; uid: string }, pod: PodFacts | undefined): Verdict {
@@ -69,6 +73,8 @@ export class NodeFloors implements FloorSource {
   vouch(session: SidecarSession): Verdict {
     const vm = session.describe?.vm;
     if (!this.pods?.synced || !vm) return { kind: 'unknown' };
-    return vouchFor(vm, this.pods.get(session.found.podUid));
+    const pod = this.pods.get(session.found.podUid);
+    if (!pod) return { kind: 'unseen', why: `the Kubernetes API lists no pod ${session.found.podUid} on this node (yet)` };
+    return vouchFor(vm, pod);
   }
 }
