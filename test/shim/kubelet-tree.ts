@@ -48,8 +48,8 @@ export class KubeletTree {
  * Polls `check` until it holds; returns whether it held before the generous event deadline (a test asserts the
  * result, so a broken build fails instead of hanging).
  */
-export async function waitFor(check: () => boolean, stepMs = 20): Promise<boolean> {
-  const end = Date.now() + EVENT_DEADLINE_MS;
+export async function waitFor(check: () => boolean, stepMs = 20, deadlineMs = EVENT_DEADLINE_MS): Promise<boolean> {
+  const end = Date.now() + deadlineMs;
   while (Date.now() < end) {
     if (check()) return true;
     await new Promise((r) => setTimeout(r, stepMs));
