@@ -8,7 +8,9 @@
  * - sizes what each guest keeps from its own reports (guest-needs.ts): a decaying peak
  *   of its use, so a periodic load keeps in its trough what it will need again, and
  *   headroom from the largest jump it showed between reports, scaled by the report's
- *   age, larger without swap or with autodeflate, and raised by priority;
+ *   age, larger without swap or with autodeflate, and raised by priority; a guest with
+ *   no cushion (no swap, no autodeflate) first seen keeps a quarter of its memory as
+ *   its jump until its own reports say otherwise;
  * - takes nothing from a guest whose use rose in its recent reports or that is still
  *   in its start grace, nor from one in distress, unless the node is critical (then a
  *   guest gives what it holds above its need, the lowest priority first);
@@ -19,7 +21,8 @@
  * - gives a guest it can no longer see (no memory stats) its memory back, slowly, while
  *   the node can afford it;
  * - when losses are unavoidable keeps the node above the eviction line by taking from
- *   the lowest priority first, down to what a guest uses plus its margin;
+ *   the lowest priority first, down to what a guest uses plus its margin (plus its
+ *   growth for a guest with no cushion: taken mid-burst it would be OOM-killed);
  * - runs KSM only when it pays (pressure and sharing potential), within a CPU budget,
  *   through the kernel's KSM advisor when present;
  * - follows the VM lifecycle (no inflation while starting, hold while migrating; in
@@ -99,6 +102,8 @@ export const DEFAULT_PARAMETERS = {
   /** A guest's peak use and largest jump between reports decay with these half-lives. */
   peakHalfLifeMs: 600_000,
   jumpHalfLifeMs: 1_800_000,
+  /** The jump assumed for a swap-less guest first seen, fraction of its memory (guest-needs.ts). */
+  unseenJumpPercent: 0.25,
   /**
    * Target moves smaller than this are not sent outside critical pressure, and a rise of
    * use larger than this over the last riseReports reports makes a guest rising (no
@@ -310,7 +315,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const distressUntil: Record<string, number> = {};
   const memories: Record<string, GuestMemory> = {};
   const lifecycle = { startGraceMs: p.startGraceMs, holdDuringMigration: p.holdDuringMigration };
-  const needParams = { peakHalfLifeMs: p.peakHalfLifeMs, jumpHalfLifeMs: p.jumpHalfLifeMs, deadBandBytes: p.deadBandBytes, riseReports: p.riseReports, majorFaultRate: p.majorFaultRate, guestMinAvailablePercent: p.guestMinAvailablePercent };
+  const needParams = { peakHalfLifeMs: p.peakHalfLifeMs, jumpHalfLifeMs: p.jumpHalfLifeMs, deadBandBytes: p.deadBandBytes, riseReports: p.riseReports, majorFaultRate: p.majorFaultRate, guestMinAvailablePercent: p.guestMinAvailablePercent, unseenJumpPercent: p.unseenJumpPercent };
   const factors = { noSwap: p.noSwapHeadroomFactor, autodeflate: p.autodeflateHeadroomFactor };
   const plans: GuestPlan[] = [];
   const skipped: Array<{ guestId: string; reason: string }> = [];
@@ -348,7 +353,10 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       const keepFree = graceDonor ? p.startGraceFreePercent * guest.guestMemoryBytes : Math.min(p.guestFreePercent * cur, band);
       keep = cap(Math.max(Math.max(need.peakBytes ?? used, used + growth) + Math.max(headroom, keepFree), need.shortAtBytes));
       keepCritical = cap(used + growth + Math.max(headroom, graceDonor ? keepFree : keepFreeCritical));
-      keepLast = cap(used + guest.marginBytes);
+      // A guest with no cushion (no swap, no autodeflate) keeps its growth too: taken mid-burst to its last
+      // report's use it is OOM-killed seconds later, which saves the node nothing. With a cushion it swaps.
+      const cushioned = Boolean(guest.swapBytes) || guest.autodeflate === true;
+      keepLast = cap(used + (cushioned ? 0 : growth) + guest.marginBytes);
     }
     const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
     plans.push({ guest, actual, cur, need, keep, keepCritical, keepLast, freeAvail: Math.max(0, (free ?? 0) - (actual - cur)), filling, distressed: until > now, gate: graceDonor ? 'free' : gate, graceDonor, reason: undefined });

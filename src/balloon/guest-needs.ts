@@ -48,6 +48,12 @@ export interface NeedParameters {
   /** Distress: major faults per second, available memory fraction of the balloon. */
   majorFaultRate: number;
   guestMinAvailablePercent: number;
+  /**
+   * The jump assumed for a guest without swap the policy sees for the first time, as a fraction of its
+   * memory (decaying like any jump): a quiet start says nothing about the bursts to come, and for such a
+   * guest a burst beyond its headroom is an OOM kill, not a swap-in.
+   */
+  unseenJumpPercent: number;
 }
 
 export interface GuestNeed {
@@ -141,7 +147,7 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
   const ageMs = last ? Math.max(0, nowMs - last.atMs) : undefined;
   const stale = lastStats === undefined || (periodMs !== undefined && nowMs - lastStats.atMs > 3 * periodMs + 1000);
   const blind = !last || !hasStats(last) || stale;
-  const next: GuestMemory = previous ? { ...previous } : { peakBytes: 0, jumpBytes: 0, atMs: nowMs };
+  const next: GuestMemory = previous ? { ...previous } : { peakBytes: 0, jumpBytes: guest.swapBytes || guest.autodeflate ? 0 : p.unseenJumpPercent * guest.guestMemoryBytes, atMs: nowMs };
   const out: GuestNeed = { jumpBytes: 0, shortAtBytes: 0, cacheShortfallBytes: 0, rising: false, distressed: false, shortfallBytes: 0, blind, next };
   if (periodMs !== undefined) out.periodMs = periodMs;
   if (ageMs !== undefined) out.ageMs = ageMs;
@@ -178,8 +184,6 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
       next.shortAtBytes = Math.max(next.shortAtBytes ?? 0, (lastStats.balloonActualBytes ?? lastStats.totalBytes ?? 0) + d.shortfall);
     }
     if (next.shortAtBytes !== undefined) out.shortAtBytes = next.shortAtBytes;
-    {
-    }
   }
   return out;
 }

@@ -37,9 +37,9 @@ function input(available: number, guests: GuestState[], extra: Partial<HostState
   return { nowMs: NOW, host: { history: [sample], cpuCount: 8, evictionHardBytes: 100 * MiB, ...extra }, guests };
 }
 
-/** The mechanics below are tested with the reserve and band uncapped and without the trim (tested on its own). */
+/** The mechanics below are tested with the reserve and band uncapped, without the trim and without the unseen-jump prior (each tested on its own). */
 function run(inp: PolicyInput, state?: DefaultPolicyState, params = {}): { d: PolicyDecisions; s: DefaultPolicyState; by: Record<string, number> } {
-  const p = defaultPolicy({ reserveMaxBytes: 1e15, bandMaxBytes: 1e15, trimEnabled: false, ...params });
+  const p = defaultPolicy({ reserveMaxBytes: 1e15, bandMaxBytes: 1e15, trimEnabled: false, unseenJumpPercent: 0, ...params });
   const { decisions, state: s } = p.evaluate(inp, state ?? p.initialState());
   return { d: decisions, s, by: Object.fromEntries(decisions.balloons.map((b) => [b.guestId, b.targetBytes])) };
 }
@@ -137,6 +137,19 @@ describe('default policy', () => {
     expect(by.high).to.be.above(by.low!); // the higher priority gives only what is still short
   });
 
+  it('when losses are unavoidable, a guest without swap or autodeflate keeps its growth (taken mid-burst it is OOM-killed)', () => {
+    // Use climbs 1 GiB per 10 s (5 GiB to 6 GiB) in an 8 GiB balloon; the node is under its floor line.
+    const climbing = (extra: Partial<GuestState>) => reporting('c', [[5 * GiB, 0], [5.5 * GiB, 0], [6 * GiB, 0]], { priority: 10, ...extra });
+    const last = (extra: Partial<GuestState>) => run(input(500 * MiB, [climbing(extra)])).by.c!;
+    // 6 GiB used + the growth horizon's 10 s of growth (1 GiB).
+    expect(last({ swapBytes: 0, autodeflate: false })).to.equal(7 * GiB);
+    // With swap or autodeflate the growth is a swap-in or a self-deflation: it gives what the node lacks
+    // (about 1.2 GiB to its floor line), into its growth.
+    const swapping = last({ swapBytes: 1 * GiB, autodeflate: false });
+    expect(swapping).to.be.below(7 * GiB - 128 * MiB);
+    expect(last({ swapBytes: 0, autodeflate: true })).to.equal(swapping);
+  });
+
   it('never reclaims from a guest that swaps or faults, and gives back to it first', () => {
     const guests = [guest({ id: 'swapping', cur: 4 * GiB, swapIn: [0, 4096 * 50] }), guest({ id: 'faulting', cur: 4 * GiB, faults: [0, 50000] }), guest({ id: 'idle' })];
     const { d, by } = run(input(RESERVE + 2 * BAND, guests));
@@ -151,6 +164,25 @@ describe('default policy', () => {
     expect(again.by.faulting).to.equal(undefined);
     // Nothing is taken from them.
     expect(run(input(RESERVE - 1 * GiB, guests)).by.swapping ?? 4 * GiB).to.be.at.least(4 * GiB);
+  });
+
+  it('keeps a quarter of its memory (times the no-swap factor) as headroom for a swap-less guest without autodeflate it has not watched yet', () => {
+    // Critical (under the reserve, above the floor line): a guest gives down to use + growth + headroom.
+    const quiet: Array<[number, number]> = [[1 * GiB, 0], [1 * GiB, 0], [1 * GiB, 0], [1 * GiB, 0]];
+    const taken = (extra: Partial<GuestState>) => {
+      const r = run(input(RESERVE - 0.5 * GiB, [reporting('g', quiet, extra)]), undefined, { unseenJumpPercent: 0.25 });
+      return { target: r.by.g!, jump: r.s.guests!.g!.jumpBytes };
+    };
+    // A burst beyond its headroom is an OOM kill: it keeps 1 GiB used + 25 % x 8 GiB x 1.5.
+    const bare = taken({ swapBytes: 0, autodeflate: false });
+    expect(bare.jump).to.equal(2 * GiB);
+    expect(bare.target).to.be.closeTo(1 * GiB + 3 * GiB, 1 * MiB);
+    // With swap or autodeflate a surprise costs a swap-in or undoes the balloon: no prior, it gives the node's whole
+    // deficit (back to two bands over the reserve).
+    for (const cushioned of [taken({ swapBytes: 1 * GiB, autodeflate: false }), taken({ swapBytes: 0, autodeflate: true })]) {
+      expect(cushioned.jump).to.equal(0);
+      expect(cushioned.target).to.be.closeTo(8 * GiB - (0.5 * GiB + 2 * BAND), 1 * MiB);
+    }
   });
 
   it('gives ahead to a guest whose used memory climbs toward its balloon, and keeps its growth when reclaiming', () => {
