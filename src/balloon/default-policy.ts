@@ -7,8 +7,8 @@
  *   across guests by their spare memory and priority (lower priority gives first);
  * - sizes what each guest keeps from its own reports (guest-needs.ts): a decaying peak
  *   of its use, so a periodic load keeps in its trough what it will need again, and
- *   headroom from the largest jump it showed between reports, scaled by the report's
- *   age, larger without swap or with autodeflate, and raised by priority; a guest with
+ *   headroom from the largest jump it showed between reports, scaled by how late its
+ *   last report is, larger without swap or with autodeflate, and raised by priority; a guest with
  *   no cushion (no swap, no autodeflate) first seen keeps a quarter of its memory as
  *   its jump until its own reports say otherwise;
  * - takes nothing from a guest whose use rose in its recent reports or that is still

@@ -190,7 +190,8 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
 
 /**
  * The headroom a guest keeps above its peak: its margin, or the largest jump it has
- * shown between reports times (1 + report age / period) when larger; times the
+ * shown between reports times (1 + lateness / period, lateness being how far the last
+ * report is past its period) when larger; times the
  * priority factor (2^((priority - 50) / 50): priority 100 keeps twice, 0 half) and the
  * factor for guests without swap (a shortfall is an OOM kill, not a swap-in) or with
  * autodeflate (a shortfall undoes the balloon on its own and the node gets the memory
@@ -198,7 +199,11 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
  */
 export function headroomBytes(guest: GuestState, need: GuestNeed, factors: { noSwap: number; autodeflate: number }): number {
   const period = need.periodMs ?? 5000;
-  const ageScale = 1 + Math.min(4, (need.ageMs ?? 0) / period);
+  // A jump is measured between two reports a period apart, so it covers a report up to a period old.
+  // Only lateness beyond that scales it: scaling by the whole age made the headroom double and halve
+  // with the phase of the evaluation against the reports, and the target with it (a flap every report).
+  const lateness = Math.max(0, (need.ageMs ?? 0) - period);
+  const ageScale = 1 + Math.min(4, lateness / period);
   let h = Math.max(guest.marginBytes, need.jumpBytes * ageScale);
   h *= Math.pow(2, (Math.min(100, Math.max(0, guest.priority)) - 50) / 50);
   if (!guest.swapBytes) h *= factors.noSwap;

@@ -1,6 +1,7 @@
 /** KubeMom's default policy: host signal, reserve, sharing, distress, steps, hysteresis, KSM. */
 import { expect } from 'chai';
 import { defaultPolicy, shareByWeight, type DefaultPolicyState } from '../../src/balloon/default-policy.js';
+import { headroomBytes, type GuestNeed } from '../../src/balloon/guest-needs.js';
 import { momPolicy } from '../../src/policy/mom/policy.js';
 import type { GuestState, HostState, PolicyDecisions, PolicyInput } from '../../src/policy/types.js';
 
@@ -164,6 +165,18 @@ describe('default policy', () => {
     expect(again.by.faulting).to.equal(undefined);
     // Nothing is taken from them.
     expect(run(input(RESERVE - 1 * GiB, guests)).by.swapping ?? 4 * GiB).to.be.at.least(4 * GiB);
+  });
+
+  it('sizes headroom from the largest jump, the same for any report up to a period old, more only for a late one', () => {
+    const g = { ...reporting('h', [[1 * GiB, 0]]), swapBytes: 1 * GiB, autodeflate: false };
+    const need = (ageMs: number): GuestNeed => ({ jumpBytes: 300 * MiB, periodMs: 5_000, ageMs, shortAtBytes: 0, cacheShortfallBytes: 0, rising: false, distressed: false, shortfallBytes: 0, blind: false, next: { peakBytes: 0, jumpBytes: 0, atMs: 0 } });
+    const factors = { noSwap: 1.5, autodeflate: 1.25 };
+    // Evaluations fall anywhere between two reports: the headroom must not follow their phase.
+    for (const age of [0, 2_500, 5_000]) expect(headroomBytes(g, need(age), factors)).to.equal(300 * MiB);
+    // Two periods late: the jump may have happened twice unseen.
+    expect(headroomBytes(g, need(15_000), factors)).to.equal(900 * MiB);
+    // At most five times.
+    expect(headroomBytes(g, need(600_000), factors)).to.equal(1500 * MiB);
   });
 
   it('keeps a quarter of its memory (times the no-swap factor) as headroom for a swap-less guest without autodeflate it has not watched yet', () => {
