@@ -105,8 +105,14 @@ export interface GuardState {
   reachedAtMs?: number;
   /** Last SetTarget. */
   lastShimContactMs?: number;
-  /** No inflation before this time (after self-protection). */
+  /** Self-protection holds until this time: no inflation below protectFloorBytes before it. */
   protectUntilMs?: number;
+  /**
+   * What the guest had when it last showed pressure, plus what self-protection gave it:
+   * while protection holds, nothing is taken below it. Memory the shim gave on top (a
+   * guest-growth grant) can still be taken back when the node needs it.
+   */
+  protectFloorBytes?: number;
   /** last-update of the guest report self-protection last acted on. */
   protectedReportSeconds?: number;
   /** Why the agent last moved the balloon on its own ("" when it did not). */
@@ -212,10 +218,12 @@ export function pressureOf(config: GuardConfig, stats: GuestMemoryStats | undefi
  * have been reached, and a guest report taken after that must be in (so "need"
  * is measured with the balloon where it is).
  */
+/** The self-protection floor while it holds, else undefined. */
+function protectionFloor(state: GuardState, nowMs: number): number | undefined {
+  return state.protectUntilMs !== undefined && nowMs < state.protectUntilMs ? state.protectFloorBytes : undefined;
+}
+
 function stepAllowance(config: GuardConfig, state: GuardState, obs: Observation): { ok: true; maxStep: number } | { ok: false; detail: string } {
-  if (state.protectUntilMs !== undefined && obs.nowMs < state.protectUntilMs) {
-    return { ok: false, detail: `the guest showed pressure; no memory is taken before ${new Date(state.protectUntilMs).toISOString()}` };
-  }
   if (state.appliedBytes !== undefined && state.reachedAtMs === undefined) return { ok: false, detail: 'the previous move has not been reached yet' };
   if (state.reachedAtMs !== undefined && obs.stats && obs.stats.lastUpdateUnixSeconds * 1000 < state.reachedAtMs) {
     return { ok: false, detail: 'waiting for a guest report taken after the last move' };
@@ -256,7 +264,7 @@ function move(config: GuardConfig, state: GuardState, obs: Observation, wanted: 
   const allowance = stepAllowance(config, state, obs);
   if (!allowance.ok) return { state, limited: allowance.detail };
   // The floor is re-measured for every step: what the guest needs may have grown.
-  const floor = floorOf(config, obs, state).bytes;
+  const floor = Math.max(floorOf(config, obs, state).bytes, protectionFloor(state, obs.nowMs) ?? 0);
   const stepTarget = Math.max(goal, floor, roundUpToPage(current - allowance.maxStep));
   if (stepTarget >= current) return { state, limited: 'the guest needs what it has now' };
   return { ...emit(config, state, stepTarget, obs.nowMs), ...(stepTarget > goal ? { limited: `at most ${fmt(allowance.maxStep)} per step` } : {}) };
@@ -312,14 +320,11 @@ export function requestTarget(
     if (blocked) {
       return { state: { ...next, goalBytes: current }, appliedBytes: current, goalBytes: current, clamp: blocked.clamp, detail: blocked.detail };
     }
-    if (next.protectUntilMs !== undefined && obs.nowMs < next.protectUntilMs) {
-      return {
-        state: { ...next, goalBytes: current },
-        appliedBytes: current,
-        goalBytes: current,
-        clamp: 'guest-pressure',
-        detail: `refused: ${next.selfProtectionReason || 'the guest showed pressure'}; no memory is taken before ${new Date(next.protectUntilMs).toISOString()}`,
-      };
+    const held = protectionFloor(next, obs.nowMs);
+    if (held !== undefined && goal < held) {
+      goal = roundUpToPage(Math.min(held, current));
+      clamp = 'guest-pressure';
+      details.push(`raised to ${fmt(goal)}: ${next.selfProtectionReason || 'the guest showed pressure'}; nothing under it is taken before ${new Date(next.protectUntilMs!).toISOString()}`);
     }
     const floor = floorOf(config, obs, next);
     if (goal < floor.bytes) {
@@ -395,6 +400,7 @@ export function tick(config: GuardConfig, state: GuardState, obs: Observation): 
       ...next,
       protectedReportSeconds: report,
       protectUntilMs: obs.nowMs + config.protectCooldownMs,
+      protectFloorBytes: Math.max(target, obs.actualBytes, protectionFloor(next, obs.nowMs) ?? 0),
       selfProtectionReason: reason,
       goalBytes: Math.max(next.goalBytes ?? target, target),
     };

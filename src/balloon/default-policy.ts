@@ -33,7 +33,7 @@ import { InputError } from '../common/errors.js';
 import { guardTarget, inStartGrace, lifecycleGate } from './phase-rules.js';
 import { guestSignals } from './guest-signals.js';
 import { kubeletHeadroom, softThresholdClock } from './kubelet-headroom.js';
-import { assessGuest, headroomBytes, type GuestMemory, type GuestNeed } from './guest-needs.js';
+import { assessGuest, headroomBytes, reportPeriod, type GuestMemory, type GuestNeed } from './guest-needs.js';
 import { ksmWrites } from '../policy/mom/ksm.js';
 import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
 import { MiB } from '../common/units.js';
@@ -75,6 +75,8 @@ export const DEFAULT_PARAMETERS = {
    * a guest whose used memory would outgrow its balloon within it gets memory first.
    */
   growthHorizonMs: 10_000,
+  /** ... but never more than this many of the guest's own report periods (a guest reporting every second is re-measured sooner). */
+  growthHorizonReports: 2,
   /**
    * MemAvailable's trend: when it falls so fast that it would cross a watermark within
    * this long (ms, about one loop period), the policy acts as if it already had.
@@ -253,8 +255,17 @@ export function guestFloorBytes(guest: GuestState, p: DefaultParameters = DEFAUL
   if (sig.availableBytes === undefined) return undefined;
   const cur = guest.targetBytes !== undefined && guest.targetBytes < actual ? guest.targetBytes : actual;
   const used = sig.usedBytes ?? actual - sig.availableBytes;
-  const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
+  const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (growthHorizonMs(p, reportPeriod(guest.history)) / 1000);
   return Math.min(guest.guestMemoryBytes, floorBytes(guest.guaranteedMemoryBytes, used, guest.marginBytes, p.guestFreePercent * cur, growth));
+}
+
+/**
+ * How far ahead a guest's growth is extrapolated: until its next reports re-measure it, at most
+ * growthHorizonMs. Extrapolating a burst's rate further gives a guest memory it may never use, which
+ * the node then lacks when the next pressure comes.
+ */
+export function growthHorizonMs(p: DefaultParameters, periodMs: number | undefined): number {
+  return periodMs === undefined ? p.growthHorizonMs : Math.min(p.growthHorizonMs, p.growthHorizonReports * periodMs);
 }
 
 /** True when the guest swapped, faulted hard or ran nearly out of memory within the distress cooldown before `nowMs`. */
@@ -343,7 +354,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     const free = guest.history[guest.history.length - 1]?.freeBytes;
     if (gate !== 'hold') inFlightRelief += Math.max(0, actual - cur - (free ?? 0));
     const headroom = headroomBytes(guest, need, factors);
-    const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (p.growthHorizonMs / 1000);
+    const growth = Math.max(0, sig.usedGrowthRate ?? 0) * (growthHorizonMs(p, need.periodMs) / 1000);
     const used = need.usedBytes;
     const cap = (x: number) => Math.min(mem, Math.max(guest.guaranteedMemoryBytes, x));
     let keep = mem;

@@ -91,7 +91,7 @@ function decay(value: number, toward: number, dtMs: number, halfLifeMs: number):
 }
 
 /** Median spacing of the reports, ms (undefined with fewer than two). */
-function reportPeriod(reports: readonly GuestSample[]): number | undefined {
+export function reportPeriod(reports: readonly GuestSample[]): number | undefined {
   const gaps: number[] = [];
   for (let i = 1; i < reports.length; i++) {
     const d = reports[i]!.atMs - reports[i - 1]!.atMs;

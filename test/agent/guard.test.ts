@@ -127,6 +127,24 @@ describe('agent guard: protects the guest on its own', () => {
     expect(r.clamp).to.equal('guest-pressure');
   });
 
+  it('while protecting, keeps what the guest had when it showed pressure, and lets the shim take back what it gave on top', () => {
+    const s: GuardState = { ...INITIAL_GUARD_STATE, appliedBytes: 256 * MiB, goalBytes: 256 * MiB, reachedAtMs: T0 - 5000, lastShimContactMs: T0 };
+    const protecting = tick(config, s, obs(T0, 256 * MiB, 20 * MiB));
+    const held = protecting.send!;
+    // The shim then gave 100 MiB more (a guest-growth grant), reached and reported.
+    const given: GuardState = { ...protecting.state, appliedBytes: held + 100 * MiB, goalBytes: held + 100 * MiB, reachedAtMs: T0 + 1000 };
+    const later: Observation = { ...obs(T0 + 3000, held + 100 * MiB, 400 * MiB), stats: stats({ availableBytes: 400 * MiB }, T0 + 2000) };
+    // The node needs memory: the shim asks for 200 MiB; the agent takes back its grant, not what protection holds.
+    const r = requestTarget(config, given, later, 200 * MiB);
+    expect(r.clamp).to.equal('guest-pressure');
+    expect(r.goalBytes).to.equal(held);
+    expect(r.send).to.equal(held);
+    expect(r.detail).to.contain('nothing under it is taken before');
+    // After the cooldown the usual floors apply again.
+    const after = requestTarget(config, { ...given, appliedBytes: held, reachedAtMs: T0 + 4000 }, { ...later, nowMs: T0 + config.protectCooldownMs + 5000, stats: stats({ availableBytes: 400 * MiB }, T0 + config.protectCooldownMs + 4000) }, 200 * MiB);
+    expect(after.goalBytes).to.be.below(held);
+  });
+
   it('gives memory back on swap-in and on major faults', () => {
     const s: GuardState = { ...INITIAL_GUARD_STATE, appliedBytes: 300 * MiB, reachedAtMs: T0 - 5000 };
     expect(tick(config, s, obs(T0, 300 * MiB, 200 * MiB, 'running', { swapInBytesPerSecond: 10 * MiB })).send).to.be.greaterThan(300 * MiB);

@@ -210,6 +210,21 @@ describe('default policy', () => {
     expect(taken).to.be.at.least(3 * GiB + 1000 * MiB);
   });
 
+  it('extrapolates a guest\'s growth only until its next reports re-measure it (two periods, at most 10 s)', () => {
+    // Use climbs 100 MiB per report toward a 2.3 GiB balloon: it gets its growth before it swaps.
+    const climbing = (periodMs: number) => {
+      const history = [[2 * GiB], [2 * GiB + 100 * MiB], [2 * GiB + 200 * MiB]].map(([used], i) => ({ atMs: NOW - (2 - i) * periodMs, freeBytes: 0, availableBytes: 2.3 * GiB - used!, totalBytes: 2.3 * GiB, swapInBytes: 0, majorFaults: 0, balloonActualBytes: 2.3 * GiB }));
+      return { ...reporting('c', [[0, 0]]), balloonActualBytes: 2.3 * GiB, history };
+    };
+    // Reports every 5 s: 20 MiB/s over 10 s = 200 MiB of growth; every second: 100 MiB/s over 2 s = the same.
+    const slow = run(input(RESERVE + 2.5 * BAND, [climbing(5_000)])).by.c!;
+    const fast = run(input(RESERVE + 2.5 * BAND, [climbing(1_000)])).by.c!;
+    expect(fast).to.be.closeTo(slow, 1 * MiB);
+    // Without the bound the fast reporter would get 10 s of a burst's rate: 1000 MiB.
+    const unbounded = run(input(RESERVE + 2.5 * BAND, [climbing(1_000)]), undefined, { growthHorizonReports: 1e9 }).by.c!;
+    expect(unbounded - fast).to.be.closeTo(800 * MiB, 2 * MiB);
+  });
+
   it('takes free memory only from a guest filling it with page cache (or under critical pressure)', () => {
     // Reclaim mode: the filler's free memory falls while its used memory stays; the sitter
     // holds free memory only (no page cache to give) and nothing fills it.
