@@ -97,6 +97,8 @@ export const DEFAULT_PARAMETERS = {
   growStepMinBytes: 128 * MiB,
   growIntervalMs: 60_000,
   calmHoldMs: 120_000,
+  /** No page cache is given back to a guest re-reading it for this long after the node was critical. */
+  cacheGiveBackHoldMs: 60_000,
   /** Guest distress: major faults per second, available memory fraction; no reclaim for this long after distress. */
   majorFaultRate: 100,
   guestMinAvailablePercent: 0.03,
@@ -143,6 +145,8 @@ export type HostMode = 'calm' | 'hold' | 'reclaim' | 'critical';
 
 export interface DefaultPolicyState {
   lastNowMs?: number;
+  /** When the node was last critical, ms. */
+  criticalAtMs?: number;
   mode?: HostMode;
   /** Guests that showed distress: not reclaimed from until this time, ms. */
   distressUntil: Record<string, number>;
@@ -321,6 +325,10 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   else if (seen > reserve + 3 * band && psiSome < p.psiSomePressure / 2) mode = 'calm';
   else mode = 'hold';
   const critical = mode === 'critical';
+  const criticalAtMs = critical ? now : state.criticalAtMs;
+  // Page cache a guest re-reads is a cost, not a loss: it is not handed back while the node has
+  // just been critical (what caused it usually is still there, and the next round would take it again).
+  const recentlyCritical = criticalAtMs !== undefined && now - criticalAtMs < p.cacheGiveBackHoldMs;
   const calmSinceMs = mode === 'calm' ? (state.mode === 'calm' ? (state.calmSinceMs ?? now) : now) : undefined;
 
   const distressUntil: Record<string, number> = {};
@@ -399,7 +407,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     // above the reclaim line: a cost paid from surplus, never a reason to push the node into reclaim.
     const must = g.need.shortfallBytes - g.need.cacheShortfallBytes;
     if (must > 0) give(g, base + must, floorLine, 'guest-pressure', 0);
-    if (!critical && g.need.cacheShortfallBytes > 0) give(g, Math.max(g.target ?? 0, base + must) + g.need.cacheShortfallBytes, reserve + band, 'guest-pressure', 0);
+    if (!critical && !recentlyCritical && g.need.cacheShortfallBytes > 0) give(g, Math.max(g.target ?? 0, base + must) + g.need.cacheShortfallBytes, reserve + band, 'guest-pressure', 0);
   }
   // 1b. A guest short of its critical floor (its use climbs toward its balloon) gets it back
   // before it swaps; under critical pressure only from above the reserve.
@@ -466,12 +474,13 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       }
     }
   }
-  // 3. Outside pressure, a guest under what it keeps gets it back (its headroom), from above a
-  // band over the reserve; in calm, a guest it cannot see (no memory stats) and then every
+  // 3. Outside pressure, a guest under what it keeps gets it back (its headroom), from above two
+  // bands over the reserve (where reclaim stops: a grant the guest fills must not start the next
+  // reclaim); in calm, a guest it cannot see (no memory stats) and then every
   // guest get memory back slowly, down to 2.5 bands above the reserve.
   if (mode === 'calm' || mode === 'hold') {
     for (const g of plans.filter((x) => x.target === undefined && x.gate !== 'hold' && !x.need.blind && x.keep > Math.max(x.cur, x.actual) + p.deadBandBytes).sort(byPriorityDesc)) {
-      give(g, g.keep, reserve + band, 'guest-headroom', p.deadBandBytes);
+      give(g, g.keep, reserve + 2 * band, 'guest-headroom', p.deadBandBytes);
     }
   }
   const stepOf = (g: GuestPlan) => Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
@@ -521,6 +530,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const io = decideIoPressure(h, input.guests, p);
   if (io.length > 0) decisions.io = io;
   const next: DefaultPolicyState = { lastNowMs: now, mode, distressUntil, guests: memories };
+  if (criticalAtMs !== undefined) next.criticalAtMs = criticalAtMs;
   if (calmSinceMs !== undefined) next.calmSinceMs = calmSinceMs;
   if (soft) next.kubeletSoftSinceMs = soft.sinceMs;
   return { decisions, state: next };

@@ -238,6 +238,27 @@ describe('default policy', () => {
     expect(run(input(RESERVE - 1 * GiB, [filler, sitter])).by.s).to.be.below(8 * GiB);
   });
 
+  it('gives a guest its headroom back only from above two bands over the reserve, where no reclaim starts', () => {
+    // Used 3.8 GiB of a 4 GiB balloon: it keeps used + 10 % free = 4.2 GiB.
+    const short = [guest({ id: 'a', cur: 4 * GiB, available: 0.2 * GiB })];
+    const thin = run(input(RESERVE + 2.05 * BAND, short));
+    expect(thin.d.balloons[0]).to.deep.include({ guestId: 'a', reason: 'guest-headroom' });
+    expect(thin.by.a).to.be.closeTo(4 * GiB + 0.05 * BAND, 1 * MiB);
+    // With room the whole headroom at once.
+    expect(run(input(RESERVE + 2.5 * BAND, short)).by.a).to.be.closeTo(4.2 * GiB, 1 * MiB);
+  });
+
+  it('hands page cache back to a guest re-reading it only once the node has not been critical for a minute', () => {
+    const guests = [guest({ id: 'swapping', cur: 4 * GiB, swapIn: [0, 4096 * 50] }), guest({ id: 'faulting', cur: 4 * GiB, faults: [0, 50000] })];
+    const justCritical: DefaultPolicyState = { distressUntil: {}, criticalAtMs: NOW - 10_000 };
+    const held = run(input(RESERVE + 2 * BAND, guests), justCritical).by;
+    // Swapped-in memory is a loss: given at once; re-read cache is a cost: it waits.
+    expect(held.swapping).to.equal(4 * GiB + 4096 * 50);
+    expect(held.faulting).to.equal(undefined);
+    const later = run(input(RESERVE + 2 * BAND, guests), { ...justCritical, criticalAtMs: NOW - 61_000 }).by;
+    expect(later.faulting).to.equal(4 * GiB + 4096 * 50000);
+  });
+
   it('hysteresis: holds inside the band, grows back only well above the reserve', () => {
     const small = [guest({ id: 'a', cur: 4 * GiB })];
     expect(run(input(RESERVE + 1.5 * BAND, small)).d.balloons).to.deep.equal([]);
