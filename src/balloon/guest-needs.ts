@@ -20,6 +20,8 @@
 import type { GuestSample, GuestState } from '../policy/types.js';
 
 const PAGE = 4096;
+/** Distress reports further apart than this belong to separate episodes. */
+const SHORT_EPISODE_GAP_MS = 60_000;
 
 /** What the policy remembers of a guest between evaluations. */
 export interface GuestMemory {
@@ -33,6 +35,14 @@ export interface GuestMemory {
    * (cache counts as available), so its use alone does not say how much it needs.
    */
   shortAtBytes?: number;
+  /**
+   * Distress episodes so far (reports showing distress more than a minute after the last one)
+   * and when the last distress report was seen. Each episode doubles how long shortAtBytes
+   * holds (up to 8x): a guest that was short again where it had been short before is not
+   * probed as soon again (backoff, as for any probe that keeps failing).
+   */
+  shortEpisodes?: number;
+  shortSeenMs?: number;
   atMs: number;
   /** When memory was last given back to it in calm, ms. */
   grownAtMs?: number;
@@ -161,7 +171,8 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
   const dt = nowMs - next.atMs;
   next.peakBytes = Math.max(used, decay(next.peakBytes, used, dt, p.peakHalfLifeMs));
   next.jumpBytes = Math.max(jump, decay(next.jumpBytes, 0, dt, p.jumpHalfLifeMs));
-  if (next.shortAtBytes !== undefined) next.shortAtBytes = decay(next.shortAtBytes, 0, dt, p.jumpHalfLifeMs);
+  const shortHalfLifeMs = p.jumpHalfLifeMs * 2 ** Math.min(3, Math.max(0, (next.shortEpisodes ?? 1) - 1));
+  if (next.shortAtBytes !== undefined) next.shortAtBytes = decay(next.shortAtBytes, 0, dt, shortHalfLifeMs);
   next.atMs = nowMs;
   out.peakBytes = next.peakBytes;
   out.jumpBytes = next.jumpBytes;
@@ -182,6 +193,8 @@ export function assessGuest(guest: GuestState, nowMs: number, previous: GuestMem
       next.peakBytes = Math.max(next.peakBytes, used + d.shortfall);
       out.peakBytes = next.peakBytes;
       next.shortAtBytes = Math.max(next.shortAtBytes ?? 0, (lastStats.balloonActualBytes ?? lastStats.totalBytes ?? 0) + d.shortfall);
+      if (next.shortSeenMs === undefined || lastStats.atMs - next.shortSeenMs > SHORT_EPISODE_GAP_MS) next.shortEpisodes = (next.shortEpisodes ?? 0) + 1;
+      next.shortSeenMs = lastStats.atMs;
     }
     if (next.shortAtBytes !== undefined) out.shortAtBytes = next.shortAtBytes;
   }
