@@ -32,7 +32,8 @@ import { decideIoPressure, IO_PRESSURE_DEFAULTS } from './io-pressure.js';
 import { InputError } from '../common/errors.js';
 import { guardTarget, inStartGrace, lifecycleGate } from './phase-rules.js';
 import { guestSignals } from './guest-signals.js';
-import { kubeletHeadroom, softThresholdClock } from './kubelet-headroom.js';
+import { kubeletHeadroom, signalTrend, softThresholdClock } from './kubelet-headroom.js';
+import { grantedSinceBytes } from './granted-fall.js';
 import { assessGuest, headroomBytes, reportPeriod, type GuestMemory, type GuestNeed } from './guest-needs.js';
 import { ksmWrites } from '../policy/mom/ksm.js';
 import type { BalloonDecision, GuestState, HostSample, KsmControl, Policy, PolicyDecisions, PolicyInput } from '../policy/types.js';
@@ -213,19 +214,11 @@ export function shareByWeight(need: number, items: Array<{ weight: number; cap: 
 }
 
 /**
- * MemAvailable's rate of change, bytes per ms, from the latest host sample and the
- * oldest one of the last 10 s at least 1 s before it; 0 without such a sample.
+ * MemAvailable's rate of change, bytes per ms, by the kubelet signals' trend rule (signalTrend), less
+ * the fall the policy's own grants explain when `grantedSince` is given.
  */
-export function availableTrend(history: readonly HostSample[]): number {
-  const last = history[history.length - 1];
-  if (!last) return 0;
-  let from: HostSample | undefined;
-  for (let i = history.length - 2; i >= 0; i--) {
-    const x = history[i]!;
-    if (last.atMs - x.atMs > 10_000) break;
-    if (last.atMs - x.atMs >= 1_000) from = x;
-  }
-  return from ? (last.memAvailableBytes - from.memAvailableBytes) / (last.atMs - from.atMs) : 0;
+export function availableTrend(history: readonly HostSample[], grantedSince?: (fromMs: number) => number): number {
+  return signalTrend(history, (s) => s.memAvailableBytes, grantedSince);
 }
 
 /** The memory the default policy keeps available on a node: the kubelet's threshold plus a margin. */
@@ -310,9 +303,11 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
   const psiFull = h.psi?.fullAvg10 ?? 0;
   const reclaiming = state.mode === 'reclaim' || state.mode === 'critical';
   // Where MemAvailable will be in about one loop period at its recent rate of fall.
-  let seen = Math.min(avail, avail + availableTrend(input.host.history) * p.trendHorizonMs);
+  // A fall the policy's own calm grants caused is not extrapolated: the next round would take them back.
+  const grantedSince = (fromMs: number) => grantedSinceBytes(input.guests, fromMs, (id) => state.guests?.[id]?.grownAtMs);
+  let seen = Math.min(avail, avail + availableTrend(input.host.history, grantedSince) * p.trendHorizonMs);
   // The kubelet's own signals, put on MemAvailable's scale: the same headroom above `threshold`.
-  for (const k of kubeletHeadroom(input.host, p.kubeletCheckMs)) seen = Math.min(seen, threshold + k.headroomBytes);
+  for (const k of kubeletHeadroom(input.host, p.kubeletCheckMs, grantedSince)) seen = Math.min(seen, threshold + k.headroomBytes);
   // Under the soft threshold the kubelet's grace period runs: no less urgent than the reserve.
   const soft = softThresholdClock(input.host, now, state.kubeletSoftSinceMs);
   let mode: HostMode;

@@ -49,6 +49,16 @@ function distressed(a: GuestSample, b: GuestSample, balloon: number | undefined,
     (avail !== undefined && size !== undefined && avail < t.minAvailableFraction * size);
 }
 
+/**
+ * What a report shows the guest using: its memory (the balloon's size then, else the guest's total,
+ * else `balloonBytes`) less what it has available; undefined when the report lacks either.
+ */
+export function sampleUsedBytes(x: GuestSample, balloonBytes: number | undefined): number | undefined {
+  const size = x.balloonActualBytes ?? x.totalBytes ?? balloonBytes;
+  const a = x.availableBytes ?? x.freeBytes;
+  return size === undefined || a === undefined ? undefined : Math.max(0, size - a);
+}
+
 export function guestSignals(guest: GuestState, t: DistressThresholds): GuestSignals {
   const h = guest.history;
   const out: GuestSignals = {};
@@ -64,11 +74,7 @@ export function guestSignals(guest: GuestState, t: DistressThresholds): GuestSig
     if (f !== undefined) out.majorFaultRate = f;
   }
   // Used memory's trend over up to the last three reports (a booting guest climbs fast).
-  const used = (x: GuestSample): number | undefined => {
-    const size = x.balloonActualBytes ?? x.totalBytes ?? guest.balloonActualBytes;
-    const a = x.availableBytes ?? x.freeBytes;
-    return size === undefined || a === undefined ? undefined : Math.max(0, size - a);
-  };
+  const used = (x: GuestSample): number | undefined => sampleUsedBytes(x, guest.balloonActualBytes);
   const usedNow = used(last);
   if (usedNow !== undefined) out.usedBytes = usedNow;
   const from = h[Math.max(0, h.length - 3)]!;

@@ -31,9 +31,10 @@ function field(signal: KubeletSignal): (s: HostSample) => number | undefined {
 
 /**
  * A signal's rate of change, bytes per ms, from the latest sample and the oldest one of the last 10 s at
- * least 1 s before it that has the signal (MemAvailable's trend rule); 0 without such a sample.
+ * least 1 s before it that has the signal; 0 without such a sample. `grantedSince(fromMs)` is what the
+ * policy itself handed to guests since then (granted-fall.ts): a fall up to that much is not a trend.
  */
-export function signalTrend(history: readonly HostSample[], pick: (s: HostSample) => number | undefined): number {
+export function signalTrend(history: readonly HostSample[], pick: (s: HostSample) => number | undefined, grantedSince?: (fromMs: number) => number): number {
   const last = history[history.length - 1];
   const now = last ? pick(last) : undefined;
   if (!last || now === undefined) return 0;
@@ -44,11 +45,15 @@ export function signalTrend(history: readonly HostSample[], pick: (s: HostSample
     const value = pick(x);
     if (value !== undefined && last.atMs - x.atMs >= 1_000) from = { atMs: x.atMs, value };
   }
-  return from ? (now - from.value) / (last.atMs - from.atMs) : 0;
+  if (!from) return 0;
+  const change = now - from.value;
+  // A fall the policy's own grants explain is not extrapolated; a rise is kept as it is.
+  const trendChange = change < 0 && grantedSince ? Math.min(0, change + grantedSince(from.atMs)) : change;
+  return trendChange / (last.atMs - from.atMs);
 }
 
 /** Each kubelet signal the latest host sample carries, with its threshold and headroom. */
-export function kubeletHeadroom(host: HostState, checkMs: number = KUBELET_EVICTION_CHECK_MS): KubeletSignalHeadroom[] {
+export function kubeletHeadroom(host: HostState, checkMs: number = KUBELET_EVICTION_CHECK_MS, grantedSince?: (fromMs: number) => number): KubeletSignalHeadroom[] {
   const last = host.history[host.history.length - 1];
   if (!last) return [];
   const out: KubeletSignalHeadroom[] = [];
@@ -61,7 +66,7 @@ export function kubeletHeadroom(host: HostState, checkMs: number = KUBELET_EVICT
     const pick = field(signal);
     const available = pick(last);
     if (available === undefined) continue;
-    const growth = Math.max(0, -signalTrend(host.history, pick) * checkMs);
+    const growth = Math.max(0, -signalTrend(host.history, pick, grantedSince) * checkMs);
     const thresholdBytes = thresholds[signal];
     out.push({ signal, availableBytes: available, thresholdBytes, growthBytes: growth, headroomBytes: available - growth - thresholdBytes });
   }

@@ -105,6 +105,33 @@ describe('default policy', () => {
     expect(run(h).d.balloons).to.deep.equal([]);
   });
 
+  it('does not extrapolate a fall its own calm grants explain: memory it just gave is not taken back at the next round', () => {
+    const h = input(RESERVE + 2.5 * BAND, []);
+    const last = h.host.history[0]!;
+    const fell = [{ ...last, atMs: NOW - 2_000, memAvailableBytes: RESERVE + 5 * BAND }, last];
+    // The guest's balloon rose by the 2.5 bands the node lost, toward the target the shim set, and the
+    // guest did not take them into use (its available memory rose as much): a grant.
+    const granted = guest({ id: 'a', cur: 8 * GiB - 2.5 * BAND });
+    const after = { ...granted.history[1]!, atMs: NOW, balloonActualBytes: 8 * GiB, totalBytes: 8 * GiB, availableBytes: 4 * GiB + 2.5 * BAND };
+    const grown: GuestState = { ...granted, targetBytes: 8 * GiB, balloonActualBytes: 8 * GiB, history: [granted.history[0]!, after] };
+    // The policy gave it as a calm grant 3 s ago.
+    const gave: DefaultPolicyState = { distressUntil: {}, guests: { a: { peakBytes: 4 * GiB, jumpBytes: 0, atMs: NOW - 3_000, grownAtMs: NOW - 3_000 } } };
+    const calm = run({ ...h, host: { ...h.host, history: fell }, guests: [grown] }, gave);
+    expect(calm.s.mode).to.not.equal('critical');
+    expect(calm.s.mode).to.not.equal('reclaim');
+    expect(calm.d.balloons.filter((b) => b.reason.startsWith('host-'))).to.deep.equal([]);
+    // The same fall with no balloon moving is the node's own trend: critical.
+    expect(run({ ...h, host: { ...h.host, history: fell }, guests: [guest({ id: 'a' })] }, gave).s.mode).to.equal('critical');
+    // So is the same deflation toward a target the policy set for a guest's need (not a calm grant).
+    expect(run({ ...h, host: { ...h.host, history: fell }, guests: [grown] }).s.mode).to.equal('critical');
+    // A balloon that deflated past its target (deflate-on-OOM) explains only the part up to the target.
+    const pastTarget: GuestState = { ...grown, targetBytes: 8 * GiB - 2.5 * BAND + 0.1 * BAND };
+    expect(run({ ...h, host: { ...h.host, history: fell }, guests: [pastTarget] }, gave).s.mode).to.equal('critical');
+    // A grant the guest filled with its own use is the guest's growth: a trend the policy follows.
+    const filled: GuestState = { ...grown, history: [granted.history[0]!, { ...after, availableBytes: 4 * GiB }] };
+    expect(run({ ...h, host: { ...h.host, history: fell }, guests: [filled] }, gave).s.mode).to.equal('critical');
+  });
+
   it('lower priority gives first (a larger share)', () => {
     const big = { memory: 32 * GiB, cur: 32 * GiB, available: 24 * GiB, free: 0 };
     const { by } = run(input(RESERVE - 0.1 * GiB, [guest({ id: 'low', priority: 0, ...big }), guest({ id: 'high', priority: 100, ...big })]));
