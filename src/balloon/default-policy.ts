@@ -118,6 +118,12 @@ export const DEFAULT_PARAMETERS = {
   riseReports: 4,
   /** Trim (step 4): when the node is not calm, pool what guests hold above what they keep. */
   trimEnabled: true,
+  /**
+   * In calm, trim too while the node's available memory (or its projection) is under this
+   * fraction of MemTotal: MOM's pressure line (20 %), where it starts taking idle memory. Above
+   * it the guests keep their idle memory as page cache. 0 turns the calm trim off.
+   */
+  trimCalmBelowPercent: 0.2,
   /** Headroom multipliers for a guest without swap (or unknown) and for one with autodeflate. */
   noSwapHeadroomFactor: 1.5,
   autodeflateHeadroomFactor: 1.25,
@@ -180,6 +186,8 @@ interface GuestPlan {
   freeAvail: number;
   /** Its free memory is being filled with page cache (free falls, used does not grow). */
   filling: boolean;
+  /** Its use grew over its last reports, however little (a leak, a slow climb). */
+  growing: boolean;
   /** Showed distress within the cooldown: no reclaim outside critical pressure. */
   distressed: boolean;
   gate: ReturnType<typeof lifecycleGate>;
@@ -373,7 +381,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       keepLast = cap(used + (cushioned ? 0 : growth) + guest.marginBytes);
     }
     const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
-    plans.push({ guest, actual, cur, need, keep, keepCritical, keepLast, freeAvail: Math.max(0, (free ?? 0) - (actual - cur)), filling, distressed: until > now, gate: graceDonor ? 'free' : gate, graceDonor, reason: undefined });
+    plans.push({ guest, actual, cur, need, keep, keepCritical, keepLast, freeAvail: Math.max(0, (free ?? 0) - (actual - cur)), filling, growing: (sig.usedGrowthRate ?? 0) > 0, distressed: until > now, gate: graceDonor ? 'free' : gate, graceDonor, reason: undefined });
   }
 
   // Host memory we may still hand out this cycle: moves under way counted, the trend's fall not.
@@ -479,11 +487,14 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
     }
   }
   const stepOf = (g: GuestPlan) => Math.max(p.growStepMinBytes, p.growStepPercent * g.guest.guestMemoryBytes);
-  // 4. Trim: when the node is not calm, a guest that holds more than two steps above what it
-  // keeps gives the excess back to the node's pool, a step at a time (deflating is fast, inflating is
-  // slow: memory the node holds can be handed back within a report, memory a guest filled with
-  // cache cannot be taken back as fast). Never from a guest rising, in distress or not free.
-  if (p.balloonEnabled && p.trimEnabled && (mode === 'reclaim' || mode === 'hold')) {
+  // 4. Trim: when the node is not calm (or calm but under MOM's pressure line: idle memory a
+  // denser node needs), a guest that holds more than two steps above what it keeps gives the
+  // excess back to the node's pool, a step at a time (deflating is fast, inflating is slow: memory
+  // the node holds can be handed back within a report, memory a guest filled with cache cannot be
+  // taken back as fast). Never from a guest rising, in distress or not free. It lands a step above
+  // what the guest keeps, where the calm grow stops: no grow follows it.
+  const calmTrim = mode === 'calm' && seen < p.trimCalmBelowPercent * h.memTotalBytes;
+  if (p.balloonEnabled && p.trimEnabled && (mode === 'reclaim' || mode === 'hold' || calmTrim)) {
     for (const g of plans.filter((x) => x.target === undefined && x.gate === 'free' && !x.distressed && !x.need.rising && !x.need.blind)) {
       const excess = g.cur - (g.keep + 2 * stepOf(g));
       if (excess < p.deadBandBytes) continue;

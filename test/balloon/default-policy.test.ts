@@ -132,6 +132,23 @@ describe('default policy', () => {
     expect(run({ ...h, host: { ...h.host, history: fell }, guests: [filled] }, gave).s.mode).to.equal('critical');
   });
 
+  it('trims idle memory in calm only under MOM\'s 20 % pressure line, down to a step above what the guest keeps', () => {
+    // Calm (over reserve + 3 bands) and under 20 % of MemTotal: a guest using 4 of its 8 GiB gives a step at a time.
+    const calmLow = input(0.18 * 64 * GiB, [guest({ id: 'a' })]);
+    expect(run(calmLow).s.mode).to.equal('calm');
+    const trimmed = run(calmLow, undefined, { trimEnabled: true }).d.balloons;
+    expect(trimmed).to.have.length(1);
+    expect(trimmed[0]).to.deep.include({ guestId: 'a', reason: 'trim' });
+    // At most reclaimStepPercent (25 %) of its memory at once, never under its use plus what it keeps free.
+    expect(trimmed[0]!.targetBytes).to.be.at.least(6 * GiB).and.below(8 * GiB);
+    // Over the line the guest keeps its idle memory as page cache; the parameter at 0 turns it off.
+    expect(run(input(0.22 * 64 * GiB, [guest({ id: 'a' })]), undefined, { trimEnabled: true }).d.balloons).to.deep.equal([]);
+    expect(run(calmLow, undefined, { trimEnabled: true, trimCalmBelowPercent: 0 }).d.balloons).to.deep.equal([]);
+    // Never from a guest whose use is rising.
+    const rising = reporting('a', [[3 * GiB, 1 * GiB], [3.2 * GiB, 1 * GiB], [3.4 * GiB, 1 * GiB], [3.6 * GiB, 1 * GiB], [4 * GiB, 1 * GiB]]);
+    expect(run(input(0.18 * 64 * GiB, [rising]), undefined, { trimEnabled: true }).d.balloons.filter((b) => b.reason === 'trim')).to.deep.equal([]);
+  });
+
   it('lower priority gives first (a larger share)', () => {
     const big = { memory: 32 * GiB, cur: 32 * GiB, available: 24 * GiB, free: 0 };
     const { by } = run(input(RESERVE - 0.1 * GiB, [guest({ id: 'low', priority: 0, ...big }), guest({ id: 'high', priority: 100, ...big })]));
