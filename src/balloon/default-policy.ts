@@ -186,8 +186,6 @@ interface GuestPlan {
   freeAvail: number;
   /** Its free memory is being filled with page cache (free falls, used does not grow). */
   filling: boolean;
-  /** Its use grew over its last reports, however little (a leak, a slow climb). */
-  growing: boolean;
   /** Showed distress within the cooldown: no reclaim outside critical pressure. */
   distressed: boolean;
   gate: ReturnType<typeof lifecycleGate>;
@@ -381,7 +379,7 @@ export function evaluateDefault(input: PolicyInput, state: DefaultPolicyState, p
       keepLast = cap(used + (cushioned ? 0 : growth) + guest.marginBytes);
     }
     const filling = (sig.freeGrowthRate ?? 0) < 0 && (sig.usedGrowthRate ?? 0) <= -(sig.freeGrowthRate ?? 0) / 4;
-    plans.push({ guest, actual, cur, need, keep, keepCritical, keepLast, freeAvail: Math.max(0, (free ?? 0) - (actual - cur)), filling, growing: (sig.usedGrowthRate ?? 0) > 0, distressed: until > now, gate: graceDonor ? 'free' : gate, graceDonor, reason: undefined });
+    plans.push({ guest, actual, cur, need, keep, keepCritical, keepLast, freeAvail: Math.max(0, (free ?? 0) - (actual - cur)), filling, distressed: until > now, gate: graceDonor ? 'free' : gate, graceDonor, reason: undefined });
   }
 
   // Host memory we may still hand out this cycle: moves under way counted, the trend's fall not.
